@@ -1,0 +1,1 @@
+"""One module per ``mmrl`` subcommand; see ``mmrl.cli.COMMANDS``."""

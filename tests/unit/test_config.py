@@ -1,0 +1,166 @@
+"""Config: defaults, YAML + overrides, round-trip, and loud validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import pytest
+
+from mmrl.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    config_to_yaml,
+    field_docs,
+    load_config,
+    save_config,
+)
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_defaults_validate_and_every_field_has_a_doc():
+    cfg = load_config()
+    assert cfg == Config()
+    docs = field_docs()
+    assert "trainer.max_steps" in docs and "algorithm.a_grae.alpha" in docs
+    missing = [key for key, doc in docs.items() if not doc.strip()]
+    assert missing == []
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = write(
+        tmp_path,
+        "run.yaml",
+        """
+        trainer:
+          max_steps: 20
+          learning_rate: 1e-6      # YAML reads this as a string; it must still be a float
+        rollout: {n: 4, stop: ["</answer>"]}
+        algorithm: {name: dapo, a_grae: {alpha: 0.5}}
+        """,
+    )
+    cfg = load_config(
+        path, ["trainer.max_steps=3", "eval.n=4", "eval.k=[1,2,4]", "data.options.num_examples=5"]
+    )
+    assert cfg.trainer.max_steps == 3
+    assert cfg.trainer.learning_rate == pytest.approx(1e-6) and isinstance(cfg.trainer.learning_rate, float)
+    assert cfg.rollout.n == 4 and cfg.rollout.stop == ["</answer>"]
+    assert cfg.algorithm.name == "dapo" and cfg.algorithm.a_grae.alpha == 0.5
+    assert cfg.eval.k == [1, 2, 4]
+    assert cfg.data.options == {"num_examples": 5}
+    # untouched fields keep their defaults
+    assert cfg.rollout.temperature == Config().rollout.temperature
+
+
+def test_base_inheritance(tmp_path):
+    write(tmp_path, "base.yaml", "trainer: {max_steps: 7, seed: 3}\nrollout: {n: 2}\n")
+    child = write(tmp_path, "child.yaml", "_base_: base.yaml\ntrainer: {max_steps: 9}\n")
+    cfg = load_config(child)
+    assert (cfg.trainer.max_steps, cfg.trainer.seed, cfg.rollout.n) == (9, 3, 2)
+
+
+def test_base_cycle_is_reported(tmp_path):
+    write(tmp_path, "a.yaml", "_base_: b.yaml\n")
+    write(tmp_path, "b.yaml", "_base_: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_round_trip_is_identical(tmp_path):
+    cfg = load_config(
+        None, ["trainer.learning_rate=3e-6", "model.lora.target_modules=[q_proj,v_proj]", "eval.limit=null"]
+    )
+    path = save_config(cfg, tmp_path / "config.yaml")
+    again = load_config(path)
+    assert again == cfg
+    assert config_to_yaml(again) == config_to_yaml(cfg)
+
+
+def test_unknown_key_names_the_nearest_valid_key():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["trainer.max_stepz=3"])
+    assert "trainer.max_stepz" in str(err.value) and "'trainer.max_steps'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "suggestion"),
+    [
+        ("trainer.lr=1e-5", "trainer.learning_rate"),  # a verl/TRL name
+        ("max_steps=3", "trainer.max_steps"),  # missing section
+        ("rollout.temprature=0.7", "rollout.temperature"),
+        ("algorithm.kl_loss_coef=0.1", "algorithm.kl_coef"),
+    ],
+)
+def test_unknown_key_suggestions(override, suggestion):
+    with pytest.raises(ConfigError, match=f"did you mean '{suggestion}'"):
+        load_config(None, [override])
+
+
+def test_wrong_type_names_field_type_and_value():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["trainer.max_steps=abc"])
+    msg = str(err.value)
+    assert "trainer.max_steps" in msg and "int" in msg and "'abc'" in msg
+
+
+def test_bool_is_not_an_int_and_literals_suggest():
+    with pytest.raises(ConfigError, match="trainer.max_steps expects int"):
+        load_config(None, ["trainer.max_steps=true"])
+    with pytest.raises(ConfigError, match="did you mean 'token-mean'"):
+        load_config(None, ["algorithm.loss_agg_mode=token_mean"])
+
+
+def test_all_errors_are_reported_at_once():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["trainer.max_stepz=1", "rollout.n=x"])
+    assert len(err.value.errors) == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (
+            ["trainer.prompts_per_step=8", "trainer.mini_batch_prompts=3"],
+            "must divide trainer.prompts_per_step=8",
+        ),
+        (["eval.k=[1,8]", "eval.n=4"], "raise eval.n to 8"),
+        (["data.min_pixels=100", "data.max_pixels=50"], "data.min_pixels=100 must be <= data.max_pixels=50"),
+        (["algorithm.a_grae.alpha=1.5"], "alpha <= 1"),
+        (["rollout.n=0"], "rollout.n=0 must be >= 1"),
+        (["rollout.top_p=0"], "rollout.top_p=0.0 must be in (0, 1]"),
+    ],
+)
+def test_cross_field_checks_say_what_to_change(overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides)
+    assert fragment in str(err.value)
+
+
+def test_configs_are_immutable_and_apply_overrides_copies():
+    cfg = load_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.trainer.max_steps = 5  # type: ignore[misc]
+    new = apply_overrides(cfg, ["trainer.max_steps=5"])
+    assert new.trainer.max_steps == 5 and cfg.trainer.max_steps == Config().trainer.max_steps
+
+
+def test_bad_yaml_file_messages(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(write(tmp_path, "list.yaml", "- 1\n- 2\n"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "bad.yaml", "trainer: {max_steps: 3\n"))
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        load_config(None, ["trainer.max_steps"])
+
+
+def test_docs_yaml_lists_every_field():
+    text = config_to_yaml(load_config(), docs=True)
+    assert "# Number of RL steps" in text and "max_steps: 100" in text
