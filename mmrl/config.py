@@ -190,7 +190,9 @@ class AGraeConfig:
 @dataclass(frozen=True)
 class DynamicSamplingConfig:
     enable: bool | None = opt(
-        None, "Drop groups whose rewards are all equal and resample (DAPO); None follows the preset."
+        None,
+        "Drop groups whose outcomes are all equal and generate more until the batch is full (DAPO); "
+        "None follows the preset.",
     )
     max_rounds: int = opt(10, "Most generation rounds per step before training on what there is.")
 
@@ -204,11 +206,12 @@ class OverlongConfig:
 
 @dataclass(frozen=True)
 class AlgorithmConfig:
-    name: str = opt(
-        "grpo+a_grae",
-        "Preset: grpo, dr_grpo, dapo, rloo, w_reinforce, grpo+a_grae, dr_grpo+a_grae, dapo+a_grae.",
+    name: Literal[
+        "grpo", "dr_grpo", "dapo", "rloo", "w_reinforce", "grpo+a_grae", "dr_grpo+a_grae", "dapo+a_grae"
+    ] = opt("grpo+a_grae", "Preset (estimator + loss + DAPO rules); docs/papers.md lists each one's paper.")
+    estimator: str | None = opt(
+        None, "Advantage estimator override: a registered name or 'pkg.module:fn'; None uses the preset's."
     )
-    estimator: str | None = opt(None, "Advantage estimator override; None uses the preset's.")
     loss_agg_mode: (
         Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"] | None
     ) = opt(None, "Loss aggregation override; None uses the preset's.")
@@ -217,14 +220,15 @@ class AlgorithmConfig:
     )
     clip_ratio_low: float | None = opt(None, "PPO clip epsilon below 1; None uses the preset's (0.2).")
     clip_ratio_high: float | None = opt(
-        None, "PPO clip epsilon above 1 (clip-higher); None uses the preset's."
+        None,
+        "PPO clip epsilon above 1 (clip-higher); None uses the preset's: 0.28 for dapo*, else clip_ratio_low.",
     )
     clip_ratio_c: float | None = opt(None, "Dual-clip constant for negative advantages; None disables it.")
     kl_coef: float = opt(0.0, "Weight of the KL-to-reference term in the loss; 0 loads no reference model.")
     kl_estimator: Literal["k1", "k2", "k3", "low_var_kl"] = opt(
         "low_var_kl", "KL estimator (k3 = low_var_kl)."
     )
-    entropy_coef: float = opt(0.0, "Entropy bonus weight.")
+    entropy_coef: float = opt(0.0, "Entropy bonus weight (the loss subtracts entropy_coef * token entropy).")
     tis_cap: float | None = opt(
         None, "Truncated importance weight cap for engine/trainer logprob mismatch; None disables it."
     )
@@ -404,6 +408,18 @@ def _cross_checks(cfg: Config) -> list[str]:
     ):
         if value is not None and value <= 0:
             errors.append(f"{name}={value} must be > 0")
+    if a.clip_ratio_low is not None and a.clip_ratio_low >= 1.0:
+        errors.append(
+            f"algorithm.clip_ratio_low={a.clip_ratio_low} must be < 1 (the ratio is clipped at 1 - it)"
+        )
+    if a.loss_scale_factor is not None and a.loss_scale_factor <= 0:
+        errors.append(f"algorithm.loss_scale_factor={a.loss_scale_factor} must be > 0 or null")
+    if a.entropy_coef < 0:
+        errors.append(f"algorithm.entropy_coef={a.entropy_coef} must be >= 0 (it is a bonus)")
+    if a.w_reinforce_lambda <= 0:
+        errors.append(f"algorithm.w_reinforce_lambda={a.w_reinforce_lambda} must be > 0 (the paper uses 0.1)")
+    if a.overlong.penalty_factor < 0:
+        errors.append(f"algorithm.overlong.penalty_factor={a.overlong.penalty_factor} must be >= 0")
     if a.clip_ratio_c is not None and a.clip_ratio_c <= 1.0:
         errors.append(f"algorithm.clip_ratio_c={a.clip_ratio_c} must be > 1 (verl uses 3.0) or null")
     if a.tis_cap is not None and a.tis_cap <= 0:
