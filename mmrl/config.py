@@ -106,6 +106,9 @@ class ModelConfig:
     trust_remote_code: bool = opt(False, "Allow model code from the checkpoint (off unless you trust it).")
     freeze_vision_tower: bool = opt(False, "Do not train the vision encoder of a VLM.")
     lora: LoraConfig = section(LoraConfig, "Low-rank adapters (peft).")
+    logprob_chunk_size: int = opt(
+        1024, "Response tokens projected to the vocabulary at once when computing log-probs (bounds memory)."
+    )
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,11 @@ class VllmConfig:
     )
     enforce_eager: bool = opt(False, "Disable CUDA graphs in vLLM (slower, less memory, faster start).")
     dtype: str | None = opt(None, "vLLM weight dtype; None follows model.dtype.")
+    weight_sync: Literal["auto", "load_weights", "reload_weights"] = opt(
+        "auto",
+        "How weights reach vLLM: 'load_weights' (in place, GPU), 'reload_weights' (vLLM's in-place reload, "
+        "needed on CPU), 'auto' picks by device.",
+    )
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,9 @@ class RolloutConfig:
     max_new_tokens: int = opt(512, "Maximum response length in tokens.")
     stop: list[str] = opt([], "Extra stop strings (the end-of-sequence token always stops).")
     batch_size: int = opt(64, "Sequences per generation call of the 'hf' engine.")
+    hf_cache: Literal["auto", "dynamic", "static"] = opt(
+        "auto", "KV cache of the 'hf' engine; 'auto': static for text models on CUDA, else dynamic."
+    )
     sync_probe_threshold: float = opt(
         0.1, "Warn when mean |engine logprob - trainer logprob| on sampled tokens exceeds this after a sync."
     )
@@ -441,6 +452,10 @@ def _cross_checks(cfg: Config) -> list[str]:
         errors.append("reward.accuracy_weight and reward.format_weight must be >= 0")
     if r.vllm.tensor_parallel_size < 1:
         errors.append(f"rollout.vllm.tensor_parallel_size={r.vllm.tensor_parallel_size} must be >= 1")
+    if cfg.model.logprob_chunk_size < 1:
+        errors.append(f"model.logprob_chunk_size={cfg.model.logprob_chunk_size} must be >= 1 (e.g. 1024)")
+    if r.sync_probe_threshold <= 0:
+        errors.append(f"rollout.sync_probe_threshold={r.sync_probe_threshold} must be > 0 (e.g. 0.1)")
     if not 0.0 < r.vllm.gpu_memory_utilization <= 1.0:
         errors.append(
             f"rollout.vllm.gpu_memory_utilization={r.vllm.gpu_memory_utilization} must be in (0, 1]"
