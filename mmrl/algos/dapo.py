@@ -68,8 +68,9 @@ class FilteredBatch(Generic[T]):
 
     Attributes:
         items: The kept trajectories (whatever the trainer fed), each group's samples contiguous.
-        group_ids: ``[n]`` dense group ids ``0..K-1`` in the order of ``items``.
-        rewards: ``[n]`` their rewards; ``correct``: ``[n]`` their correctness, or None if not fed.
+        group_ids: ``[n]`` dense group ids ``0..K-1`` in the order of ``items`` (CPU tensor).
+        rewards: ``[n]`` their rewards; ``correct``: ``[n]`` their correctness, or None if not fed
+            (CPU tensors).
         batch_accuracy: A-GRAE's ``ω`` over *every* scorable trajectory generated in the step, before
             filtering (mean reward clipped to ``[0, 1]``; NaN if nothing was scorable).
         metrics: ``dynamic_sampling/*`` counters for logging.
@@ -130,20 +131,23 @@ class DynamicSampler(Generic[T]):
         if self._has_correct is not None and self._has_correct != (correct is not None):
             raise ValueError("pass correct= in every round of a step or in none")
         self._has_correct = correct is not None
-        keep = mixed_group_mask(rewards, group_ids, correct)
+        keep = mixed_group_mask(rewards, group_ids, correct).cpu()
+        # bookkeeping on the CPU: a few small tensors, and no device sync per item
+        rewards, group_ids = rewards.detach().cpu(), group_ids.cpu()
+        correct = None if correct is None else correct.detach().cpu()
         self._rounds += 1
         scorable = rewards[~torch.isnan(rewards)].double()
         self._reward_sum += float(scorable.sum())
         self._reward_count += scorable.numel()
         idx, k = group_index(group_ids)
         self._seen_groups += k
-        for g in range(k):
-            members = (idx == g).nonzero().flatten()
+        order = torch.argsort(idx, stable=True)  # samples grouped, each group in its original order
+        for members in order.split(torch.bincount(idx, minlength=k).tolist()):
             if not keep[members[0]]:
                 continue
             self._kept.append(
                 (
-                    [items[int(i)] for i in members],
+                    [items[i] for i in members.tolist()],
                     rewards[members],
                     None if correct is None else correct[members],
                 )

@@ -54,11 +54,11 @@ def group_diagnostics(
     a = advantages.double()
     moments = group_moments(rewards, group_ids)
     idx, k = group_index(group_ids)
-    zeros = torch.zeros(k, dtype=torch.float64)
+    zeros = torch.zeros(k, dtype=torch.float64, device=a.device)
     has_reward = zeros.index_add(0, idx, moments.valid.double()) > 0
     constant = zeros.index_add(0, idx, moments.constant.double()) > 0
     abs_sum = zeros.index_add(0, idx, a.abs())
-    p = torch.full((k,), torch.nan, dtype=torch.float64)
+    p = torch.full((k,), torch.nan, dtype=torch.float64, device=a.device)
     p[idx] = success_rate(rewards, group_ids, correct)  # every member carries its group's p
 
     omega = mean_batch_reward(rewards) if batch_accuracy is None else float(batch_accuracy)
