@@ -4,13 +4,18 @@ What the trainer calls, in step order::
 
     settings = resolve_algorithm(cfg.algorithm, cfg.rollout)            # once, before loading models
     rewards, correct = score_tensors(scores)                             # None -> NaN
-    rewards = rewards + overlong_penalty(lengths, ...)                   # if settings.overlong
-    keep = mixed_group_mask(rewards, group_ids, correct)                 # or DynamicSampler, if enabled
+    omega = batch_accuracy(rewards)                                      # A-GRAE's ω, before any filter
+    #   with settings.dynamic_sampling: feed DynamicSampler rounds instead; finish() returns the kept
+    #   groups and their ω over all rounds (batch.batch_accuracy)
+    if settings.overlong:
+        rewards = rewards + overlong_penalty(lengths, settings.max_response_length,
+                                             settings.overlong_buffer_length, settings.overlong_penalty_factor)
     advantages, metrics = compute_advantages_with_metrics(
         settings.estimator, rewards, group_ids, correct=correct, batch_accuracy=omega,
         **settings.estimator_params)
+    # per micro-batch k of a mini-batch; N = Σ_k loss_normalizer(mask_k, settings.loss.agg_mode)
     loss, metrics = policy_loss(logprobs, old_logprobs, advantages, mask,
-                                params=settings.loss, normalizer=global_count)
+                                params=settings.loss, normalizer=N)   # Σ_k loss_k = the mini-batch loss
 
 Estimators are registered by name (``register_estimator``/``get_estimator``); ``docs/papers.md``
 maps every name to its paper, formula and hyperparameters.
