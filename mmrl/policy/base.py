@@ -1,0 +1,417 @@
+"""The one policy interface the trainer, the evaluator and the rollout engines talk to.
+
+A policy owns a model and its tokenizer (or processor) and turns ``Example``s into model inputs.
+Its life in one training step::
+
+    kept, dropped = policy.prepare(examples)          # encode once; drop over-budget prompts
+    rollouts = engine.generate(kept, n, sampling)     # engines read kept[i].prompt_ids / .vision
+    batch = policy.collate(rollouts)                  # prompt + response tensors, vision inputs
+    logprobs, entropy = policy.logprobs(batch, temperature=sampling.logprob_temperature,
+                                        with_entropy=True)           # [B, T] each
+
+``TextPolicy`` and ``VisionPolicy`` implement it; callers never branch on which one they hold.
+The tensors of a ``Batch`` are laid out as ``[left-padded prompt | right-padded response]``, so
+the response tokens are always the last ``T`` columns and ``logprobs`` returns ``[B, T]``
+aligned with ``batch.response_mask``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+
+from mmrl.policy.logprobs import chunked_token_logprobs
+from mmrl.types import Example, Rollout
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Batch", "DroppedExample", "Policy", "PolicyBase", "PromptInputs"]
+
+
+@dataclass(frozen=True)
+class PromptInputs:
+    """One example encoded for the model, exactly once.
+
+    Attributes:
+        example: The example; for vision prompts its ``images`` are the resized images that
+            every engine and the trainer use.
+        prompt_ids: The rendered prompt's token ids, image placeholder tokens expanded.
+        vision: Per-example processor outputs for the vision tower: ``pixel_values``
+            ``[patches, D]`` and ``image_grid_thw`` ``[images, 3]``; empty for text prompts.
+    """
+
+    example: Example
+    prompt_ids: tuple[int, ...]
+    vision: Mapping[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.prompt_ids)
+
+
+@dataclass(frozen=True)
+class DroppedExample:
+    """An example left out at load, and why (``reason`` is ``"over_budget"``)."""
+
+    id: str
+    reason: str
+    prompt_tokens: int
+    image_tokens: int
+    message: str
+
+
+@dataclass
+class Batch:
+    """Training tensors for a list of rollouts (``B`` rows, prompt width ``P``, response width ``T``).
+
+    Attributes:
+        input_ids: ``[B, P + T]`` prompt ids left-padded to ``P``, then response ids
+            right-padded to ``T``.
+        attention_mask: ``[B, P + T]`` 1 on real tokens.
+        response_ids: ``[B, T]`` the response tokens (pad where ``response_mask`` is 0).
+        response_mask: ``[B, T]`` float32, 1.0 on response tokens.
+        prompt_length: ``P``.
+        model_inputs: Extra forward arguments: ``position_ids`` (text), or ``pixel_values``,
+            ``image_grid_thw`` and ``mm_token_type_ids`` (vision; the latter zero on response
+            tokens and padding).
+        rollout_logprobs: ``[B, T]`` the engines' per-token log-probabilities (0 off the mask),
+            or ``None`` when any rollout lacks them.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    response_ids: torch.Tensor
+    response_mask: torch.Tensor
+    prompt_length: int
+    model_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    rollout_logprobs: torch.Tensor | None = None
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def to(self, device: torch.device | str) -> Batch:
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return dataclasses.replace(
+            self,
+            input_ids=move(self.input_ids),
+            attention_mask=move(self.attention_mask),
+            response_ids=move(self.response_ids),
+            response_mask=move(self.response_mask),
+            model_inputs={k: move(v) for k, v in self.model_inputs.items()},
+            rollout_logprobs=move(self.rollout_logprobs),
+        )
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """What engines and the trainer need from a policy adapter (text or vision)."""
+
+    model: Any
+    tokenizer: Any
+    max_prompt_length: int
+
+    @property
+    def is_vision(self) -> bool: ...
+
+    @property
+    def eos_token_ids(self) -> tuple[int, ...]: ...
+
+    @property
+    def pad_token_id(self) -> int: ...
+
+    @property
+    def banned_token_ids(self) -> tuple[int, ...]: ...
+
+    def encode(self, example: Example) -> PromptInputs: ...
+
+    def prepare(self, examples: Sequence[Example]) -> tuple[list[PromptInputs], list[DroppedExample]]: ...
+
+    def generation_inputs(self, prompts: Sequence[PromptInputs]) -> dict[str, torch.Tensor]: ...
+
+    def collate(self, rollouts: Sequence[Rollout]) -> Batch: ...
+
+    def logprobs(
+        self, batch: Batch, *, temperature: float = 1.0, with_entropy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]: ...
+
+    def decode(self, token_ids: Sequence[int]) -> str: ...
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids [B, max_len], mask [B, max_len])`` with each row right-aligned."""
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+    return ids, mask
+
+
+def right_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids [B, max_len], mask [B, max_len])`` with each row left-aligned."""
+    width = max((len(r) for r in rows), default=0)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def unwrap_model(model: Any) -> Any:
+    """The transformers model under a peft / DDP / compile wrapper (for attributes, not forward)."""
+    seen = 0
+    while seen < 8:
+        seen += 1
+        if hasattr(model, "get_base_model") and callable(model.get_base_model):  # peft
+            model = model.get_base_model()
+        elif hasattr(model, "module") and isinstance(model.module, torch.nn.Module):  # DDP, FSDP1
+            model = model.module
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        else:
+            break
+    return model
+
+
+class PolicyBase:
+    """Shared machinery of ``TextPolicy`` and ``VisionPolicy``.
+
+    Subclasses implement ``encode`` (render + tokenize one example) and ``_vision_inputs``
+    (per-row vision tensors for a batch); everything else (budget filtering, padding, collation,
+    chunked log-probabilities) is here once.
+    """
+
+    #: Rows of hidden states projected to the vocabulary at once in ``logprobs``.
+    logprob_chunk_size: int = 1024
+
+    def __init__(self, model: Any, tokenizer: Any, max_prompt_length: int, logprob_chunk_size: int = 1024):
+        if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer defines neither a pad nor an eos token; set tokenizer.pad_token")
+        if max_prompt_length < 1:
+            raise ValueError(f"max_prompt_length must be >= 1, got {max_prompt_length}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_prompt_length = max_prompt_length
+        self.logprob_chunk_size = logprob_chunk_size
+        #: Total examples dropped by ``prepare`` over the policy's life (the trainer logs it).
+        self.num_dropped = 0
+        #: Where the weights were loaded from (``load_policy`` sets it; the vLLM engine reads it).
+        self.source_path: str | None = None
+        #: Whether the checkpoint's own code may run (``model.trust_remote_code``).
+        self.trust_remote_code = False
+
+    # -- identity ------------------------------------------------------------------------------
+
+    @property
+    def is_vision(self) -> bool:
+        return False
+
+    @property
+    def eos_token_ids(self) -> tuple[int, ...]:
+        """Token ids that end a response: the tokenizer's eos and the generation config's."""
+        ids: list[int] = []
+        gen = getattr(unwrap_model(self.model), "generation_config", None)
+        gen_eos = getattr(gen, "eos_token_id", None) if gen is not None else None
+        for value in (self.tokenizer.eos_token_id, gen_eos):
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                if v is not None and int(v) not in ids:
+                    ids.append(int(v))
+        if not ids:
+            raise ValueError("neither the tokenizer nor the generation config defines an eos token")
+        return tuple(ids)
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.eos_token_ids[0])
+
+    @property
+    def banned_token_ids(self) -> tuple[int, ...]:
+        """Tokens no engine may sample (the vision placeholders of a VLM; none for text)."""
+        return ()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
+
+    # -- encoding ------------------------------------------------------------------------------
+
+    def encode(self, example: Example) -> PromptInputs:
+        raise NotImplementedError
+
+    def _image_token_count(self, prompt_ids: Sequence[int]) -> int:
+        return 0
+
+    def prepare(self, examples: Sequence[Example]) -> tuple[list[PromptInputs], list[DroppedExample]]:
+        """Encode each example once and drop those whose prompt exceeds ``max_prompt_length``.
+
+        The budget counts every prompt token, image placeholder tokens included; a prompt is
+        never truncated (cutting through image tokens breaks the model, and cutting text changes
+        the question). Each drop is logged as a warning naming the example id; the count is
+        returned and added to ``self.num_dropped``.
+        """
+        kept: list[PromptInputs] = []
+        dropped: list[DroppedExample] = []
+        for example in examples:
+            prompt = self.encode(example)
+            if prompt.num_tokens > self.max_prompt_length:
+                image_tokens = self._image_token_count(prompt.prompt_ids)
+                message = (
+                    f"dropped example {example.id!r}: its prompt has {prompt.num_tokens} tokens "
+                    f"({image_tokens} of them image tokens), over data.max_prompt_length="
+                    f"{self.max_prompt_length}; raise data.max_prompt_length"
+                    + (" or lower data.max_pixels" if image_tokens else "")
+                )
+                log.warning(message)
+                dropped.append(
+                    DroppedExample(example.id, "over_budget", prompt.num_tokens, image_tokens, message)
+                )
+            else:
+                kept.append(prompt)
+        if dropped:
+            self.num_dropped += len(dropped)
+            log.warning(
+                "dropped %d of %d examples over the prompt budget (%d dropped so far)",
+                len(dropped),
+                len(examples),
+                self.num_dropped,
+            )
+        return kept, dropped
+
+    def as_prompts(self, items: Sequence[Example | PromptInputs]) -> list[PromptInputs]:
+        """Encode the ``Example``s among ``items``; ``PromptInputs`` pass through unchanged."""
+        return [item if isinstance(item, PromptInputs) else self.encode(item) for item in items]
+
+    # -- batching ------------------------------------------------------------------------------
+
+    def _vision_batch(
+        self, prompts: Sequence[PromptInputs], row_prompt: Sequence[int], input_ids: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Vision tensors for rows ``row_prompt`` (indices into ``prompts``); none for text."""
+        return {}
+
+    def generation_inputs(self, prompts: Sequence[PromptInputs]) -> dict[str, torch.Tensor]:
+        """Left-padded model inputs for ``generate``: ``input_ids``, ``attention_mask`` (+ vision)."""
+        input_ids, attention_mask = left_pad([p.prompt_ids for p in prompts], self.pad_token_id)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        inputs.update(self._vision_batch(prompts, range(len(prompts)), input_ids))
+        return inputs
+
+    def collate(self, rollouts: Sequence[Rollout]) -> Batch:
+        """Stack rollouts into a ``Batch`` (prompt ids from the rollouts, vision inputs re-derived).
+
+        Vision inputs are recomputed from each rollout's example (whose images were resized once
+        by ``encode``), and the recomputed prompt ids must equal the rollout's: an engine that
+        saw a different prompt than the trainer is an error, not a silent mismatch.
+        """
+        if not rollouts:
+            raise ValueError("collate needs at least one rollout")
+        prompts: list[PromptInputs] = []
+        index: dict[int, int] = {}
+        row_prompt: list[int] = []
+        for r in rollouts:
+            key = id(r.example)
+            if key not in index:
+                index[key] = len(prompts)
+                prompts.append(self._prompt_for_rollout(r))
+            row_prompt.append(index[key])
+        pad = self.pad_token_id
+        prompt_ids, prompt_mask = left_pad([r.prompt_ids for r in rollouts], pad)
+        response_ids, response_mask = right_pad([r.response_ids for r in rollouts], pad)
+        input_ids = torch.cat([prompt_ids, response_ids], dim=1)
+        attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+        model_inputs = self._vision_batch(prompts, row_prompt, input_ids)
+        if not self.is_vision:
+            model_inputs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+        rollout_logprobs = None
+        if all(r.logprobs is not None for r in rollouts):
+            rollout_logprobs = torch.zeros(response_ids.shape, dtype=torch.float32)
+            for i, r in enumerate(rollouts):
+                if len(r.logprobs) != len(r.response_ids):
+                    raise ValueError(
+                        f"rollout {i} (example {r.example.id!r}) has {len(r.logprobs)} logprobs for "
+                        f"{len(r.response_ids)} response tokens"
+                    )
+                rollout_logprobs[i, : len(r.logprobs)] = torch.tensor(r.logprobs, dtype=torch.float32)
+        return Batch(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            response_ids=response_ids,
+            response_mask=response_mask.to(torch.float32),
+            prompt_length=int(prompt_ids.shape[1]),
+            model_inputs=model_inputs,
+            rollout_logprobs=rollout_logprobs,
+        )
+
+    def _prompt_for_rollout(self, rollout: Rollout) -> PromptInputs:
+        """The rollout's prompt as ``PromptInputs``; text needs no re-encoding."""
+        return PromptInputs(rollout.example, rollout.prompt_ids)
+
+    # -- scoring -------------------------------------------------------------------------------
+
+    def _softcap(self) -> float | None:
+        config = unwrap_model(self.model).config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        return getattr(text_config, "final_logit_softcapping", None)
+
+    def logprobs(
+        self, batch: Batch, *, temperature: float = 1.0, with_entropy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-token log-probabilities of the response tokens, ``[B, T]`` (0 off the mask).
+
+        ``logprob[b, t] = log softmax(z / temperature)[response_ids[b, t]]`` where ``z`` are the
+        model's logits at the position before that token, with ``banned_token_ids`` (the vision
+        placeholders) excluded: the distribution the engines sample from. The forward pass returns only the
+        last position's logits (``logits_to_keep=1``) plus the final hidden states; the response
+        positions' hidden states are projected through the output head in chunks of
+        ``logprob_chunk_size`` rows (``chunked_token_logprobs``), so float32 logits exist for at
+        most one chunk at a time. With ``with_entropy`` also returns the per-token entropy of the
+        same distribution (0 off the mask). Gradients flow when autograd is enabled.
+        """
+        batch = batch.to(self.device)
+        out = self.model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            **batch.model_inputs,
+            output_hidden_states=True,
+            logits_to_keep=1,
+            use_cache=False,
+        )
+        hidden = out.hidden_states[-1]  # [B, P + T, H], after the final norm
+        P, T = batch.prompt_length, batch.response_ids.shape[1]
+        # The logits at position i predict token i + 1: response token t sits at P + t.
+        response_hidden = hidden[:, P - 1 : P + T - 1]  # [B, T, H]
+        mask = batch.response_mask > 0
+        head = self.model.get_output_embeddings()
+        selected, selected_entropy = chunked_token_logprobs(
+            response_hidden[mask],
+            batch.response_ids[mask],
+            head,
+            chunk_size=self.logprob_chunk_size,
+            temperature=temperature,
+            softcap=self._softcap(),
+            banned_token_ids=self.banned_token_ids,
+            with_entropy=with_entropy,
+        )
+        logprobs = torch.zeros(mask.shape, dtype=torch.float32, device=hidden.device)
+        logprobs = logprobs.masked_scatter(mask, selected)
+        entropy = None
+        if with_entropy:
+            entropy = torch.zeros(mask.shape, dtype=torch.float32, device=hidden.device)
+            entropy = entropy.masked_scatter(mask, selected_entropy)
+        return logprobs, entropy

@@ -1,0 +1,84 @@
+"""The engine interface and its registry.
+
+An engine samples responses for prompts::
+
+    engine = build_engine(cfg.rollout, policy)
+    rollouts = engine.generate(prompts, n, sampling)   # prompts: Examples or policy.prepare() output
+    ...                                                # optimizer step on policy.model
+    engine.sync_weights(policy.model)                  # the engine now samples from the new weights
+
+``generate`` returns ``len(prompts) * n`` rollouts, grouped by prompt: the ``n`` samples of
+prompt ``i`` are at ``[i * n, (i + 1) * n)`` with ``sample_index`` 0..n-1. Each carries the
+prompt ids the trainer will re-score, the response ids (stop token included), the decoded text,
+``finish_reason`` and the engine's per-token log-probabilities (see ``Sampling``).
+
+Engines register themselves with ``@register_engine(name)``; ``build_engine`` is the one call
+site and the only place that reads ``cfg.rollout.engine``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from mmrl.policy.base import Policy, PromptInputs
+from mmrl.rollout.sampling import Sampling
+from mmrl.types import Example, Rollout
+
+__all__ = ["ENGINES", "RolloutEngine", "build_engine", "check_generate_args", "register_engine"]
+
+
+@runtime_checkable
+class RolloutEngine(Protocol):
+    name: str
+
+    def generate(
+        self, prompts: Sequence[Example | PromptInputs], n: int, sampling: Sampling
+    ) -> list[Rollout]: ...
+
+    def sync_weights(self, model: Any) -> float:
+        """Make the engine sample from ``model``'s current weights; returns the seconds it took."""
+        ...
+
+    def close(self) -> None: ...
+
+
+EngineFactory = Callable[[Any, Policy], RolloutEngine]
+
+#: name -> factory(rollout_config, policy). Filled by ``register_engine``.
+ENGINES: dict[str, EngineFactory] = {}
+
+#: Modules holding the built-in engines; importing them registers them (vLLM itself is only
+#: imported when a vLLM engine is built).
+_BUILTIN_MODULES = ("mmrl.rollout.hf_engine", "mmrl.rollout.vllm_engine")
+
+
+def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
+    def decorator(factory: EngineFactory) -> EngineFactory:
+        if name in ENGINES and ENGINES[name] is not factory:
+            raise ValueError(f"a rollout engine named {name!r} is already registered ({ENGINES[name]!r})")
+        ENGINES[name] = factory
+        return factory
+
+    return decorator
+
+
+def build_engine(rollout_cfg: Any, policy: Policy) -> RolloutEngine:
+    """The engine named by ``rollout_cfg.engine``, bound to ``policy``."""
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+    try:
+        factory = ENGINES[rollout_cfg.engine]
+    except KeyError:
+        raise ValueError(
+            f"rollout.engine={rollout_cfg.engine!r} is not a registered engine; choose one of {sorted(ENGINES)}"
+        ) from None
+    return factory(rollout_cfg, policy)
+
+
+def check_generate_args(prompts: Sequence[Any], n: int) -> None:
+    if n < 1:
+        raise ValueError(f"n={n} must be >= 1 (samples per prompt)")
+    if isinstance(prompts, (Example, PromptInputs)):
+        raise TypeError("generate expects a sequence of prompts, got a single one; wrap it in a list")

@@ -1,0 +1,423 @@
+"""The vLLM engine: a ``vllm.LLM`` colocated with the trainer in the same process.
+
+``vllm`` is imported only when the engine is built, so mmrl imports and runs without it.
+
+* **Same inputs as the trainer.** Prompts go in as token ids (``PromptInputs.prompt_ids``, image
+  placeholders already expanded) with the images the policy resized, and vLLM's image processor
+  gets the same pixel bounds (``mm_processor_kwargs``), so its own resize is the identity. The
+  prompt ids vLLM reports back are checked against ours for every request.
+* **Vision placeholders banned** with a ``-inf`` logit bias on the policy's ``banned_token_ids``.
+* **Log-probabilities** are vLLM's ``processed_logprobs``: after the bias, temperature and
+  top-k/top-p, the same definition as the ``hf`` engine (see ``Sampling``).
+* **Colocation.** With ``enable_sleep_mode`` the engine sleeps (level 1: weights offloaded, KV
+  cache freed) after each ``generate`` and wakes before the next ``sync_weights``/``generate``.
+* **Weight push, in process, after each optimizer step** (``sync_weights``), three ways:
+
+  - ``load_weights`` (the GPU path): the trainer's tensors are handed by reference to the
+    worker's ``model.load_weights``, as TRL and verl do colocated;
+  - ``reload_weights`` (the CPU path; vLLM-CPU repacks linear weights after loading, so plain
+    ``load_weights`` fails there): ``collective_rpc("reload_weights", weights_iterator=...)``,
+    vLLM's layer-wise in-place reload;
+  - when the engine core runs in another process, the weights are written to a directory with
+    ``save_pretrained`` and loaded with ``collective_rpc("reload_weights", weights_path=...)``.
+
+  Then the prefix cache, the multimodal processor cache and the encoder (image-embedding) cache
+  are reset, so nothing computed with the old weights is reused (TRL #7198).
+* **Tensor parallelism** from ``rollout.vllm.tensor_parallel_size``; above 1 the engine uses
+  vLLM's ``external_launcher`` backend, one trainer process per TP rank (launch with
+  ``accelerate launch`` / ``torchrun``), so that the weight push stays in process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from mmrl.errors import UserError
+from mmrl.policy.base import Policy, PromptInputs, unwrap_model
+from mmrl.rollout.base import check_generate_args, register_engine
+from mmrl.rollout.sampling import Sampling
+from mmrl.types import Example, Rollout
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VllmEngine", "export_weights"]
+
+_INSTALL_HINT = (
+    "the vLLM engine needs vllm: `pip install 'mmrl[vllm]'` on a GPU machine, or the CPU build "
+    "(`bash scripts/setup_vllm_venv.sh`, see README) for tests; or set rollout.engine=hf"
+)
+
+
+def _is_peft(model: Any) -> bool:
+    return hasattr(model, "merge_adapter") and hasattr(model, "get_base_model")
+
+
+def _tied_embeddings(config: Any) -> bool:
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return bool(getattr(text, "tie_word_embeddings", False) or getattr(config, "tie_word_embeddings", False))
+
+
+@contextlib.contextmanager
+def export_weights(model: Any) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """The model's weights as ``(checkpoint name, tensor)`` pairs, LoRA adapters merged in.
+
+    Names are those of the unwrapped ``transformers`` model's ``state_dict`` (what
+    ``save_pretrained`` starts from; vLLM's loaders map them). With peft, the adapters are merged
+    for the duration of the ``with`` block and unmerged afterwards; adapter tensors are left out
+    and ``.base_layer`` is removed from names. A tied ``lm_head.weight`` is left out (vLLM ties
+    it itself). Sharded (DTensor) parameters are gathered.
+    """
+    peft = _is_peft(model)
+    inner = model.get_base_model() if peft else unwrap_model(model)
+    if peft:
+        model.merge_adapter()
+    try:
+        tied = _tied_embeddings(inner.config)
+        weights = []
+        for name, tensor in inner.state_dict().items():
+            if "lora_" in name or ".modules_to_save." in name:
+                continue
+            name = name.replace(".base_layer.", ".")
+            if tied and name == "lm_head.weight":
+                continue
+            if hasattr(tensor, "full_tensor"):  # FSDP2 / DTensor
+                tensor = tensor.full_tensor()
+            weights.append((name, tensor.detach()))
+        yield weights
+    finally:
+        if peft:
+            model.unmerge_adapter()
+
+
+def _load_weights_on_worker(worker: Any, weights: list[tuple[str, torch.Tensor]]) -> int:
+    """Runs inside the vLLM worker (same process): in-place ``load_weights`` (the GPU path)."""
+    model = worker.model_runner.get_model()
+    loaded = model.load_weights(weights=weights)
+    return len(loaded) if loaded is not None else len(weights)
+
+
+def _reprocess_embeddings_on_worker(worker: Any) -> int:
+    """Re-run ``process_weights_after_loading`` on the embedding and LM-head layers.
+
+    On CPU, vLLM multiplies by a packed copy of the LM head made after loading. With tied
+    embeddings the head's weight *is* the embedding, which the layer-wise reload updates, but the
+    reload never re-packs the head (it loaded nothing under its own name): the engine would keep
+    sampling from the old head. Returns the number of layers refreshed.
+    """
+    from vllm.model_executor.layers.vocab_parallel_embedding import VocabParallelEmbedding
+
+    count = 0
+    for module in worker.model_runner.get_model().modules():
+        method = getattr(module, "quant_method", None)
+        if isinstance(module, VocabParallelEmbedding) and hasattr(method, "process_weights_after_loading"):
+            method.process_weights_after_loading(module)
+            count += 1
+    return count
+
+
+def _collapse_image_placeholders(prompt_ids: Sequence[int], image_token_id: int | None) -> list[int]:
+    """``prompt_ids`` with each run of image placeholder tokens collapsed to one token.
+
+    vLLM expands every image placeholder of a token prompt itself (from the image's grid), so it
+    must receive the unexpanded form; the expanded ids it reports back are checked against ours.
+    """
+    if image_token_id is None:
+        return list(prompt_ids)
+    out: list[int] = []
+    for token in prompt_ids:
+        if token == image_token_id and out and out[-1] == image_token_id:
+            continue
+        out.append(int(token))
+    return out
+
+
+class VllmEngine:
+    """Samples with a colocated ``vllm.LLM`` and receives the trainer's weights in place.
+
+    Args:
+        policy: the policy (its encoding is reused; its model's weights are served).
+        max_model_len: vLLM context length (prompt budget + response budget).
+        tensor_parallel_size, gpu_memory_utilization, enforce_eager, enable_sleep_mode: vLLM's.
+        dtype: vLLM weight dtype; ``None`` uses the policy model's dtype (the pushed weights must
+            match it, or the logprob parity is lost).
+        weight_sync: ``"auto"``, ``"load_weights"`` or ``"reload_weights"`` (see the module doc).
+        seed: vLLM's engine seed.
+        model_path: checkpoint directory to start from; ``None`` uses ``policy.source_path`` or,
+            for a model built in memory, a temporary ``save_pretrained`` copy.
+        trust_remote_code: passed to vLLM.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        max_model_len: int,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.5,
+        enforce_eager: bool = False,
+        enable_sleep_mode: bool = True,
+        dtype: str | None = None,
+        weight_sync: str = "auto",
+        seed: int = 0,
+        model_path: str | None = None,
+        trust_remote_code: bool = False,
+    ):
+        if weight_sync not in ("auto", "load_weights", "reload_weights"):
+            raise ValueError(
+                f"weight_sync={weight_sync!r} must be 'auto', 'load_weights' or 'reload_weights'"
+            )
+        # In process unless the user chose otherwise: the weight push then hands tensors over by
+        # reference. Must be set before vLLM reads its environment.
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        try:
+            import vllm
+            from vllm.platforms import current_platform
+        except ImportError as exc:
+            raise UserError(f"{_INSTALL_HINT} ({exc})") from exc
+        self._vllm = vllm
+        self.policy = policy
+        self.in_process = os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
+        self.on_cpu = current_platform.is_cpu()
+        if self.on_cpu and not self.in_process:
+            # The CPU weight push runs one of our functions in vLLM's worker process, which vLLM
+            # only ships there (pickled, to its own child process) with this flag.
+            os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
+        if weight_sync == "auto":
+            weight_sync = "reload_weights" if self.on_cpu else "load_weights"
+        if weight_sync == "load_weights" and self.on_cpu:
+            raise ValueError(
+                "rollout.vllm.weight_sync=load_weights does not work with vLLM on CPU (it repacks weights "
+                "after loading, and a partial load leaves the model half-updated); use reload_weights or auto"
+            )
+        if weight_sync == "load_weights" and not self.in_process:
+            log.warning(
+                "VLLM_ENABLE_V1_MULTIPROCESSING is not 0: the engine core runs in another process, so the "
+                "weight push goes through a checkpoint directory (slower) instead of load_weights"
+            )
+            weight_sync = "reload_weights"
+        self.weight_sync = weight_sync
+        self._tmp_dirs: list[str] = []
+        path = model_path or policy.source_path or self._save_policy_checkpoint(policy.model)
+        self.model_path = str(path)
+        dtype = dtype or str(next(policy.model.parameters()).dtype).removeprefix("torch.")
+        self.enable_sleep_mode = bool(enable_sleep_mode and current_platform.is_sleep_mode_available())
+        if enable_sleep_mode and not self.enable_sleep_mode:
+            log.info(
+                "vLLM sleep mode is not available on %s; the engine stays awake", current_platform.device_name
+            )
+        kwargs: dict[str, Any] = dict(
+            model=self.model_path,
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            enable_sleep_mode=self.enable_sleep_mode,
+            seed=seed,
+            logprobs_mode="processed_logprobs",
+            trust_remote_code=trust_remote_code,
+            enable_prefix_caching=True,
+        )
+        if not self.on_cpu:
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        if tensor_parallel_size > 1:
+            kwargs["distributed_executor_backend"] = "external_launcher"
+        if policy.is_vision:
+            size = {"shortest_edge": policy.min_pixels, "longest_edge": policy.max_pixels}  # type: ignore[attr-defined]
+            kwargs["mm_processor_kwargs"] = {"size": size}
+        start = time.perf_counter()
+        self.llm = vllm.LLM(**kwargs)
+        self._asleep: set[str] = set()
+        self.init_seconds = time.perf_counter() - start
+        log.info(
+            "vLLM engine ready in %.1f s (%s, dtype %s, weight sync %s)",
+            self.init_seconds,
+            "in process" if self.in_process else "engine core in a subprocess",
+            dtype,
+            self.weight_sync,
+        )
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def _save_policy_checkpoint(self, model: Any, directory: str | None = None) -> str:
+        """``save_pretrained`` of the (merged) model and its tokenizer/processor into a directory."""
+        if directory is None:
+            directory = tempfile.mkdtemp(prefix="mmrl-vllm-")
+            self._tmp_dirs.append(directory)
+        inner = model.get_base_model() if _is_peft(model) else unwrap_model(model)
+        with export_weights(model) as weights:
+            state = dict(weights)
+            if _tied_embeddings(inner.config):
+                state.pop("lm_head.weight", None)
+            inner.save_pretrained(directory, state_dict=state)
+        processor = getattr(self.policy, "processor", None) or self.policy.tokenizer
+        processor.save_pretrained(directory)
+        return directory
+
+    # -- sleep / wake ----------------------------------------------------------------------------
+
+    def _wake(self, tags: tuple[str, ...] = ("weights", "kv_cache")) -> None:
+        todo = [t for t in tags if t in self._asleep]
+        if todo:
+            self.llm.wake_up(tags=todo)
+            self._asleep.difference_update(todo)
+
+    def sleep(self) -> None:
+        """Free the engine's memory for the update phase (no-op without sleep mode)."""
+        if self.enable_sleep_mode and not self._asleep:
+            self.llm.sleep(level=1)
+            self._asleep = {"weights", "kv_cache"}
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def generate(
+        self, prompts: Sequence[Example | PromptInputs], n: int, sampling: Sampling
+    ) -> list[Rollout]:
+        check_generate_args(prompts, n)
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        encoded = self.policy.as_prompts(prompts)
+        requests = []
+        params = []
+        bias = {int(t): float("-inf") for t in self.policy.banned_token_ids}
+        for i, prompt in enumerate(encoded):
+            request: dict[str, Any] = {"prompt_token_ids": list(prompt.prompt_ids)}
+            if prompt.example.images:
+                image_token_id = getattr(self.policy, "image_token_id", None)
+                request["prompt_token_ids"] = _collapse_image_placeholders(prompt.prompt_ids, image_token_id)
+                request["multi_modal_data"] = {"image": list(prompt.example.images)}
+            requests.append(TokensPrompt(**request))
+            params.append(
+                SamplingParams(
+                    n=n,
+                    temperature=sampling.temperature,
+                    top_p=sampling.top_p,
+                    top_k=sampling.top_k,
+                    max_tokens=sampling.max_new_tokens,
+                    stop=list(sampling.stop) or None,
+                    include_stop_str_in_output=True,
+                    seed=None if sampling.seed is None else sampling.seed + i,
+                    logprobs=0,
+                    logit_bias=bias or None,
+                )
+            )
+        self._wake()
+        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        self.sleep()
+        rollouts: list[Rollout] = []
+        for prompt, output in zip(encoded, outputs, strict=True):
+            if tuple(output.prompt_token_ids) != prompt.prompt_ids:
+                raise RuntimeError(
+                    f"example {prompt.example.id!r}: vLLM processed the prompt into {len(output.prompt_token_ids)} "
+                    f"tokens, the policy into {prompt.num_tokens}; vLLM resized the image differently "
+                    "(check that mm_processor_kwargs reached the processor)"
+                )
+            if len(output.outputs) != n:
+                raise RuntimeError(f"vLLM returned {len(output.outputs)} samples for {n} requested")
+            for completion in sorted(output.outputs, key=lambda c: c.index):
+                rollouts.append(self._to_rollout(prompt, completion))
+        return rollouts
+
+    def _to_rollout(self, prompt: PromptInputs, completion: Any) -> Rollout:
+        ids = tuple(int(t) for t in completion.token_ids)
+        if completion.finish_reason not in ("stop", "length"):
+            raise RuntimeError(
+                f"example {prompt.example.id!r}: vLLM finished a sample with reason {completion.finish_reason!r}"
+            )
+        logprobs = None
+        if completion.logprobs is not None:
+            logprobs = tuple(
+                float(step[tok].logprob) for step, tok in zip(completion.logprobs, ids, strict=True)
+            )
+        return Rollout(
+            example=prompt.example,
+            sample_index=int(completion.index),
+            prompt_ids=prompt.prompt_ids,
+            response_ids=ids,
+            response_text=self.policy.decode(ids),
+            finish_reason=completion.finish_reason,
+            logprobs=logprobs,
+        )
+
+    def sync_weights(self, model: Any) -> float:
+        """Push ``model``'s current weights into vLLM and reset its caches; returns seconds."""
+        start = time.perf_counter()
+        self._wake(("weights",))
+        if not self.in_process:
+            directory = self._tmp_dirs[-1] if self._tmp_dirs else None
+            directory = self._save_policy_checkpoint(model, directory)
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": directory})
+            if self.on_cpu:
+                self.llm.collective_rpc(_reprocess_embeddings_on_worker)
+        else:
+            with export_weights(model) as weights:
+                if self.weight_sync == "load_weights":
+                    self.llm.collective_rpc(_load_weights_on_worker, args=(weights,))
+                else:
+                    self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
+                    if self.on_cpu:
+                        self.llm.collective_rpc(_reprocess_embeddings_on_worker)
+        self.reset_caches()
+        return time.perf_counter() - start
+
+    def reset_caches(self) -> None:
+        """Forget everything computed with old weights: prefix KV, multimodal and encoder caches."""
+        self.llm.reset_prefix_cache()
+        self.llm.reset_mm_cache()
+        engine = self.llm.llm_engine
+        if hasattr(engine, "reset_encoder_cache"):
+            engine.reset_encoder_cache()
+        else:  # older vLLM: reload_weights resets it, load_weights does not
+            log.warning("this vLLM has no reset_encoder_cache; image embeddings may be stale after a sync")
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory (and the temporary checkpoints)."""
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            with contextlib.suppress(Exception):
+                llm.llm_engine.engine_core.shutdown()
+            self.llm = None
+            del llm
+            with contextlib.suppress(Exception):
+                from vllm.distributed.parallel_state import (
+                    destroy_distributed_environment,
+                    destroy_model_parallel,
+                )
+
+                destroy_model_parallel()
+                destroy_distributed_environment()
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        for directory in self._tmp_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+        self._tmp_dirs.clear()
+
+
+@register_engine("vllm")
+def _build_vllm_engine(rollout_cfg: Any, policy: Policy) -> VllmEngine:
+    v = rollout_cfg.vllm
+    max_model_len = v.max_model_len or policy.max_prompt_length + rollout_cfg.max_new_tokens
+    return VllmEngine(
+        policy,
+        max_model_len=max_model_len,
+        tensor_parallel_size=v.tensor_parallel_size,
+        gpu_memory_utilization=v.gpu_memory_utilization,
+        enforce_eager=v.enforce_eager,
+        enable_sleep_mode=v.enable_sleep_mode,
+        dtype=v.dtype,
+        weight_sync=v.weight_sync,
+        trust_remote_code=policy.trust_remote_code,
+    )
