@@ -260,12 +260,18 @@ class RewardConfig:
     accuracy_weight: float = opt(0.9, "Weight of accuracy in the combined reward.")
     format_weight: float = opt(0.1, "Weight of the <think>...</think> format check; 0 turns it off.")
     timeout_s: float = opt(5.0, "Hard per-response scoring timeout in seconds (the worker is killed).")
-    num_workers: int = opt(2, "Scoring worker processes; 0 scores in-process (still under a timeout).")
+    num_workers: int = opt(
+        2,
+        "Scoring worker processes; 0 scores built-in verifiers in-process (they bound their own time) "
+        "and still runs custom ones in one worker under the timeout.",
+    )
     on_failure: Literal["mask", "zero", "raise"] = opt(
         "mask", "Timeouts and errors: mask (reward None, left out of the baseline), zero, or raise."
     )
     max_error_rate: float = opt(0.2, "Raise when more than this fraction of a batch errors or times out.")
-    kwargs: dict[str, Any] = opt({}, "Extra keyword arguments passed to a custom verifier.")
+    kwargs: dict[str, Any] = opt(
+        {}, "Extra keyword arguments passed to every verifier call (use with one custom verifier)."
+    )
 
 
 @dataclass(frozen=True)

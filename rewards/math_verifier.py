@@ -1,0 +1,188 @@
+"""The ``math`` and ``geometry`` verifiers: is the final answer mathematically the gold answer?
+
+Pipeline (rule book ``research/benchmarks.md`` §0.1, §0.2, §0.5 and §3.5):
+
+1. ``rewards.extraction.extract_answer``: the final answer (boxed > answer tag > anchor > a
+   response that is only the answer); none after a truncated or unclosed thought.
+2. ``rewards.latex.normalize_answer``: MATH ``_strip_string`` spellings plus ``°``, ``π``, ``√``,
+   thousands separators and units.
+3. ``rewards.answers.parse_answer`` / ``answers_equal``: value equality (exact rationals, else
+   40-digit numerics), unordered "all solutions" lists, exact tuples and intervals (bracket types
+   matter), sets, matrices, equations.
+
+No numeric tolerance against an exact gold (a decimal for ``2\\sqrt5`` is wrong) unless the item
+asks for rounding: ``meta["precision"]`` or ``meta["rounding"]`` (decimal places as an int, or the
+words ``"integer"``, ``"whole number"``, ``"tenth"``, ``"hundredth"``, ``"thousandth"``) allow
+``|pred - gold| <= 0.5 * 10**-places``, so ``37.70`` is right for ``12\\pi`` "to the nearest
+hundredth".
+
+``geometry`` is ``math`` plus the degrees/π/radical spellings (handled by the normalisation for
+both) and Geometry3K's options: when ``Example.choices`` is set, an answer that names an option
+(``B``, ``(B)``, or the option's text) is replaced by that option's value, and a gold letter by its
+option's value, before comparing values.
+
+``Example.meta`` keys read: ``precision``, ``rounding``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from mmrl.types import Example, Score
+from rewards.answers import Answer, answers_equal, parse_answer
+from rewards.choice import letter_of, resolve_options
+from rewards.expr import Budget, ParseError, Unscorable, evaluate, free_variables
+from rewards.extraction import extract_answer
+from rewards.latex import normalize_answer
+from rewards.registry import register_verifier
+from rewards.verdicts import bad_gold, judged, no_answer
+
+__all__ = ["geometry", "math", "rounding_tolerance", "score_math"]
+
+_PLACE_WORDS = {
+    "integer": 0,
+    "whole number": 0,
+    "whole": 0,
+    "ones": 0,
+    "unit": 0,
+    "tenth": 1,
+    "tenths": 1,
+    "hundredth": 2,
+    "hundredths": 2,
+    "thousandth": 3,
+    "thousandths": 3,
+}
+
+
+def rounding_tolerance(meta: dict[str, Any]) -> float | None:
+    """``0.5 * 10**-places`` from ``meta["precision"]`` / ``meta["rounding"]``, or None (exact).
+
+    Raises ``ValueError`` naming the key when the value is not a number of decimal places.
+
+    >>> rounding_tolerance({"precision": 2}), rounding_tolerance({"rounding": "tenth"}), rounding_tolerance({})
+    (0.005, 0.05, None)
+    """
+    for key in ("precision", "rounding"):
+        value = meta.get(key)
+        if value is None:
+            continue
+        places: int | None = None
+        if isinstance(value, bool):
+            places = None
+        elif isinstance(value, int):
+            places = value
+        elif isinstance(value, float) and value.is_integer():
+            places = int(value)
+        elif isinstance(value, str):
+            text = value.strip().lower()
+            places = int(text) if text.isdigit() else _PLACE_WORDS.get(text)
+        if places is None or not 0 <= places <= 12:
+            raise ValueError(
+                f"meta[{key!r}]={value!r} is not a number of decimal places (an int 0-12 or one of "
+                f"{sorted(_PLACE_WORDS)})"
+            )
+        return 0.5 * 10.0**-places
+    return None
+
+
+def _check_values(answer: Answer, budget: Budget) -> None:
+    """Evaluate every constant expression in a gold answer once (raises if it cannot be)."""
+    kind = answer[0]
+    if kind == "expr":
+        if not free_variables(answer[1]):
+            evaluate(answer[1], {}, budget)
+    elif kind in ("list", "set", "union"):
+        for item in answer[1]:
+            _check_values(item, budget)
+    elif kind == "seq":
+        for item in answer[3]:
+            _check_values(item, budget)
+    elif kind == "matrix":
+        for row in answer[1]:
+            for item in row:
+                _check_values(item, budget)
+
+
+@lru_cache(maxsize=4096)
+def _gold(text: str) -> Answer | str:
+    """The parsed gold answer, or a reason why it cannot be read (cached per process)."""
+    if not text.strip():
+        return "empty gold answer"
+    try:
+        answer = parse_answer(normalize_answer(text))
+        _check_values(answer, Budget())
+    except ParseError as exc:
+        return f"cannot parse gold answer {text!r}: {exc}"
+    except Unscorable as exc:
+        return f"gold answer {text!r} cannot be evaluated: {exc}"
+    except ZeroDivisionError as exc:
+        return f"gold answer {text!r} is undefined: {exc}"
+    return answer
+
+
+def score_math(response: str, example: Example, *, use_choices: bool) -> Score:
+    """Shared body of ``math`` and ``geometry`` (``use_choices`` maps option letters to values)."""
+    try:
+        tol = rounding_tolerance(example.meta)
+    except ValueError as exc:
+        return bad_gold(str(exc))
+    choices = example.choices if use_choices and example.choices else None
+    gold_text = example.answer if isinstance(example.answer, str) else ""
+    if choices is not None:
+        index = letter_of(gold_text, len(choices))
+        if index is not None:
+            gold_text = choices[index]
+    gold = _gold(gold_text)
+    if isinstance(gold, str):
+        return bad_gold(gold)
+    found = extract_answer(response)
+    if found.answer is None:
+        return no_answer(found.problem)
+    budget = Budget()
+    parsed: list[Answer] = []
+    for candidate in found.candidates:
+        text = candidate
+        if choices is not None:
+            indices, _ = resolve_options(candidate, choices, budget)
+            if indices is not None and len(indices) == 1:
+                text = choices[next(iter(indices))]
+        try:
+            parsed.append(parse_answer(normalize_answer(text)))
+        except ParseError as exc:
+            return no_answer(f"cannot read the final answer {candidate!r}: {exc}", extracted=found.answer)
+    try:
+        last = parsed[-1]
+        for other in parsed[:-1]:
+            if not answers_equal(other, last, budget):
+                return no_answer(
+                    f"ambiguous: several different final answers {list(found.candidates)}",
+                    extracted=found.answer,
+                )
+        return judged(answers_equal(last, gold, budget, abs_tol=tol), found.answer)
+    except Unscorable as exc:
+        return no_answer(f"the final answer cannot be evaluated: {exc}", extracted=found.answer)
+
+
+@register_verifier("math")
+def math(response: str, example: Example) -> Score:
+    """Math answers by value (module docstring): 1.0 right, 0.0 wrong or no single final answer.
+
+    >>> from mmrl.types import Example
+    >>> ex = Example(id="1", task="math", prompt="?", answer="\\\\frac{1}{2}")
+    >>> math("\\\\boxed{0.5}", ex).reward, math("\\\\boxed{0.33}", ex).reward
+    (1.0, 0.0)
+    """
+    return score_math(response, example, use_choices=False)
+
+
+@register_verifier("geometry")
+def geometry(response: str, example: Example) -> Score:
+    """Geometry answers: ``math`` plus option letters mapped to option values (Geometry3K).
+
+    >>> from mmrl.types import Example
+    >>> ex = Example(id="1", task="geometry", prompt="?", answer="8\\\\sqrt{3}", choices=("8", "8\\\\sqrt{3}"))
+    >>> geometry("\\\\boxed{8√3}", ex).reward, geometry("\\\\boxed{B}", ex).reward, geometry("\\\\boxed{A}", ex).reward
+    (1.0, 1.0, 0.0)
+    """
+    return score_math(response, example, use_choices=True)

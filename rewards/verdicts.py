@@ -1,0 +1,29 @@
+"""The four verdicts a built-in verifier returns, as ``mmrl.types.Score`` values.
+
+A verifier's ``Score.reward`` is its *accuracy* (1.0 or 0.0); ``rewards.score`` adds the format
+part and the weights. ``research/benchmarks.md`` §0 and issue 3 item 7: an unparsable prediction
+is a wrong answer (reward 0, ``status="unparsable_pred"``); an unparsable gold is ``None``
+(``status="unparsable_gold"``, masked downstream), never a silent 0 or 1.
+"""
+
+from __future__ import annotations
+
+from mmrl.types import Score
+
+__all__ = ["bad_gold", "judged", "no_answer"]
+
+
+def judged(is_correct: bool, extracted: str | None, message: str | None = None) -> Score:
+    """A readable answer, right or wrong."""
+    value = 1.0 if is_correct else 0.0
+    return Score(value, is_correct, "ok", {"accuracy": value}, extracted, message)
+
+
+def no_answer(problem: str, extracted: str | None = None) -> Score:
+    """No single readable final answer: wrong, and the status says why."""
+    return Score(0.0, False, "unparsable_pred", {"accuracy": 0.0}, extracted, problem)
+
+
+def bad_gold(problem: str) -> Score:
+    """The example's own answer cannot be read: not scorable (reward ``None``)."""
+    return Score(None, None, "unparsable_gold", {}, None, problem)
