@@ -1,0 +1,415 @@
+"""What a data recipe is, and the one registry that finds recipes by name.
+
+A recipe says where a dataset's rows come from and how one row becomes the fields of an
+``Example``; ``mmrl.data.load_examples`` does the rest (reading files or the Hub, decoding images,
+rendering the prompt, validating, reporting). Built-in recipes live one module per dataset in
+``data_recipes/``, each defining ``RECIPE = Recipe(...)``.
+
+How a name is resolved (``get_recipe``), in this order:
+
+1. a recipe registered in this process with ``register_recipe`` (a user's own, or a built-in);
+2. a built-in name (``mmrl data list``), imported from ``data_recipes`` on first use;
+3. ``pkg.module:NAME`` or ``path/to/file.py:NAME``, where ``NAME`` is either a ``Recipe`` or a
+   function ``fn(split: str, options: dict) -> Iterable[dict]`` yielding rows in the generic schema
+   (``question``, ``answer``, optional ``task``, ``image``/``images``, ``choices``, ``id``, ``meta``);
+4. ``pkg.module``: a module that defines ``RECIPE``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import math
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mmrl.errors import UserError
+
+__all__ = [
+    "BUILTIN_RECIPES",
+    "Option",
+    "Recipe",
+    "RecipeContext",
+    "RowError",
+    "RowFields",
+    "answer_text",
+    "function_recipe",
+    "get_recipe",
+    "list_recipes",
+    "register_recipe",
+    "standard_row",
+]
+
+
+class RowError(Exception):
+    """A recipe's way to reject one row; the loader reports it with the row index.
+
+    ``reason`` is a short code for the report table (e.g. ``missing_field``, ``bad_choices``).
+    """
+
+    def __init__(self, reason: str, detail: str, field: str | None = None):
+        super().__init__(f"{reason}: {detail}")
+        self.reason, self.detail, self.field = reason, detail, field
+
+
+@dataclass(frozen=True)
+class RowFields:
+    """One row as a recipe understood it, before images are decoded and the prompt is rendered.
+
+    Attributes:
+        question: The problem text the template wraps; ``<image>`` / ``<imageN>`` markers mark where
+            the images go (without markers, the images go before the text).
+        answer: The gold answer as the verifier expects it.
+        task: The verifier name (``math``, ``geometry``, ``chart``, ``choice``, or a custom one).
+        images: Raw image values in order (see ``mmrl.data.images.decode_image``).
+        choices: Option texts for multiple-choice items, ``choices[0]`` being option ``A``.
+        native_id: The dataset's own id, if it has one; the row index is used otherwise.
+        meta: Extras for verifiers and reports (``category``, ``level``, ``precision``, ...).
+    """
+
+    question: str
+    answer: str
+    task: str
+    images: tuple[Any, ...] = ()
+    choices: tuple[str, ...] | None = None
+    native_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Option:
+    """A recipe option (set through ``data.options``): its default and a one-line doc."""
+
+    default: Any
+    doc: str
+
+
+@dataclass(frozen=True)
+class RecipeContext:
+    """What a recipe's functions may read: the split, its resolved options and ``data.columns``."""
+
+    recipe: str
+    split: str
+    options: Mapping[str, Any]
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+
+Convert = Callable[[dict[str, Any], RecipeContext], "RowFields | None"]
+Generate = Callable[[RecipeContext], Iterable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A dataset: where its rows come from and how a row becomes ``RowFields``.
+
+    Attributes:
+        name: What users type (``data.recipe=NAME``).
+        description: One line for ``mmrl data list``.
+        splits: Known split names, the default first; empty means "whatever the file holds".
+        tasks: The verifier names its examples use (for listings; each row sets its own).
+        template: The default prompt template (a name in ``data_recipes/templates``).
+        convert: ``(row, ctx) -> RowFields | None``; ``None`` drops the row on purpose (an option
+            filtered it out, counted as ``filtered``, not as bad). Raise ``RowError`` (or let a
+            ``KeyError`` for a missing field escape) to report the row as bad.
+        hub_id: The Hugging Face dataset id; ``None`` for recipes that need ``data.path``.
+        hub_configs: Split name -> Hub config name, for datasets whose splits live in configs.
+        columns: Columns every source row must have, checked once before reading (a wrong file
+            fails at once with the list of its columns instead of as 100% bad rows).
+        generate: For synthetic recipes, ``ctx -> rows`` (generic schema); they take no ``data.path``.
+        options: The options ``data.options`` may set, with defaults and docs.
+        category: What ``Example.meta["category"]`` holds (for per-category pass@k), or ``None``.
+        modality: ``text``, ``image``, or ``any`` (generic recipes).
+        required_columns: For recipes whose columns depend on ``data.columns``: ``ctx -> columns``.
+        any_options: Pass every ``data.options`` key through unchecked (function recipes).
+    """
+
+    name: str
+    description: str
+    splits: tuple[str, ...]
+    tasks: tuple[str, ...]
+    template: str
+    convert: Convert
+    hub_id: str | None = None
+    hub_configs: Mapping[str, str] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    generate: Generate | None = None
+    options: Mapping[str, Option] = field(default_factory=dict)
+    category: str | None = None
+    modality: Literal["text", "image", "any"] = "text"
+    required_columns: Callable[[RecipeContext], tuple[str, ...]] | None = None
+    any_options: bool = False
+
+    @property
+    def default_split(self) -> str:
+        return self.splits[0] if self.splits else "train"
+
+    def resolve_options(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Defaults overlaid with ``given``; an unknown option is an error naming the valid ones."""
+        given = dict(given or {})
+        if self.any_options:
+            return given
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            valid = ", ".join(sorted(self.options)) or "none"
+            near = difflib.get_close_matches(unknown[0], list(self.options), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise UserError(
+                f"data.options has {', '.join(repr(k) for k in unknown)}, which recipe {self.name!r} "
+                f"does not take{hint} (its options: {valid})"
+            )
+        return {**{k: opt.default for k, opt in self.options.items()}, **given}
+
+    def source_columns(self, ctx: RecipeContext) -> tuple[str, ...]:
+        return self.required_columns(ctx) if self.required_columns is not None else self.columns
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers recipes share
+# --------------------------------------------------------------------------------------------
+
+
+def answer_text(value: Any, field_name: str = "answer") -> str:
+    """A gold answer value as text: ints as digits, integral floats without ``.0``, ``None``/NaN -> "".
+
+    >>> answer_text(27.0), answer_text(3), answer_text(" 2 \\\\sqrt { 221 } "), answer_text(float("nan"))
+    ('27', '3', '2 \\\\sqrt { 221 }', '')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        raise RowError("bad_answer", f"{field_name} is a boolean ({value}); write it as text", field_name)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value.strip()
+    raise RowError(
+        "bad_answer", f"{field_name} is a {type(value).__name__}, expected text or a number", field_name
+    )
+
+
+def _as_str_list(value: Any, field_name: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise RowError(
+            "bad_choices", f"{field_name} must be a list of option texts, got a string", field_name
+        )
+    try:
+        items = list(value)
+    except TypeError:
+        raise RowError(
+            "bad_choices",
+            f"{field_name} must be a list of option texts, got {type(value).__name__}",
+            field_name,
+        ) from None
+    return tuple(answer_text(v, field_name) for v in items) or None
+
+
+#: The generic row schema: mmrl field -> column name, when ``data.columns`` does not say otherwise.
+GENERIC_FIELDS: tuple[str, ...] = ("question", "answer", "task", "image", "images", "choices", "id")
+
+
+def standard_row(row: Mapping[str, Any], ctx: RecipeContext, *, default_task: str) -> RowFields:
+    """A row in the generic schema (after the ``data.columns`` mapping) as ``RowFields``.
+
+    Columns: ``question`` and ``answer`` (required), ``task`` (else ``default_task``), ``image``
+    (one image) or ``images`` (a list), ``choices`` (a list), ``id``, and ``meta`` (a dict). Every
+    other column is kept in ``meta`` under its own name.
+    """
+    cols = {name: ctx.columns.get(name, name) for name in GENERIC_FIELDS}
+    question = row[cols["question"]]
+    if not isinstance(question, str):
+        raise RowError(
+            "bad_question",
+            f"column {cols['question']!r} must hold text, got {type(question).__name__}",
+            cols["question"],
+        )
+    images: tuple[Any, ...] = ()
+    if row.get(cols["images"]) is not None:
+        raw = row[cols["images"]]
+        images = (raw,) if isinstance(raw, (str, bytes, dict)) else tuple(raw)
+    elif row.get(cols["image"]) is not None:
+        images = (row[cols["image"]],)
+    task = row.get(cols["task"]) or default_task
+    if not isinstance(task, str):
+        raise RowError("bad_task", f"column {cols['task']!r} must name a verifier", cols["task"])
+    meta: dict[str, Any] = {}
+    used = {cols[name] for name in GENERIC_FIELDS} | {"meta"}
+    for key, value in row.items():
+        if key not in used and not _is_binary(value):
+            meta[key] = value
+    if isinstance(row.get("meta"), Mapping):
+        meta.update(row["meta"])
+    native = row.get(cols["id"])
+    return RowFields(
+        question=question,
+        answer=answer_text(row[cols["answer"]], cols["answer"]),
+        task=task,
+        images=images,
+        choices=_as_str_list(row.get(cols["choices"]), cols["choices"]),
+        native_id=None if native is None else str(native),
+        meta=meta,
+    )
+
+
+def _is_binary(value: Any) -> bool:
+    return isinstance(value, (bytes, bytearray)) or (isinstance(value, dict) and "bytes" in value)
+
+
+def function_recipe(fn: Callable[..., Iterable[Mapping[str, Any]]], name: str) -> Recipe:
+    """Wrap ``fn(split, options) -> rows`` (generic schema) as a recipe named ``name``."""
+
+    def generate(ctx: RecipeContext) -> Iterable[dict[str, Any]]:
+        return (dict(row) for row in fn(split=ctx.split, options=dict(ctx.options)))
+
+    def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
+        return standard_row(row, ctx, default_task="math")
+
+    return Recipe(
+        name=name,
+        description=(fn.__doc__ or f"rows from {name}").strip().splitlines()[0],
+        splits=(),
+        tasks=("math",),
+        template="plain",
+        convert=convert,
+        generate=generate,
+        any_options=True,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+
+#: Built-in recipe names -> ``module:attribute`` holding their ``Recipe``.
+BUILTIN_RECIPES: dict[str, str] = {
+    "synthetic_arithmetic": "data_recipes.synthetic_arithmetic:RECIPE",
+    "synthetic_geometry": "data_recipes.synthetic_geometry:RECIPE",
+    "synthetic_charts": "data_recipes.synthetic_charts:RECIPE",
+    "geometry3k": "data_recipes.geometry3k:RECIPE",
+    "math": "data_recipes.math:RECIPE",
+    "math500": "data_recipes.math500:RECIPE",
+    "gsm8k": "data_recipes.gsm8k:RECIPE",
+    "mathvista": "data_recipes.mathvista:RECIPE",
+    "mathverse": "data_recipes.mathverse:RECIPE",
+    "mathvision": "data_recipes.mathvision:RECIPE",
+    "chartqa": "data_recipes.chartqa:RECIPE",
+    "aime24": "data_recipes.aime24:RECIPE",
+    "aime25": "data_recipes.aime25:RECIPE",
+    "amc23": "data_recipes.amc23:RECIPE",
+    "jsonl": "data_recipes.generic:JSONL",
+    "parquet": "data_recipes.generic:PARQUET",
+}
+
+_REGISTRY: dict[str, Recipe] = {}
+
+
+def register_recipe(recipe: Recipe, *, replace: bool = False) -> Recipe:
+    """Make ``recipe`` loadable by its name; returns it (so it can decorate a module constant)."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"register_recipe expects a Recipe, got {type(recipe).__name__}")
+    if not replace and (recipe.name in _REGISTRY or recipe.name in BUILTIN_RECIPES):
+        existing = _REGISTRY.get(recipe.name)
+        if existing is not recipe:
+            raise UserError(
+                f"a recipe named {recipe.name!r} already exists; pick another name or pass replace=True"
+            )
+    _REGISTRY[recipe.name] = recipe
+    return recipe
+
+
+def list_recipes() -> list[Recipe]:
+    """Built-in recipes, then the ones registered in this process, each once."""
+    out = {name: get_recipe(name) for name in BUILTIN_RECIPES}
+    out.update(_REGISTRY)
+    return list(out.values())
+
+
+def get_recipe(spec: str) -> Recipe:
+    """The recipe a name, ``module:NAME``, ``file.py:NAME`` or ``module`` stands for."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise UserError("data.recipe is empty; name a recipe (see `mmrl data list`)")
+    spec = spec.strip()
+    if spec in _REGISTRY:
+        return _REGISTRY[spec]
+    if spec in BUILTIN_RECIPES:
+        module_name, attr = BUILTIN_RECIPES[spec].split(":")
+        recipe = getattr(importlib.import_module(module_name), attr)
+        _REGISTRY[spec] = recipe
+        return recipe
+    if ":" in spec:
+        where, attr = spec.rsplit(":", 1)
+        module = _load_file(where) if where.endswith(".py") else _import(where, spec)
+        if not hasattr(module, attr):
+            raise UserError(f"data.recipe={spec!r}: {where} has no attribute {attr!r}")
+        return _as_recipe(getattr(module, attr), spec)
+    if spec.endswith(".py") or _module_exists(spec):
+        module = _load_file(spec) if spec.endswith(".py") else _import(spec, spec)
+        if not hasattr(module, "RECIPE"):
+            raise UserError(
+                f"data.recipe={spec!r}: module {spec} defines no RECIPE; name the recipe as "
+                f"'{spec}:NAME' or add RECIPE = Recipe(...)"
+            )
+        return _as_recipe(module.RECIPE, spec)
+    names = sorted(set(BUILTIN_RECIPES) | set(_REGISTRY))
+    near = difflib.get_close_matches(spec, names, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise UserError(
+        f"data.recipe={spec!r} is not a known recipe{hint}; known: {', '.join(names)}; "
+        "or give 'pkg.module:NAME' / 'path/to/file.py:NAME'"
+    )
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _as_recipe(obj: Any, spec: str) -> Recipe:
+    if isinstance(obj, Recipe):
+        return obj
+    if callable(obj):
+        return function_recipe(obj, spec)
+    raise UserError(
+        f"data.recipe={spec!r} points at a {type(obj).__name__}; it must be a Recipe or a function "
+        "fn(split, options) -> rows"
+    )
+
+
+def _import(module_name: str, spec: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"data.recipe={spec!r}: cannot import {module_name} ({exc})") from None
+
+
+def _load_file(path_text: str) -> Any:
+    path = Path(path_text).expanduser().resolve()
+    if not path.is_file():
+        raise UserError(f"data.recipe: recipe file {path} does not exist")
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    module_name = f"mmrl_user_recipe_{path.stem}_{digest}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UserError(f"data.recipe: cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[module_name]
+        raise
+    return module
