@@ -15,10 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmrl.data.recipes import Option, Recipe, RecipeContext, RowError, RowFields, standard_row
+from mmrl.data.recipes import GENERIC_FIELDS, Option, Recipe, RecipeContext, RowError, RowFields, standard_row
+from mmrl.errors import UserError
 
 
 def required_columns(ctx: RecipeContext) -> tuple[str, ...]:
+    unknown = sorted(set(ctx.columns) - set(GENERIC_FIELDS))
+    if unknown:
+        raise UserError(
+            f"data.columns has {', '.join(map(repr, unknown))}; its keys are mmrl fields "
+            f"({', '.join(GENERIC_FIELDS)}) and its values your column names"
+        )
     return (ctx.columns.get("question", "question"), ctx.columns.get("answer", "answer"))
 
 

@@ -19,7 +19,7 @@ level  kind                figure and question                                  
 Degrees are plain numbers (as in Geometry3K); circle areas and circumferences are exact multiples
 of pi written ``k\\pi``. Questions start with ``<image>`` like Geometry3K's, are scored by the
 ``geometry`` verifier, and ``meta`` carries ``kind``, ``level``, ``category`` (the kind) and
-``relation`` for angle problems. Images are RGB, ``image_size`` pixels square, identical for the
+``relation`` for angle problems and ``given``, the labelled values (so the answer can be re-derived). Images are RGB, ``image_size`` pixels square, identical for the
 same seed (PIL's built-in font at a fixed size).
 """
 
@@ -102,9 +102,14 @@ def rectangle(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, Any]]:
     centre = _centroid(pts)
     c.label(_outward(((pts[0][0] + pts[1][0]) / 2, pts[0][1]), centre, c.size * 0.06), str(w))
     c.label(_outward((pts[1][0], (pts[1][1] + pts[2][1]) / 2), centre, c.size * 0.06), str(h))
+    given = {"width": w, "height": h}
     if rng.random() < 0.5:
-        return "<image>Find the area of the rectangle.", str(w * h), {"measure": "area"}
-    return "<image>Find the perimeter of the rectangle.", str(2 * (w + h)), {"measure": "perimeter"}
+        return "<image>Find the area of the rectangle.", str(w * h), {"measure": "area", "given": given}
+    return (
+        "<image>Find the perimeter of the rectangle.",
+        str(2 * (w + h)),
+        {"measure": "perimeter", "given": given},
+    )
 
 
 def vertical_angles(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, Any]]:
@@ -118,7 +123,8 @@ def vertical_angles(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, 
     # region between rays 0 and theta holds theta; the opposite region holds theta too
     _region_label(c, o, 0, theta, _deg(theta))
     _region_label(c, o, 180, theta, "x")
-    return "<image>Two straight lines cross. Find x.", str(theta), {"relation": "vertical angles"}
+    meta = {"relation": "vertical angles", "given": {"angle": theta}}
+    return "<image>Two straight lines cross. Find x.", str(theta), meta
 
 
 def _region_label(c: Canvas, vertex: Point, start: float, extent: float, text: str) -> None:
@@ -131,7 +137,11 @@ def _region_label(c: Canvas, vertex: Point, start: float, extent: float, text: s
 def circle_diameter(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, Any]]:
     r = rng.randint(2, 20)
     _circle(rng, c, r)
-    return "<image>Find the diameter of the circle.", str(2 * r), {"measure": "diameter"}
+    return (
+        "<image>Find the diameter of the circle.",
+        str(2 * r),
+        {"measure": "diameter", "given": {"radius": r}},
+    )
 
 
 def circle_measure(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, Any]]:
@@ -139,9 +149,9 @@ def circle_measure(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, A
     _circle(rng, c, r)
     if rng.random() < 0.5:
         question = "<image>Find the area of the circle. Give the exact value in terms of \\pi."
-        return question, f"{r * r}\\pi", {"measure": "area"}
+        return question, f"{r * r}\\pi", {"measure": "area", "given": {"radius": r}}
     question = "<image>Find the circumference of the circle. Give the exact value in terms of \\pi."
-    return question, f"{2 * r}\\pi", {"measure": "circumference"}
+    return question, f"{2 * r}\\pi", {"measure": "circumference", "given": {"radius": r}}
 
 
 def _circle(rng: random.Random, c: Canvas, r: int) -> None:
@@ -168,7 +178,7 @@ def triangle_angles(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, 
     pts = _triangle_with_angles(c, a, b, third)
     labels = [_deg(a), _deg(b), "x"]
     _angle_labels(c, pts, labels)
-    return "<image>Find x.", str(third), {"relation": "angle sum of a triangle"}
+    return "<image>Find x.", str(third), {"relation": "angle sum of a triangle", "given": {"angles": [a, b]}}
 
 
 def _triangle_with_angles(c: Canvas, a: int, b: int, third: int) -> list[Point]:
@@ -227,10 +237,14 @@ def parallel_lines(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, A
     )
     _region_label(c, (x1, y1), starts[given_region], regions[given_region], _deg(regions[given_region]))
     _region_label(c, (x2, y2), starts[x_region], regions[x_region], "x")
+    given = {"angle": regions[given_region], "angle_region": given_region, "x_region": x_region}
     return (
         "<image>The two horizontal lines are parallel. Find x.",
         str(regions[x_region]),
-        {"relation": relation},
+        {
+            "relation": relation,
+            "given": given,
+        },
     )
 
 
@@ -260,7 +274,8 @@ def right_triangle(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, A
     for key, (p, q, value) in sides.items():
         mid = ((p[0] + q[0]) / 2, (p[1] + q[1]) / 2)
         c.label(_outward(mid, centre, c.size * 0.06), "x" if key == unknown else str(value))
-    return "<image>Find x.", str(sides[unknown][2]), {"relation": "Pythagorean theorem"}
+    given = {name: value for name, (_, _, value) in sides.items() if name != unknown}
+    return "<image>Find x.", str(sides[unknown][2]), {"relation": "Pythagorean theorem", "given": given}
 
 
 def isosceles(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, Any]]:
@@ -279,7 +294,7 @@ def isosceles(rng: random.Random, c: Canvas) -> tuple[str, str, dict[str, Any]]:
     return (
         "<image>The triangle is isosceles. Find x.",
         str(base),
-        {"relation": "base angles of an isosceles triangle"},
+        {"relation": "base angles of an isosceles triangle", "given": {"apex": apex}},
     )
 
 

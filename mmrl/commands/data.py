@@ -30,7 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("recipe", help="a recipe name (`mmrl data list`), pkg.module:NAME or file.py:NAME")
         p.add_argument("items", nargs="*", metavar="[CONFIG] [a.b=c ...]", help="YAML file, then overrides")
         p.add_argument(
-            "--split", help="split to read (default: data.split if the recipe has it, else its first)"
+            "--split",
+            help="split to read (default: data.split if the recipe has that split, else the recipe's first)",
         )
         if name == "show":
             p.add_argument("--n", type=int, default=3, help="how many examples (default 3)")
@@ -49,7 +50,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, str]:
     recipe = get_recipe(cfg.data.recipe)
     split = args.split
     if split is None:
-        usable = not recipe.splits or cfg.data.split in recipe.splits or cfg.data.path is not None
+        usable = not recipe.splits or cfg.data.split in recipe.splits
         split = cfg.data.split if usable else recipe.default_split
     return cfg, split
 

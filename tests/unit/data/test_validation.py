@@ -143,6 +143,12 @@ def test_columns_mapping_category_and_default_task(tmp_path):
     assert len(loaded[1].images) == 1
 
 
+def test_columns_keys_must_be_mmrl_fields(tmp_path):
+    path = write_jsonl(tmp_path / "r.jsonl", [{"question": "1+1?", "answer": "2"}])
+    with pytest.raises(UserError, match="data.columns has 'problem'; its keys are mmrl fields"):
+        load_examples("jsonl", path=path, columns={"problem": "question"})
+
+
 def test_a_file_without_the_needed_columns_fails_at_once(tmp_path):
     path = write_jsonl(tmp_path / "wrong.jsonl", [{"prompt": "1+1?", "label": "2"}])
     with pytest.raises(UserError, match=r"no column 'question', 'answer'.*'prompt', 'label'.*data.columns"):
