@@ -62,7 +62,10 @@ def apply_training_options(model: Any, model_cfg: Any) -> Any:
             sum(p.numel() for p in tower[1].parameters()),
         )
     if model_cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     lora = model_cfg.lora
     if lora.rank > 0:
         try:

@@ -216,6 +216,10 @@ class HFEngine:
             TopPLogitsWarper,
         )
 
+        if sampling.greedy and count > 1:
+            # Greedy samples of one prompt are identical; transformers refuses to draw several.
+            single = self._generate_call(prompts, 1, sampling, seed)
+            return [row for row in single for _ in range(count)]
         policy = self.policy
         model = policy.model
         device = policy.device

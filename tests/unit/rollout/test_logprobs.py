@@ -1,0 +1,100 @@
+"""Chunked log-probabilities: hand-computed values, equality with the full-logits reference
+(values and gradients), temperature, banned tokens and entropy."""
+
+import math
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+from mmrl.policy.logprobs import chunked_token_logprobs, token_logprobs_from_logits
+
+
+def test_hand_computed_three_token_vocabulary():
+    # logits [0, ln 2, ln 3]: probabilities 1/6, 2/6, 3/6.
+    logits = torch.tensor([[0.0, math.log(2.0), math.log(3.0)]])
+    lp, ent = token_logprobs_from_logits(logits, torch.tensor([2]), with_entropy=True)
+    assert_close(lp, torch.tensor([math.log(0.5)]))
+    expected_entropy = -sum(p * math.log(p) for p in (1 / 6, 2 / 6, 3 / 6))  # 1.0114
+    assert_close(ent, torch.tensor([expected_entropy]))
+
+
+def test_temperature_divides_logits():
+    # T = 0.5 doubles the logits [0, ln 2]: probabilities 1/5 and 4/5.
+    logits = torch.tensor([[0.0, math.log(2.0)]])
+    lp, _ = token_logprobs_from_logits(logits, torch.tensor([1]), temperature=0.5)
+    assert_close(lp, torch.tensor([math.log(0.8)]))
+
+
+def test_banned_tokens_are_renormalised_away():
+    # Equal logits over 4 tokens; banning token 3 leaves 1/3 for each of the others.
+    logits = torch.zeros(1, 4)
+    lp, ent = token_logprobs_from_logits(logits, torch.tensor([0]), banned_token_ids=[3], with_entropy=True)
+    assert_close(lp, torch.tensor([math.log(1 / 3)]))
+    assert_close(ent, torch.tensor([math.log(3.0)]))
+    head = torch.nn.Identity()
+    clp, cent = chunked_token_logprobs(
+        logits, torch.tensor([0]), head, banned_token_ids=[3], with_entropy=True
+    )
+    assert_close(clp, lp)
+    assert_close(cent, ent)  # no nan from 0 * (-inf)
+
+
+def _head(vocab: int, hidden: int, seed: int) -> torch.nn.Linear:
+    torch.manual_seed(seed)
+    return torch.nn.Linear(hidden, vocab, bias=False)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 7, 64])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_chunked_equals_full_logits_values_and_gradients(chunk_size, temperature):
+    head = _head(vocab=50, hidden=8, seed=0)
+    torch.manual_seed(1)
+    hidden_a = torch.randn(13, 8, requires_grad=True)
+    hidden_b = hidden_a.detach().clone().requires_grad_(True)
+    targets = torch.randint(0, 50, (13,))
+
+    ref_lp, ref_ent = token_logprobs_from_logits(
+        head(hidden_a), targets, temperature=temperature, with_entropy=True
+    )
+    lp, ent = chunked_token_logprobs(
+        hidden_b, targets, head, chunk_size=chunk_size, temperature=temperature, with_entropy=True
+    )
+    assert_close(lp, ref_lp)
+    assert_close(ent, ref_ent)
+
+    weights = torch.randn(13)
+    (ref_lp * weights + 0.1 * ref_ent).sum().backward()
+    grad_head_ref = head.weight.grad.clone()
+    head.weight.grad = None
+    (lp * weights + 0.1 * ent).sum().backward()
+    assert_close(hidden_b.grad, hidden_a.grad)
+    assert_close(head.weight.grad, grad_head_ref)
+
+
+def test_softcap_applied_before_temperature():
+    logits = torch.tensor([[10.0, -10.0, 0.0]])
+    capped = torch.tanh(logits / 5.0) * 5.0
+    lp, _ = token_logprobs_from_logits(logits, torch.tensor([0]), softcap=5.0, temperature=2.0)
+    assert_close(lp, torch.log_softmax(capped / 2.0, -1)[:, 0])
+
+
+def test_empty_input_and_validation():
+    head = _head(vocab=5, hidden=3, seed=0)
+    lp, ent = chunked_token_logprobs(
+        torch.zeros(0, 3), torch.zeros(0, dtype=torch.long), head, with_entropy=True
+    )
+    assert lp.shape == (0,) and ent.shape == (0,)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        chunked_token_logprobs(torch.zeros(1, 3), torch.zeros(1, dtype=torch.long), head, temperature=0.0)
+    with pytest.raises(ValueError, match="rows"):
+        chunked_token_logprobs(torch.zeros(2, 3), torch.zeros(1, dtype=torch.long), head)
+    with pytest.raises(ValueError, match="chunk_size"):
+        chunked_token_logprobs(torch.zeros(1, 3), torch.zeros(1, dtype=torch.long), head, chunk_size=0)
+
+
+def test_no_graph_is_kept_without_grad():
+    head = _head(vocab=5, hidden=3, seed=0)
+    with torch.no_grad():
+        lp, _ = chunked_token_logprobs(torch.randn(4, 3), torch.tensor([0, 1, 2, 3]), head, chunk_size=2)
+    assert not lp.requires_grad
