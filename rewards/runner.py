@@ -80,6 +80,7 @@ _MAX_CHUNK = 16
 _SMALL_MESSAGE = 16 * 1024  # below a pipe's buffer: sending it never blocks
 _MAX_WARNINGS = 5
 _MAX_BOOT_FAILURES = 3
+_LOAD_TIMEOUT_S = 60.0  # importing a custom verifier's module in a worker
 
 
 class RewardError(RuntimeError):
@@ -135,11 +136,14 @@ def _worker_main() -> None:
         if message is None:
             return
         _, batch_id, refs, items, options = message
-        for vid, ref in refs.items():
-            try:
-                verifiers[vid] = _resolve(ref)
-            except BaseException as exc:
-                verifiers[vid] = exc
+        if refs:
+            for vid, ref in refs.items():
+                try:
+                    verifiers[vid] = _resolve(ref)
+                except BaseException as exc:
+                    verifiers[vid] = exc
+            # Importing a verifier's module is not scoring: the timeout clock starts after this.
+            conn.send_bytes(pickle.dumps(("loaded", batch_id)))
         for index, vid, response, example, truncated in items:
             fn = verifiers[vid]
             if isinstance(fn, BaseException):
@@ -184,6 +188,7 @@ class _Worker:
         self.ready = False
         self.pending: deque[int] = deque()  # indices sent and not answered, in order
         self.started_at = 0.0  # when the worker began the first pending response
+        self.loading = False  # importing verifiers sent with the last chunk (not timed as scoring)
         self.known: set[int] = set()  # verifier ids this worker has resolved
         self.boot_deadline = time.monotonic() + _START_TIMEOUT_S
 
@@ -272,6 +277,31 @@ class RewardRunner:
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (for monitoring and tests)."""
         return [w.pid for w in self._workers]
+
+    def wait_until_ready(self, timeout_s: float = _START_TIMEOUT_S) -> None:
+        """Block until every worker has started (optional: ``score`` waits for workers as needed).
+
+        Raises ``RewardError`` when a worker dies while starting or does not start in time.
+        """
+        with self._lock:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                waiting = {w.conn: w for w in self._workers if not w.ready}
+                if not waiting:
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RewardError(f"{len(waiting)} scoring workers did not start within {timeout_s:g} s")
+                for conn in wait(list(waiting), timeout=left):
+                    worker = waiting[conn]
+                    try:
+                        message = pickle.loads(conn.recv_bytes())
+                    except (EOFError, OSError):
+                        self._replace(worker)
+                        continue
+                    if message[0] == "ready":
+                        worker.ready = True
+                        self._boot_failures = 0
 
     def _ensure_workers(self, count: int) -> None:
         while len(self._workers) < count:
@@ -430,12 +460,13 @@ class RewardRunner:
                             reversed(take)
                         )  # wait until it is idle: never block on a busy worker
                         continue
-                    if not worker.pending:
+                    if not worker.pending or vids:
                         worker.started_at = now
+                    worker.loading = bool(vids)
                     worker.conn.send_bytes(data)
                     worker.known |= vids
                     worker.pending.extend(take)
-                deadlines = [w.started_at + timeout for w in self._workers if w.pending]
+                deadlines = [w.started_at + self._limit(w) for w in self._workers if w.pending]
                 deadlines += [w.boot_deadline for w in self._workers if not w.ready]
                 wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else 0.05
                 by_conn = {w.conn: w for w in self._workers}
@@ -450,6 +481,10 @@ class RewardRunner:
                         worker.ready = True
                         self._boot_failures = 0
                         continue
+                    if message[0] == "loaded":
+                        worker.loading = False
+                        worker.started_at = time.monotonic()
+                        continue
                     _, bid, i, result, trace = message
                     if bid != batch_id or not worker.pending or worker.pending[0] != i:
                         continue  # a late answer from an abandoned batch
@@ -458,14 +493,15 @@ class RewardRunner:
                     finish(i, result, trace)
                 now = time.monotonic()
                 for worker in list(self._workers):
-                    if worker.pending and now - worker.started_at > timeout:
+                    if worker.pending and now - worker.started_at > self._limit(worker):
                         i = worker.pending.popleft()
                         queue.extendleft(reversed(worker.pending))
                         worker.pending.clear()
+                        if worker.loading:
+                            message = f"loading the verifier took more than {_LOAD_TIMEOUT_S:g} s; the worker was killed"
+                        else:
+                            message = f"scoring took longer than reward.timeout_s={timeout:g} s; the worker was killed"
                         self._replace(worker)
-                        message = (
-                            f"scoring took longer than reward.timeout_s={timeout:g} s; the worker was killed"
-                        )
                         finish(i, Score(None, None, "timeout", {}, None, message), None)
                     elif not worker.ready and now > worker.boot_deadline:
                         raise RewardError(
@@ -479,6 +515,9 @@ class RewardRunner:
                     worker.pending.clear()
                     self._replace(worker)
             raise
+
+    def _limit(self, worker: _Worker) -> float:
+        return _LOAD_TIMEOUT_S if worker.loading else self.cfg.timeout_s
 
     def _lost(self, worker: _Worker, queue: deque[int], finish: Any) -> None:
         """A worker died (its verifier called os._exit, crashed the interpreter, was OOM-killed)."""

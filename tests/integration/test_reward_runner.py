@@ -1,0 +1,288 @@
+"""``RewardRunner`` with real worker processes: order, timeouts, crashes, policies, threads, cleanup.
+
+``research/perf_reliability.md`` B2 tests 1-3. The verifiers below are module-level functions
+registered by name, so the workers receive them by reference (pickle) and import this module.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import psutil
+import pytest
+
+from mmrl.config import RewardConfig
+from mmrl.errors import UserError
+from mmrl.types import Example
+from rewards import RewardError, RewardRunner, register_verifier, score
+
+TIMEOUT = 0.5
+
+
+def ex(task: str, answer: str = "1", choices=None, id_: str = "x") -> Example:
+    return Example(id=id_, task=task, prompt="?", answer=answer, choices=choices)
+
+
+class CustomAbort(BaseException):
+    """Like Math-Verify's TimeoutException, which subclasses BaseException."""
+
+
+@register_verifier("test_runner_sleep_forever")
+def sleep_forever(response, example):
+    if response == "hang":
+        while True:
+            time.sleep(60)
+    return 1.0
+
+
+@register_verifier("test_runner_raise")
+def raise_on_request(response, example):
+    if response == "value":
+        raise ValueError("verifier bug")
+    if response == "base":
+        raise CustomAbort("verifier gave up")
+    if response == "exit":
+        raise SystemExit(3)
+    if response == "die":
+        os._exit(7)
+    if response == "none":
+        return None
+    return 1.0
+
+
+@register_verifier("test_runner_pid")
+def report_pid(response, example):
+    return float(os.getpid() % 1000)
+
+
+def cfg(**overrides) -> RewardConfig:
+    base = {"timeout_s": TIMEOUT, "num_workers": 2, "max_error_rate": 1.0}
+    base.update(overrides)
+    return RewardConfig(**base)
+
+
+def children() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def gone(pids) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        alive = [
+            p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+MIXED = [
+    ("<think>t</think>\\boxed{\\frac{1}{2}}", ex("math", "0.5")),
+    ("\\boxed{8√3}", ex("geometry", "8\\sqrt{3}")),
+    ("(B)", ex("choice", "B", ("1", "2"))),
+    ("45%", ex("chart", "45")),
+    ("\\boxed{3} or \\boxed{5}", ex("math", "5")),
+    ("\\boxed{4.47}", ex("math", "2\\sqrt5")),
+    ("", ex("math", "")),
+    ("\\boxed{(x+1)^2}", ex("math", "x^2+2x+1")),
+]
+
+
+def test_order_counters_and_equality_with_in_process_scores():
+    responses = [r for r, _ in MIXED] * 25
+    examples = [e for _, e in MIXED] * 25
+    truncated = [i % 7 == 0 for i in range(len(responses))]
+    expected = [score(r, e, truncated=t) for r, e, t in zip(responses, examples, truncated, strict=True)]
+    with RewardRunner(cfg()) as runner:
+        result = runner.score(responses, examples, truncated)
+    assert result.scores == expected
+    counters = result.counters
+    assert counters["total"] == len(responses)
+    assert sum(counters[s] for s in ("ok", "unparsable_pred", "unparsable_gold", "timeout", "error")) == len(
+        responses
+    )
+    assert counters["unparsable_gold"] == sum(s.status == "unparsable_gold" for s in expected) > 0
+    assert counters["correct"] == sum(s.correct is True for s in expected)
+    assert counters["timeout"] == counters["error"] == counters["workers_restarted"] == 0
+
+
+def test_a_hang_costs_one_timeout_and_leaves_no_process():
+    before = children()
+    runner = RewardRunner(cfg())
+    runner.wait_until_ready()
+    first_pids = set(runner.worker_pids)
+    responses = ["ok"] * 10 + ["hang"] + ["ok"] * 10
+    start = time.monotonic()
+    result = runner.score(responses, [ex("test_runner_sleep_forever")] * len(responses))
+    elapsed = time.monotonic() - start
+    assert elapsed < TIMEOUT + 1.0, elapsed
+    statuses = [s.status for s in result.scores]
+    assert statuses[10] == "timeout" and result.scores[10].reward is None
+    assert statuses.count("ok") == 20
+    assert result.counters["timeout"] == 1 and result.counters["workers_restarted"] == 1
+    killed = first_pids - set(runner.worker_pids)
+    assert len(killed) == 1 and gone(killed)  # the hung worker was killed ...
+    assert len(runner.worker_pids) == 2  # ... and replaced: the pool is back to full size
+    again = runner.score(["ok"] * 4, [ex("test_runner_sleep_forever")] * 4)
+    assert [s.status for s in again.scores] == ["ok"] * 4
+    pids = runner.worker_pids
+    runner.close()
+    assert gone(pids)
+    assert children() <= before
+
+
+def test_every_response_hanging_costs_one_timeout_per_worker():
+    with RewardRunner(cfg()) as runner:
+        runner.wait_until_ready()
+        start = time.monotonic()
+        result = runner.score(["hang", "hang"], [ex("test_runner_sleep_forever")] * 2)
+        assert time.monotonic() - start < TIMEOUT + 1.0
+    assert [s.status for s in result.scores] == ["timeout", "timeout"]
+
+
+def test_too_many_failures_stop_the_batch_early_and_loudly():
+    # A verifier that hangs on everything: the two workers time out together, 2 of 12 failures
+    # already exceed max_error_rate=0.1, so the batch stops after one timeout instead of six.
+    with RewardRunner(cfg(max_error_rate=0.1)) as runner:
+        runner.wait_until_ready()
+        start = time.monotonic()
+        with pytest.raises(RewardError) as info:
+            runner.score(["hang"] * 12, [ex("test_runner_sleep_forever", id_="ex-7")] * 12)
+        assert time.monotonic() - start < TIMEOUT + 1.0
+        assert (
+            "max_error_rate=0.1" in str(info.value)
+            and "timeout" in str(info.value)
+            and "'ex-7'" in str(info.value)
+        )
+        # The runner is still usable afterwards.
+        assert runner.score(["ok"], [ex("test_runner_sleep_forever")]).scores[0].status == "ok"
+
+
+@pytest.mark.parametrize(
+    "kind,needle", [("value", "ValueError"), ("base", "CustomAbort"), ("exit", "SystemExit")]
+)
+def test_raising_verifiers_are_counted_not_fatal(kind, needle):
+    responses = ["fine", kind, "fine", "none"]
+    with RewardRunner(cfg()) as runner:
+        result = runner.score(responses, [ex("test_runner_raise")] * 4)
+    assert [s.status for s in result.scores] == ["ok", "error", "ok", "unparsable_gold"]
+    assert needle in result.scores[1].message and result.scores[1].reward is None
+    assert result.counters["error"] == 1 and result.counters["unparsable_gold"] == 1
+
+
+def test_a_worker_that_dies_is_an_error_and_is_replaced():
+    with RewardRunner(cfg()) as runner:
+        result = runner.score(["fine", "die", "fine", "fine"], [ex("test_runner_raise")] * 4)
+        assert [s.status for s in result.scores] == ["ok", "error", "ok", "ok"]
+        assert "exit code 7" in result.scores[1].message
+        assert result.counters["workers_restarted"] == 1 and len(runner.worker_pids) == 2
+
+
+def test_error_rate_above_threshold_raises_with_the_first_traceback():
+    with RewardRunner(cfg(max_error_rate=0.2)) as runner, pytest.raises(RewardError) as info:
+        runner.score(["value"] * 5, [ex("test_runner_raise", id_="row-3")] * 5)
+    message = str(info.value)
+    assert "Traceback" in message and "ValueError: verifier bug" in message and "'row-3'" in message
+
+
+def test_policy_zero_scores_failures_as_wrong_answers():
+    with RewardRunner(cfg(on_failure="zero")) as runner:
+        result = runner.score(
+            ["fine", "value", "hang"], [ex("test_runner_raise")] * 2 + [ex("test_runner_sleep_forever")]
+        )
+    zeroed = result.scores[1]
+    assert (zeroed.reward, zeroed.correct, zeroed.status) == (0.0, False, "unparsable_pred")
+    assert zeroed.message.startswith("error: ValueError")
+    assert result.scores[2].reward == 0.0 and result.scores[2].message.startswith("timeout:")
+    assert result.counters["error"] == 1 and result.counters["timeout"] == 1  # the real statuses are counted
+
+
+def test_policy_raise():
+    with (
+        RewardRunner(cfg(on_failure="raise")) as runner,
+        pytest.raises(RewardError, match="on_failure=raise"),
+    ):
+        runner.score(["fine", "value", "fine"], [ex("test_runner_raise")] * 3)
+
+
+def test_scores_from_a_thread_equal_the_main_thread():
+    responses = [r for r, _ in MIXED]
+    examples = [e for _, e in MIXED]
+    with RewardRunner(cfg()) as runner:
+        main = runner.score(responses, examples).scores
+        box = []
+        thread = threading.Thread(target=lambda: box.append(runner.score(responses, examples).scores))
+        thread.start()
+        thread.join(30)
+    assert box == [main]
+    # A runner created and used entirely inside a thread works the same.
+    box.clear()
+
+    def own_runner():
+        with RewardRunner(cfg()) as inner:
+            box.append(inner.score(responses, examples).scores)
+
+    thread = threading.Thread(target=own_runner)
+    thread.start()
+    thread.join(30)
+    assert box == [main]
+
+
+def test_no_workers_scores_builtins_in_process_and_customs_under_a_timeout():
+    with RewardRunner(cfg(num_workers=0)) as runner:
+        assert runner.worker_pids == []
+        result = runner.score([r for r, _ in MIXED], [e for _, e in MIXED])
+        assert result.scores == [score(r, e) for r, e in MIXED]
+        assert runner.worker_pids == []  # built-ins ran here
+        start = time.monotonic()
+        hung = runner.score(["hang", "ok"], [ex("test_runner_sleep_forever")] * 2)
+        assert time.monotonic() - start < TIMEOUT + 3.0  # includes starting the one worker
+        assert [s.status for s in hung.scores] == ["timeout", "ok"]
+
+
+def test_file_spec_and_config_verifier_reach_the_workers(tmp_path):
+    path = tmp_path / "checks.py"
+    path.write_text(
+        "import os\ndef pid_parity(response, example):\n    return float(response == example.answer)\n"
+    )
+    with RewardRunner(cfg(verifier=f"{path}:pid_parity", format_weight=0.0, accuracy_weight=1.0)) as runner:
+        result = runner.score(["a", "b"], [ex("math", "a"), ex("chart", "a")])
+    assert [s.reward for s in result.scores] == [1.0, 0.0]
+
+
+def test_work_is_spread_over_the_workers():
+    with RewardRunner(cfg(format_weight=0.0, accuracy_weight=1.0)) as runner:
+        runner.wait_until_ready()
+        result = runner.score(["x"] * 200, [ex("test_runner_pid")] * 200)
+        assert {s.reward for s in result.scores} == {float(p % 1000) for p in runner.worker_pids}
+
+
+def test_unpicklable_custom_verifier_is_refused_with_advice():
+    register_verifier("test_runner_lambda")(lambda response, example: 1.0)
+    with RewardRunner(cfg()) as runner, pytest.raises(UserError, match="module-level function"):
+        runner.score(["x"], [ex("test_runner_lambda")])
+
+
+def test_mismatched_lengths_and_unknown_names_fail_before_work():
+    with RewardRunner(cfg()) as runner:
+        with pytest.raises(ValueError, match="as many examples"):
+            runner.score(["a", "b"], [ex("math")])
+        with pytest.raises(UserError, match="did you mean 'chart'"):
+            runner.score(["a"], [ex("chrat")])
+    with pytest.raises(RuntimeError, match="after close"):
+        runner.score(["a"], [ex("math")])
+
+
+def test_importing_a_slow_verifier_module_is_not_timed_as_scoring(tmp_path):
+    # The timeout bounds scoring; a module that takes longer than timeout_s to import is not a hang.
+    path = tmp_path / "slow_import.py"
+    path.write_text(
+        f"import time\ntime.sleep({TIMEOUT * 2})\ndef check(response, example):\n    return 1.0\n"
+    )
+    with RewardRunner(cfg(verifier=f"{path}:check")) as runner:
+        runner.wait_until_ready()
+        result = runner.score(["a", "b", "c"], [ex("math")] * 3)
+    assert [s.status for s in result.scores] == ["ok"] * 3

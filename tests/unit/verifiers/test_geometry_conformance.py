@@ -1,0 +1,75 @@
+"""Conformance of the ``geometry`` verifier (``research/benchmarks.md`` §1 Geometry3K, §0.2, §3.5)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rewards.math_verifier import geometry
+from tests.unit.verifiers.conftest import make_example
+
+BM = "benchmarks.md"
+GEO3K_CHOICES = ("8", "8\\sqrt{3}", "16", "16\\sqrt{3}")
+
+ACCEPT = [
+    ("30", "30", f"{BM} §1 Geometry3K: angles are plain numbers of degrees"),
+    ("30°", "30", f"{BM} §3.5 degrees"),
+    ("30^\\circ", "30", f"{BM} §3.5 degrees"),
+    ("30^{\\circ}", "30", f"{BM} §3.3 step 3"),
+    ("30 degrees", "30", f"{BM} §3.5 degrees"),
+    ("12\\pi", "12 \\pi", f"{BM} §1 Geometry3K: InterGPS spacing"),
+    ("12π", "12 \\pi", f"{BM} §0.2 Unicode π"),
+    ("8\\sqrt{3}", "8 \\sqrt { 3 }", f"{BM} §1 Geometry3K answer format"),
+    ("8√3", "8\\sqrt{3}", f"{BM} §0.2 Unicode √"),
+    ("\\sqrt{192}", "8\\sqrt{3}", f"{BM} §3.5 radicals"),
+    ("2\\sqrt{221}", "2 \\sqrt { 221 }", f"{BM} §1 Geometry3K example answer"),
+    ("374.1", "374.1", f"{BM} §1 Geometry3K decimal answers"),
+    ("\\frac{9}{2}\\sqrt{3}", "4.5\\sqrt{3}", "decimal coefficient of an exact radical"),
+]
+
+REJECT = [
+    ("\\frac{\\pi}{2}", "90", f"{BM} §3.5 degrees: radians for a degree gold"),
+    ("37.70", "12\\pi", f"{BM} §1: a decimal only when the item asks to round"),
+    ("13.86", "8\\sqrt{3}", f"{BM} §0.2: no decimal for an exact radical"),
+    ("8\\sqrt{2}", "8\\sqrt{3}", "a different radical"),
+    ("60", "30", "a different angle"),
+]
+
+
+@pytest.mark.parametrize("pred,gold,rule", ACCEPT, ids=[c[2] for c in ACCEPT])
+def test_geometry_accepts(pred, gold, rule):
+    result = geometry(f"\\boxed{{{pred}}}", make_example("geometry", gold))
+    assert result.correct is True, f"{pred!r} vs {gold!r} ({rule}): {result}"
+
+
+@pytest.mark.parametrize("pred,gold,rule", REJECT, ids=[c[2] for c in REJECT])
+def test_geometry_rejects(pred, gold, rule):
+    result = geometry(f"\\boxed{{{pred}}}", make_example("geometry", gold))
+    assert result.correct is False, f"{pred!r} vs {gold!r} ({rule}): {result}"
+
+
+def test_rounding_when_asked():
+    assert (
+        geometry("\\boxed{37.70}", make_example("geometry", "12\\pi", rounding="hundredth")).correct is True
+    )
+
+
+@pytest.mark.parametrize(
+    "pred,expected",
+    [
+        ("B", True),  # BM §1 Geometry3K: the letter of the right option
+        ("(B)", True),
+        ("8\\sqrt{3}", True),  # or its value
+        ("\\sqrt{192}", True),  # or an equal value
+        ("A", False),
+        ("D", False),
+        ("16\\sqrt{3}", False),
+        ("B or D", False),  # a hedge over options
+    ],
+)
+def test_geometry3k_choices_letter_and_value(pred, expected):
+    # Gold stored as the value (EasyR1 answer_key) ...
+    by_value = make_example("geometry", "8 \\sqrt { 3 }", choices=GEO3K_CHOICES)
+    assert geometry(f"\\boxed{{{pred}}}", by_value).correct is expected
+    # ... or as the letter (Geometry3K ground_truth): the same verdicts.
+    by_letter = make_example("geometry", "B", choices=GEO3K_CHOICES)
+    assert geometry(f"\\boxed{{{pred}}}", by_letter).correct is expected

@@ -1,0 +1,70 @@
+"""Reward-hacking and robustness probes, run against every built-in verifier.
+
+``research/perf_reliability.md`` B2 tests 4 and 5, ``research/anchors.md`` §7.3: each probe must
+score *wrong* (accuracy 0, never ``None`` or 1) and take well under a second, in this process,
+without any timeout machinery.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from rewards import score
+from tests.unit.verifiers.conftest import make_example
+
+EXAMPLES = {
+    "math": make_example("math", "5"),
+    "geometry": make_example("geometry", "5", choices=("5", "10", "15", "20")),
+    "chart": make_example("chart", "5"),
+    "chart_official": make_example("chart_official", "5"),
+    "choice": make_example("choice", "A", choices=("5", "10", "15", "20")),
+}
+
+PROBES = {
+    "empty response": "",
+    "empty answer tag (Visual-RFT#176)": "<think>hmm</think><answer></answer>",
+    "empty box": "\\boxed{}",
+    "A or B or C (Visual-RFT#79)": "A or B or C",
+    "every option": "\\boxed{A, B, C, D}",
+    "two different boxes": "\\boxed{5} or \\boxed{10}",
+    "hedge inside one box": "\\boxed{5 \\text{ or } 10}",
+    "answer only inside <think>": "<think>The answer is \\boxed{5}.</think> I am not sure.",
+    "unclosed <think> with the answer": "<think>The answer is \\boxed{5}",
+    "200k characters, no closing tag": "<think>" + "5 " * 100_000,
+    "200k characters of text": "x" * 200_000,
+    "10k nested boxes, unbalanced": "\\boxed{" * 10_000,
+    "10k nested boxes, balanced": "\\boxed{" * 10_000 + "5" + "}" * 10_000,
+    "10k answer anchors": "Answer: " * 20_000,
+    "50k open answer tags": "<answer>" * 50_000,
+    "sympy blow-up (Math-Verify#65)": "\\boxed{\\dfrac{5^{(5^{(5^{(5^5)})})}-4}{16}}",
+    "power tower": "\\boxed{9^{9^{9^{9}}}}",
+    "huge factorial": "\\boxed{100000000!}",
+    "deep parentheses": "\\boxed{" + "(" * 5000 + "5" + ")" * 5000 + "}",
+    "long digit string": "\\boxed{" + "5" * 5000 + "}",
+    "last number of a long ramble": "We try many values such as 1, 2, 3 and 4 and finally think about the number 5 "
+    * 3,
+}
+
+
+@pytest.mark.parametrize("task", sorted(EXAMPLES))
+@pytest.mark.parametrize("probe", sorted(PROBES))
+def test_probe_scores_wrong_quickly(task, probe):
+    start = time.perf_counter()
+    result = score(PROBES[probe], EXAMPLES[task], verifier=task)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0, f"{probe!r} took {elapsed:.2f} s on {task}"
+    assert result.reward is not None and result.components["accuracy"] == 0.0, (probe, task, result)
+    assert result.correct is False
+
+
+@pytest.mark.parametrize("task", sorted(EXAMPLES))
+def test_truncated_response_has_no_answer(task):
+    # perf_reliability B2 test 6 / issue 3 item 1: a truncated response scores as "no answer",
+    # even when its text holds the right final answer.
+    right = "<think>ok</think>\\boxed{5}" if task != "choice" else "<think>ok</think>\\boxed{A}"
+    assert score(right, EXAMPLES[task], verifier=task).correct is True
+    cut = score(right, EXAMPLES[task], verifier=task, truncated=True)
+    assert cut.correct is False and cut.reward == 0.0 and cut.status == "unparsable_pred"
+    assert cut.message == "truncated response: no final answer"

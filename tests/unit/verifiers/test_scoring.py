@@ -1,0 +1,148 @@
+"""``rewards.score``: typed verdicts from any return value, exceptions, threads; ``check_gold``."""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mmrl.types import Score
+from rewards import check_gold, score
+from rewards.scoring import to_score
+from tests.unit.verifiers.conftest import make_example
+
+
+class CustomAbort(BaseException):
+    """Like Math-Verify's TimeoutException: not an Exception subclass."""
+
+
+@pytest.mark.parametrize(
+    "value,reward,correct,status",
+    [
+        (1.0, 1.0, True, "ok"),
+        (0, 0.0, False, "ok"),
+        (True, 1.0, True, "ok"),
+        (0.25, 0.25, None, "ok"),
+        (None, None, None, "unparsable_gold"),
+        (math.nan, None, None, "error"),
+        (math.inf, None, None, "error"),
+        ("1.0", None, None, "error"),
+        (Score(0.0, False, "unparsable_pred"), 0.0, False, "unparsable_pred"),
+    ],
+)
+def test_to_score(value, reward, correct, status):
+    result = to_score(value)
+    assert (result.reward, result.correct, result.status) == (reward, correct, status)
+
+
+@pytest.mark.parametrize("exc", [ValueError("bad"), CustomAbort("gone"), SystemExit(3), RecursionError()])
+def test_a_raising_verifier_is_an_error_not_a_zero(exc):
+    def boom(response, example):
+        raise exc
+
+    result = score("x", make_example("math", "1"), verifier=boom)
+    assert result.status == "error" and result.reward is None and result.correct is None
+    assert type(exc).__name__ in result.message
+
+
+def test_keyboard_interrupt_is_not_swallowed():
+    def interrupt(response, example):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        score("x", make_example("math", "1"), verifier=interrupt)
+
+
+def test_none_from_a_verifier_is_masked_with_a_status():
+    result = score("x", make_example("math", "1"), verifier=lambda r, e: None)
+    assert result.reward is None and result.status == "unparsable_gold"
+
+
+def test_custom_score_keeps_its_fields_and_gets_the_format_part():
+    def custom(response, example):
+        return Score(1.0, True, "ok", {"accuracy": 1.0, "length": 3.0}, "42", "fine")
+
+    result = score("<think>t</think> 42", make_example("custom", "42"), verifier=custom)
+    assert result.reward == pytest.approx(1.0)
+    assert result.components == {"accuracy": 1.0, "length": 3.0, "format": 1.0}
+    assert (result.extracted, result.message) == ("42", "fine")
+
+
+MIXED = [
+    ("\\boxed{\\frac{1}{2}}", make_example("math", "0.5")),
+    ("\\boxed{8√3}", make_example("geometry", "8\\sqrt{3}")),
+    ("(B)", make_example("choice", "B", choices=("1", "2"))),
+    ("45%", make_example("chart", "45")),
+    ("\\boxed{(x+1)^2}", make_example("math", "x^2+2x+1")),
+    ("\\boxed{2\\sqrt5}", make_example("math", "\\sqrt{20}")),
+    ("\\boxed{3} or \\boxed{5}", make_example("math", "5")),
+]
+
+
+def test_scores_from_threads_equal_main_thread():
+    # perf_reliability B2 test 3: no signal-based timeout, so threads give the same verdicts.
+    expected = [score(r, ex) for r, ex in MIXED]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            got = list(pool.map(lambda pair: score(*pair), MIXED))
+            assert got == expected
+    box = []
+    thread = threading.Thread(target=lambda: box.append([score(r, ex) for r, ex in MIXED]))
+    thread.start()
+    thread.join()
+    assert box[0] == expected
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        make_example("math", "\\frac{1}{2}"),
+        make_example("math", "(-\\infty, 3]"),
+        make_example("math", "x^2+2x+1"),
+        make_example("geometry", "12 \\pi", choices=("6\\pi", "12\\pi")),
+        make_example("geometry", "B", choices=("6\\pi", "12\\pi")),
+        make_example("chart", "Democratic Party"),
+        make_example("choice", "140°", choices=("40°", "140°")),
+        make_example("choice", "B, D", choices=("1", "2", "3", "4")),
+    ],
+)
+def test_check_gold_accepts_readable_golds(example):
+    assert check_gold(example) is None
+
+
+@pytest.mark.parametrize(
+    "example,needle",
+    [
+        (make_example("math", ""), "empty gold answer"),
+        (make_example("math", "9^{9^{9}}"), "cannot be evaluated"),
+        (make_example("math", "1/0"), "undefined"),
+        (make_example("choice", "Z", choices=("1", "2")), "neither a letter"),
+        (make_example("mth", "1"), "did you mean 'math'"),
+        (make_example("math", "1", precision="two"), "decimal places"),
+    ],
+)
+def test_check_gold_explains_unreadable_golds(example, needle):
+    reason = check_gold(example)
+    assert reason is not None and needle in reason
+
+
+def test_check_gold_is_bounded_for_custom_verifiers(monkeypatch):
+    import rewards.scoring as scoring
+
+    monkeypatch.setattr(scoring, "CHECK_GOLD_TIMEOUT_S", 0.2)
+    stop = threading.Event()
+
+    def never_finishes(response, example):
+        stop.wait(30)
+        return 1.0
+
+    try:
+        assert "did not finish" in check_gold(make_example("x", "1"), verifier=never_finishes)
+    finally:
+        stop.set()
+    assert (
+        check_gold(make_example("x", "1"), verifier=lambda r, e: None)
+        == "the verifier returned None (could not score)"
+    )
