@@ -286,3 +286,19 @@ def test_importing_a_slow_verifier_module_is_not_timed_as_scoring(tmp_path):
         runner.wait_until_ready()
         result = runner.score(["a", "b", "c"], [ex("math")] * 3)
     assert [s.status for s in result.scores] == ["ok"] * 3
+
+
+def test_bench_script_smoke(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_verifiers.py"
+    spec = importlib.util.spec_from_file_location("bench_verifiers", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--n", "96", "--batch", "32", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["runner"]["counters"]["total"] == 96 and report["runner"]["counters"]["error"] == 0
+    assert report["runner"]["scores_per_s"] > 0 and report["ratio_runner_to_mathruler"] > 0
