@@ -115,19 +115,27 @@ class ModelConfig:
 class DataConfig:
     recipe: str = opt(
         "synthetic_arithmetic",
-        "Training dataset: a built-in recipe name (`mmrl data list`), 'pkg.module:fn' or 'path/to/file.py:fn'.",
+        "Training dataset: a recipe name (`mmrl data list`), or 'pkg.module:NAME' / 'path/to/file.py:NAME' "
+        "naming a Recipe or a rows function fn(split, options).",
     )
     path: str | None = opt(
-        None, "Local directory, parquet or jsonl file with the recipe's schema; None loads from the Hub."
+        None,
+        "Local directory (e.g. a Hub snapshot), parquet or jsonl file with the recipe's schema; None loads "
+        "from the Hub (synthetic recipes generate their rows).",
     )
     split: str = opt("train", "Split used for training.")
-    template: str | None = opt(None, "Prompt template name or .jinja file; None uses the recipe's own.")
+    template: str | None = opt(
+        None,
+        "Prompt template: a name in data_recipes/templates or a .jinja file; None uses the recipe's own.",
+    )
     columns: dict[str, str] = opt(
         {},
         "Generic recipes: map mmrl fields (question, answer, image, images, choices, task, id) to your columns.",
     )
-    options: dict[str, Any] = opt({}, "Recipe-specific options, e.g. {num_examples: 512, difficulty: 2}.")
-    limit: int | None = opt(None, "Use only the first N rows (after validation); None uses all.")
+    options: dict[str, Any] = opt(
+        {}, "Recipe options (unknown keys are errors), e.g. {num_examples: 512, difficulty: [1, 2], seed: 0}."
+    )
+    limit: int | None = opt(None, "Use only the first N valid rows (reading stops there); None uses all.")
     shuffle: bool = opt(True, "Shuffle training prompts each epoch (seeded by trainer.seed).")
     max_prompt_length: int = opt(
         512,
@@ -137,7 +145,9 @@ class DataConfig:
     max_pixels: int = opt(
         1003520, "... and width*height <= this; both engines and the trainer see the same pixels."
     )
-    on_bad_row: Literal["skip", "fail"] = opt("skip", "What to do with a row that fails validation.")
+    on_bad_row: Literal["skip", "fail"] = opt(
+        "skip", "A row that fails validation: skip it (counted and reported) or fail the whole load."
+    )
     max_bad_fraction: float = opt(
         0.05, "With on_bad_row=skip, fail when more than this fraction of rows is bad."
     )
@@ -413,6 +423,8 @@ def _cross_checks(cfg: Config) -> list[str]:
         errors.append(f"data.min_pixels={d.min_pixels} must be <= data.max_pixels={d.max_pixels}")
     if not 0.0 <= d.max_bad_fraction <= 1.0:
         errors.append(f"data.max_bad_fraction={d.max_bad_fraction} must be in [0, 1]")
+    if d.limit is not None and d.limit < 1:
+        errors.append(f"data.limit={d.limit} must be >= 1, or null to use every row")
     if not 0.0 < a.a_grae.alpha <= 1.0:
         errors.append(
             f"algorithm.a_grae.alpha={a.a_grae.alpha} must be in (0, 1] (the paper requires alpha <= 1)"
