@@ -292,45 +292,54 @@ class VllmEngine:
         requests = []
         params = []
         bias = {int(t): float("-inf") for t in self.policy.banned_token_ids}
+        # With a seed, vLLM draws the n samples of one request from the same generator, i.e.
+        # n identical samples; so a seeded call sends n requests of one sample, seeded
+        # seed + i * n + k. The prompt is still computed once: the prefix cache (and for images
+        # the multimodal and encoder caches) serve the other n - 1.
+        per_request = 1 if sampling.seed is not None else n
+        owners: list[tuple[int, int]] = []  # (prompt index, first sample index) per request
         for i, prompt in enumerate(encoded):
             request: dict[str, Any] = {"prompt_token_ids": list(prompt.prompt_ids)}
             if prompt.example.images:
                 image_token_id = getattr(self.policy, "image_token_id", None)
                 request["prompt_token_ids"] = _collapse_image_placeholders(prompt.prompt_ids, image_token_id)
                 request["multi_modal_data"] = {"image": list(prompt.example.images)}
-            requests.append(TokensPrompt(**request))
-            params.append(
-                SamplingParams(
-                    n=n,
-                    temperature=sampling.temperature,
-                    top_p=sampling.top_p,
-                    top_k=sampling.top_k,
-                    max_tokens=sampling.max_new_tokens,
-                    stop=list(sampling.stop) or None,
-                    include_stop_str_in_output=True,
-                    seed=None if sampling.seed is None else sampling.seed + i,
-                    logprobs=0,
-                    logit_bias=bias or None,
+            for first in range(0, n, per_request):
+                requests.append(TokensPrompt(**request))
+                owners.append((i, first))
+                params.append(
+                    SamplingParams(
+                        n=per_request,
+                        temperature=sampling.temperature,
+                        top_p=sampling.top_p,
+                        top_k=sampling.top_k,
+                        max_tokens=sampling.max_new_tokens,
+                        stop=list(sampling.stop) or None,
+                        include_stop_str_in_output=True,
+                        seed=None if sampling.seed is None else sampling.seed + i * n + first,
+                        logprobs=0,
+                        logit_bias=bias or None,
+                    )
                 )
-            )
         self._wake()
         outputs = self.llm.generate(requests, params, use_tqdm=False)
         self.sleep()
         rollouts: list[Rollout] = []
-        for prompt, output in zip(encoded, outputs, strict=True):
+        for (i, first), output in zip(owners, outputs, strict=True):
+            prompt = encoded[i]
             if tuple(output.prompt_token_ids) != prompt.prompt_ids:
                 raise RuntimeError(
                     f"example {prompt.example.id!r}: vLLM processed the prompt into {len(output.prompt_token_ids)} "
                     f"tokens, the policy into {prompt.num_tokens}; vLLM resized the image differently "
                     "(check that mm_processor_kwargs reached the processor)"
                 )
-            if len(output.outputs) != n:
-                raise RuntimeError(f"vLLM returned {len(output.outputs)} samples for {n} requested")
+            if len(output.outputs) != per_request:
+                raise RuntimeError(f"vLLM returned {len(output.outputs)} samples for {per_request} requested")
             for completion in sorted(output.outputs, key=lambda c: c.index):
-                rollouts.append(self._to_rollout(prompt, completion))
+                rollouts.append(self._to_rollout(prompt, first + int(completion.index), completion))
         return rollouts
 
-    def _to_rollout(self, prompt: PromptInputs, completion: Any) -> Rollout:
+    def _to_rollout(self, prompt: PromptInputs, sample_index: int, completion: Any) -> Rollout:
         ids = tuple(int(t) for t in completion.token_ids)
         if completion.finish_reason not in ("stop", "length"):
             raise RuntimeError(
@@ -343,7 +352,7 @@ class VllmEngine:
             )
         return Rollout(
             example=prompt.example,
-            sample_index=int(completion.index),
+            sample_index=sample_index,
             prompt_ids=prompt.prompt_ids,
             response_ids=ids,
             response_text=self.policy.decode(ids),
@@ -356,21 +365,32 @@ class VllmEngine:
         start = time.perf_counter()
         self._wake(("weights",))
         if not self.in_process:
-            directory = self._tmp_dirs[-1] if self._tmp_dirs else None
-            directory = self._save_policy_checkpoint(model, directory)
-            self.llm.collective_rpc("reload_weights", kwargs={"weights_path": directory})
-            if self.on_cpu:
-                self.llm.collective_rpc(_reprocess_embeddings_on_worker)
+            self.push_checkpoint(model)
+        elif self.weight_sync == "load_weights":
+            self.push_load_weights(model)
         else:
-            with export_weights(model) as weights:
-                if self.weight_sync == "load_weights":
-                    self.llm.collective_rpc(_load_weights_on_worker, args=(weights,))
-                else:
-                    self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
-                    if self.on_cpu:
-                        self.llm.collective_rpc(_reprocess_embeddings_on_worker)
+            self.push_reload_weights(model)
         self.reset_caches()
         return time.perf_counter() - start
+
+    def push_load_weights(self, model: Any) -> None:
+        """The GPU path: the worker's ``model.load_weights`` with the trainer's tensors, by reference."""
+        with export_weights(model) as weights:
+            self.llm.collective_rpc(_load_weights_on_worker, args=(weights,))
+
+    def push_reload_weights(self, model: Any) -> None:
+        """The CPU path: vLLM's layer-wise in-place reload from the trainer's tensors."""
+        with export_weights(model) as weights:
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
+        if self.on_cpu:
+            self.llm.collective_rpc(_reprocess_embeddings_on_worker)
+
+    def push_checkpoint(self, model: Any) -> None:
+        """Any mode, any device: ``save_pretrained`` to a temporary directory, then reload from it."""
+        directory = self._save_policy_checkpoint(model, self._tmp_dirs[-1] if self._tmp_dirs else None)
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_path": directory})
+        if self.on_cpu:
+            self.llm.collective_rpc(_reprocess_embeddings_on_worker)
 
     def reset_caches(self) -> None:
         """Forget everything computed with old weights: prefix KV, multimodal and encoder caches."""

