@@ -15,7 +15,7 @@
   non-zero factor; ``<``/``\\le`` compare both sides, with ``>`` flipped to ``<``);
 * ``("text", canonical)``: anything else, compared as lower-case text without spaces/braces.
 
-A leading ``x =`` / ``k=`` (one letter, optionally subscripted) is dropped from each item, as
+A leading ``x =`` / ``k=`` / ``x \\in`` (one letter, optionally subscripted) is dropped from each item, as
 MATH's ``_strip_string`` does; in a chain ``x = 2\\sqrt5 = \\sqrt{20}`` of constants the last
 value is the answer. Rule book: ``research/benchmarks.md`` §0.2 and §3.5.
 """
@@ -42,7 +42,9 @@ MAX_ITEMS = 32
 
 _OPENERS = "([{"
 _CLOSERS = ")]}"
-_PREFIX_RE = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[a-zA-Z0-9]+\}?)?\s*=(?!=)\s*")
+_PREFIX_RE = re.compile(
+    r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[a-zA-Z0-9]+\}?)?\s*(?:=(?!=)|\\in(?![a-zA-Z]))\s*"
+)
 _WORD_SEP_RE = re.compile(r"\s+(?:or|and)\s+", re.IGNORECASE)
 _MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
 _REL_RE = re.compile(r"\\(?:leq|le|geq|ge|lt|gt|neq|ne)(?![a-zA-Z])|<=|>=|!=|[<>=]")

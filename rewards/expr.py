@@ -21,7 +21,8 @@ signals) and size guards (exponents, factorials, digits), so no input can make i
 
 Conventions: ``e`` is Euler's number and ``i`` the imaginary unit; ``\\log`` is base 10, ``\\ln``
 base e; TeX argument rules (``\\frac12`` = 1/2, ``x^23`` = x^2·3, ``\\sqrt3`` = √3); implicit
-multiplication binds like ``*``; an unknown word of four or more letters is not an expression.
+multiplication binds like ``*`` (but two numbers in a row, ``2 3``, are not a product); ``1.2e3``
+is scientific notation; an unknown word of four or more letters is not an expression.
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ class Budget:
 # ----------------------------------------------------------------------------------------------
 
 _TOKEN_RE = re.compile(
-    r"(?P<num>\d+\.?\d*|\.\d+)|(?P<cmd>\\[a-zA-Z]+)|(?P<word>[a-zA-Z]+)"
+    r"(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+(?![\d.]))?)|(?P<cmd>\\[a-zA-Z]+)|(?P<word>[a-zA-Z]+)"
     r"|(?P<sym>\*\*|\\[{}|]|[-+*/^!_(){}\[\]|'])|(?P<ws>\s+)|(?P<bad>.)"
 )
 
@@ -244,6 +245,8 @@ class _Parser:
                 self.pos += 1
                 node = ("div", node, self.unary())
             elif self.starts_atom():
+                if self.toks[self.pos - 1][0] == "num" and self.toks[self.pos][0] == "num":
+                    raise ParseError("two numbers in a row")  # "1 000" is not 1 * 000
                 node = ("mul", node, self.power())
             else:
                 return node

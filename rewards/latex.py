@@ -13,7 +13,8 @@ What it does, in order:
 3. ``\\dfrac``/``\\tfrac`` -> ``\\frac``; ``\\left``/``\\right``/``\\big``.. and ``\\displaystyle``
    dropped; a ``\\boxed{..}`` that wraps the whole answer is unwrapped;
 4. thousands separators ``12{,}345`` and ``12\\,345`` joined; a plain ``1,234,567`` is joined
-   when every group after the first has exactly three digits (``1,2`` stays a list);
+   when every group after the first has exactly three digits (``1,2`` stays a list); an answer
+   that is only space-grouped digits (``1 000 000``) is one number;
 5. degrees (``^\\circ``, ``^{\\circ}``, ``\\circ``, ``\\degree``), ``\\%``, ``%``, ``\\$`` and ``$``
    dropped (a percentage is compared in percent units: ``25\\%`` equals ``25``, not ``0.25``);
 6. units: a trailing ``\\text{ cm}``, ``\\mathrm{~cm}^2`` or plain ``12 inches`` is dropped when
@@ -91,6 +92,7 @@ _STYLE_RE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits
 _BRACED_THOUSANDS_RE = re.compile(r"(\d)\{,\}(?=\d{3}(?!\d))")
 _THIN_THOUSANDS_RE = re.compile(r"(\d)\\,(?=\d{3}(?!\d))")
 _PLAIN_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
+_SPACED_NUMBER_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad(?![a-zA-Z])|~")
 _DEGREE_RE = re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\^\s*\{\s*\\degree\s*\}|\\degree")
 _TEXT_CMD = r"\\(?:text|textrm|textnormal|textup|textsf|textit|mathrm|mathit|mathsf|mbox|operatorname)"
@@ -205,6 +207,8 @@ def normalize_answer(text: str) -> str:
         s = s.replace("~", " ")
     s = " ".join(s.split())
     s = strip_units(s)
+    if _SPACED_NUMBER_RE.match(s):
+        s = s.replace(" ", "")  # "1 000 000" as a whole answer is one number
     while s.endswith(".") and not s.endswith(".."):
         s = s[:-1].rstrip()
     return s

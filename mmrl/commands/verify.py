@@ -1,4 +1,4 @@
-"""``mmrl verify [--task TASK] FILE.jsonl [--output OUT.jsonl] [reward.x=y ...]``: score saved outputs.
+"""``mmrl verify [--task TASK] [--output OUT.jsonl] FILE.jsonl [reward.x=y ...]``: score saved outputs.
 
 Each input line is a JSON object::
 

@@ -72,6 +72,9 @@ ACCEPT = [
     ("\\text{Monday}", "monday", f"{BM} §3.1: text answers are case-insensitive"),
     ("3+2i", "2i+3", "complex numbers"),
     ("x = 2\\sqrt{5} = \\sqrt{20}", "2\\sqrt5", "a chain of equal values: its last value"),
+    ("1 000 000", "10^6", f"{BM} §3.2: space-grouped thousands (Math-Verify accepts them)"),
+    ("1.2e3", "1.2 \\times 10^{3}", "scientific notation"),
+    ("x \\in [2, 5]", "[2,5]", "an 'x \\in' prefix is dropped like 'x ='"),
 ]
 
 REJECT = [
@@ -97,6 +100,8 @@ REJECT = [
     ("tuesday", "monday", "text answers"),
     ("-5", "5", "sign"),
     ("9^{9^{9}}", "5", f"{BM} §3.1 hang guard: refused as too large, scored wrong"),
+    ("1 000", "0", "two numbers in a row are not a product"),
+    ("2e", "2000", "2e is 2 times Euler's number, not 2e3"),
 ]
 
 
