@@ -19,6 +19,10 @@ published ones; lmms-eval and VLMEvalKit copy the same function.
 
 Both read the final answer with ``rewards.extraction`` (a response that is only the answer, as
 ChartQA prompts ask for, is taken whole) and score several different final answers as wrong.
+
+``Example.meta`` keys read: ``labels`` (all gold strings of the item, ChartQA's ``label`` list;
+the answer is right when it matches any of them or ``Example.answer``, as the official metric
+takes the maximum over labels).
 """
 
 from __future__ import annotations
@@ -119,18 +123,29 @@ def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
+def _golds(example: Example) -> list[str] | str:
+    """The gold strings (``answer`` first, then ``meta["labels"]``), or why they are unusable."""
+    golds = [example.answer.strip()] if isinstance(example.answer, str) and example.answer.strip() else []
+    labels = example.meta.get("labels")
+    if labels is not None:
+        if not isinstance(labels, (list, tuple)) or not all(isinstance(v, str) for v in labels):
+            return f"meta['labels'] must be a list of strings, got {labels!r}"
+        golds += [v.strip() for v in labels if v.strip() and v.strip() not in golds]
+    return golds or "empty gold answer"
+
+
 def _score_chart(response: str, example: Example, official: bool) -> Score:
-    gold = example.answer.strip() if isinstance(example.answer, str) else ""
-    if not gold:
-        return bad_gold("empty gold answer")
+    golds = _golds(example)
+    if isinstance(golds, str):
+        return bad_gold(golds)
     found = extract_answer(response)
     if found.answer is None:
         return no_answer(found.problem)
     if any(not _same(c, found.answer) for c in found.candidates):
         return no_answer(f"ambiguous: several different final answers {list(found.candidates)}", found.answer)
     if official:
-        return judged(pix2struct_relaxed_correctness(gold, found.answer), found.answer)
-    return judged(relaxed_match(found.answer, gold), found.answer)
+        return judged(any(pix2struct_relaxed_correctness(g, found.answer) for g in golds), found.answer)
+    return judged(any(relaxed_match(found.answer, g) for g in golds), found.answer)
 
 
 @register_verifier("chart")

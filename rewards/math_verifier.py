@@ -17,15 +17,19 @@ words ``"integer"``, ``"whole number"``, ``"tenth"``, ``"hundredth"``, ``"thousa
 hundredth".
 
 ``geometry`` is ``math`` plus the degrees/π/radical spellings (handled by the normalisation for
-both) and Geometry3K's options: when ``Example.choices`` is set, an answer that names an option
-(``B``, ``(B)``, or the option's text) is replaced by that option's value, and a gold letter by its
-option's value, before comparing values.
+both) and Geometry3K's options: a gold letter is replaced by its option's value, and, **when the
+prompt shows the options**, an answer that names one (``B``, ``(B)``) is replaced by that option's
+value before comparing values. The options count as shown when every one appears in the prompt
+after its letter (``A. 8``, ``(B) 8\\sqrt{3}``, ``C: 16``), or when ``meta["options_shown"]`` says
+so. EasyR1's Geometry3K prompt does not show them: there a bare ``A`` would be a blind guess that
+pays one time in four, so it is not read as an option.
 
-``Example.meta`` keys read: ``precision``, ``rounding``.
+``Example.meta`` keys read: ``precision``, ``rounding``, ``options_shown`` (geometry).
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -121,6 +125,39 @@ def _gold(text: str) -> Answer | str:
     return answer
 
 
+def _prompt_text(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    parts: list[str] = []
+    for message in prompt or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return "\n".join(parts)
+
+
+@lru_cache(maxsize=4096)
+def _shown_in(prompt_text: str, choices: tuple[str, ...]) -> bool:
+    text = " ".join(prompt_text.split())
+    for i, option in enumerate(choices):
+        letter = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i]
+        body = re.escape(" ".join(option.split()))
+        if not re.search(rf"(?<![A-Za-z])\(?{letter}\s*[.:)]\s*\$?{body}", text):
+            return False
+    return True
+
+
+def options_shown(example: Example) -> bool:
+    """Whether the prompt presents ``example.choices`` as lettered options (or meta says so)."""
+    if "options_shown" in example.meta:
+        return bool(example.meta["options_shown"])
+    if not example.choices:
+        return False
+    return _shown_in(_prompt_text(example.prompt), tuple(example.choices))
+
+
 def score_math(response: str, example: Example, *, use_choices: bool) -> Score:
     """Shared body of ``math`` and ``geometry`` (``use_choices`` maps option letters to values)."""
     try:
@@ -136,6 +173,8 @@ def score_math(response: str, example: Example, *, use_choices: bool) -> Score:
     gold = _gold(gold_text)
     if isinstance(gold, str):
         return bad_gold(gold)
+    if choices is not None and not options_shown(example):
+        choices = None  # letters are not answers when the model never saw them
     found = extract_answer(response)
     if found.answer is None:
         return no_answer(found.problem)
@@ -181,7 +220,7 @@ def geometry(response: str, example: Example) -> Score:
     """Geometry answers: ``math`` plus option letters mapped to option values (Geometry3K).
 
     >>> from mmrl.types import Example
-    >>> ex = Example(id="1", task="geometry", prompt="?", answer="8\\\\sqrt{3}", choices=("8", "8\\\\sqrt{3}"))
+    >>> ex = Example(id="1", task="geometry", prompt="A. 8 B. 8\\\\sqrt{3}", answer="8\\\\sqrt{3}", choices=("8", "8\\\\sqrt{3}"))
     >>> geometry("\\\\boxed{8√3}", ex).reward, geometry("\\\\boxed{B}", ex).reward, geometry("\\\\boxed{A}", ex).reward
     (1.0, 1.0, 0.0)
     """

@@ -33,6 +33,7 @@ from typing import Any
 
 from mmrl.errors import UserError
 from mmrl.types import Example, Score
+from rewards.choice import letter_of
 from rewards.format import format_score
 from rewards.registry import Verifier, get_verifier, is_builtin
 
@@ -152,8 +153,8 @@ CHECK_GOLD_TIMEOUT_S = 2.0
 def check_gold(example: Example, *, verifier: str | Verifier | None = None) -> str | None:
     """``None`` when the example's gold answer is readable by its verifier, else a short reason.
 
-    The gold is scored against itself (as ``<answer>GOLD</answer>``): it must be parseable and
-    count as correct. Built-in verifiers bound their own work (milliseconds); a custom verifier is
+    The gold is scored against itself (as ``<answer>GOLD</answer>``; a letter gold with choices as
+    the option's text): it must be parseable and count as correct. Built-in verifiers bound their own work (milliseconds); a custom verifier is
     run in a helper thread and given up on after ``CHECK_GOLD_TIMEOUT_S`` seconds, so this never
     hangs.
 
@@ -169,7 +170,12 @@ def check_gold(example: Example, *, verifier: str | Verifier | None = None) -> s
         fn = get_verifier(verifier if verifier is not None else example.task)
     except UserError as exc:
         return str(exc)
-    probe = f"<answer>{example.answer}</answer>"
+    gold = example.answer
+    if example.choices:
+        index = letter_of(gold, len(example.choices))
+        if index is not None:
+            gold = example.choices[index]  # a letter gold is the option it names (the prompt may not show letters)
+    probe = f"<answer>{gold}</answer>"
     if is_builtin(fn):
         result = score(probe, example, verifier=fn, accuracy_weight=1.0, format_weight=0.0)
     else:

@@ -183,6 +183,13 @@ def _chart_item(rng: random.Random) -> tuple[str, list[str], list[str]]:
     return label, [label, label.lower(), label.upper()], ["Republican Party", "Maybe"]
 
 
+def prompt_for(choices: tuple[str, ...] | None) -> str:
+    """A question that shows its lettered options (as multiple-choice prompts do)."""
+    if not choices:
+        return "Solve the problem."
+    return "Solve the problem.\nChoices:\n" + "\n".join(f"{'ABCD'[i]}. {c}" for i, c in enumerate(choices))
+
+
 def make_mix(n: int, seed: int = 0) -> tuple[list[str], list[Example]]:
     """``n`` responses in groups of 8 per prompt, over the task mix in the module docstring."""
     rng = random.Random(seed)
@@ -204,7 +211,9 @@ def make_mix(n: int, seed: int = 0) -> tuple[list[str], list[Example]]:
         else:
             task = "chart"
             gold, right, wrong = _chart_item(rng)
-        example = Example(id=f"p{prompt_id}", task=task, prompt="?", answer=gold, choices=choices)
+        example = Example(
+            id=f"p{prompt_id}", task=task, prompt=prompt_for(choices), answer=gold, choices=choices
+        )
         prompt_id += 1
         for _ in range(GROUP):
             final = rng.choice(right) if rng.random() < 0.5 else rng.choice(wrong)

@@ -7,8 +7,8 @@ import pytest
 from mmrl.types import Example
 
 
-def make_example(task: str, answer: str, choices=None, **meta) -> Example:
-    return Example(id=f"{task}-case", task=task, prompt="?", answer=answer, choices=choices, meta=meta)
+def make_example(task: str, answer: str, choices=None, prompt="?", **meta) -> Example:
+    return Example(id=f"{task}-case", task=task, prompt=prompt, answer=answer, choices=choices, meta=meta)
 
 
 @pytest.fixture

@@ -111,3 +111,11 @@ def test_hedged_chart_answers_are_wrong():
 
 def test_empty_gold_is_unparsable():
     assert chart("12", make_example("chart", " ")).status == "unparsable_gold"
+
+
+def test_any_of_the_gold_labels():
+    # BM §1 ChartQA: "The score is the max over gold labels"; the chartqa recipe keeps them in meta.
+    ex = make_example("chart", "Yes", labels=["Yes", "True"])
+    assert chart("true", ex).correct is True and chart_official("True", ex).correct is True
+    assert chart("No", ex).correct is False
+    assert chart("1", make_example("chart", "1", labels="oops")).status == "unparsable_gold"

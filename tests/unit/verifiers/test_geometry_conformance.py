@@ -9,6 +9,7 @@ from tests.unit.verifiers.conftest import make_example
 
 BM = "benchmarks.md"
 GEO3K_CHOICES = ("8", "8\\sqrt{3}", "16", "16\\sqrt{3}")
+SHOWN = "Find x.\nChoices: A. 8  B. 8\\sqrt{3}  C. 16  D. 16\\sqrt{3}"
 
 ACCEPT = [
     ("30", "30", f"{BM} §1 Geometry3K: angles are plain numbers of degrees"),
@@ -68,8 +69,24 @@ def test_rounding_when_asked():
 )
 def test_geometry3k_choices_letter_and_value(pred, expected):
     # Gold stored as the value (EasyR1 answer_key) ...
-    by_value = make_example("geometry", "8 \\sqrt { 3 }", choices=GEO3K_CHOICES)
+    by_value = make_example("geometry", "8 \\sqrt { 3 }", choices=GEO3K_CHOICES, prompt=SHOWN)
     assert geometry(f"\\boxed{{{pred}}}", by_value).correct is expected
     # ... or as the letter (Geometry3K ground_truth): the same verdicts.
-    by_letter = make_example("geometry", "B", choices=GEO3K_CHOICES)
+    by_letter = make_example("geometry", "B", choices=GEO3K_CHOICES, prompt=SHOWN)
     assert geometry(f"\\boxed{{{pred}}}", by_letter).correct is expected
+
+
+def test_letters_count_only_when_the_prompt_shows_the_options():
+    # EasyR1's Geometry3K prompt has no choices (BM §1): a bare letter there is a blind guess.
+    hidden = make_example("geometry", "8 \\sqrt { 3 }", choices=GEO3K_CHOICES, prompt="Find x.")
+    assert geometry("\\boxed{B}", hidden).correct is False
+    assert geometry("\\boxed{8\\sqrt{3}}", hidden).correct is True
+    as_text = make_example("geometry", "8\\sqrt{3}", choices=GEO3K_CHOICES, prompt=SHOWN)
+    assert geometry("\\boxed{B}", as_text).correct is True
+    chat = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": SHOWN}]}]
+    as_chat = make_example("geometry", "8\\sqrt{3}", choices=GEO3K_CHOICES, prompt=chat)
+    assert geometry("(B)", as_chat).correct is True
+    forced = make_example(
+        "geometry", "8\\sqrt{3}", choices=GEO3K_CHOICES, prompt="Find x.", options_shown=True
+    )
+    assert geometry("\\boxed{B}", forced).correct is True
