@@ -17,7 +17,7 @@
 
 A leading ``x =`` / ``k=`` / ``x \\in`` (one letter, optionally subscripted) is dropped from each item, as
 MATH's ``_strip_string`` does; in a chain ``x = 2\\sqrt5 = \\sqrt{20}`` of constants the last
-value is the answer. Rule book: ``research/benchmarks.md`` §0.2 and §3.5.
+value is the answer; in ``2\\sqrt5 \\approx 4.47`` the exact value before ``\\approx`` is. Rule book: ``research/benchmarks.md`` §0.2 and §3.5.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ _REL_CANON = {
     "!=": "!=",
     "=": "=",
 }
+_APPROX_RE = re.compile(r"\\approx(?![a-zA-Z])")
 _TEXT_STRIP_RE = re.compile(r"\\text|\\mathrm|[\s{}]")
 
 
@@ -210,6 +211,9 @@ def _parse_cached(s: str) -> Answer | ParseError:
 
 def _parse(s: str) -> Answer:
     s = s.strip()
+    approx = _APPROX_RE.search(s)
+    if approx:
+        s = s[: approx.start()].strip()  # "2\sqrt5 \approx 4.47": the exact value is the answer
     if not s:
         raise ParseError("empty answer")
     pm = re.search(r"\\(?:pm|mp)(?![a-zA-Z])", s)

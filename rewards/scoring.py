@@ -174,7 +174,9 @@ def check_gold(example: Example, *, verifier: str | Verifier | None = None) -> s
     if example.choices:
         index = letter_of(gold, len(example.choices))
         if index is not None:
-            gold = example.choices[index]  # a letter gold is the option it names (the prompt may not show letters)
+            gold = example.choices[
+                index
+            ]  # a letter gold is the option it names (the prompt may not show letters)
     probe = f"<answer>{gold}</answer>"
     if is_builtin(fn):
         result = score(probe, example, verifier=fn, accuracy_weight=1.0, format_weight=0.0)

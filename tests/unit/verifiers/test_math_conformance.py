@@ -75,6 +75,8 @@ ACCEPT = [
     ("1 000 000", "10^6", f"{BM} §3.2: space-grouped thousands (Math-Verify accepts them)"),
     ("1.2e3", "1.2 \\times 10^{3}", "scientific notation"),
     ("x \\in [2, 5]", "[2,5]", "an 'x \\in' prefix is dropped like 'x ='"),
+    ("2\\sqrt{5} \\approx 4.47", "\\sqrt{20}", "the exact value before \\approx is the answer"),
+    ("2√5 ≈ 4.47", "2\\sqrt5", "Unicode ≈"),
 ]
 
 REJECT = [
@@ -102,6 +104,7 @@ REJECT = [
     ("9^{9^{9}}", "5", f"{BM} §3.1 hang guard: refused as too large, scored wrong"),
     ("1 000", "0", "two numbers in a row are not a product"),
     ("2e", "2000", "2e is 2 times Euler's number, not 2e3"),
+    ("4.47 \\approx 2\\sqrt{5}", "2\\sqrt5", "the value before \\approx is the answer, here a decimal"),
 ]
 
 
