@@ -460,10 +460,15 @@ class RewardRunner:
                             reversed(take)
                         )  # wait until it is idle: never block on a busy worker
                         continue
+                    try:
+                        worker.conn.send_bytes(data)
+                    except OSError:  # it died since its last message (OOM killer, kill -9)
+                        queue.extendleft(reversed(take))
+                        self._lost(worker, queue, finish)
+                        continue
                     if not worker.pending or vids:
                         worker.started_at = now
                     worker.loading = bool(vids)
-                    worker.conn.send_bytes(data)
                     worker.known |= vids
                     worker.pending.extend(take)
                 deadlines = [w.started_at + self._limit(w) for w in self._workers if w.pending]

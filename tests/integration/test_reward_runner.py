@@ -302,3 +302,24 @@ def test_bench_script_smoke(tmp_path):
     report = json.loads(out.read_text())
     assert report["runner"]["counters"]["total"] == 96 and report["runner"]["counters"]["error"] == 0
     assert report["runner"]["scores_per_s"] > 0 and report["ratio_runner_to_mathruler"] > 0
+
+
+def test_a_worker_killed_between_batches_is_replaced():
+    with RewardRunner(cfg()) as runner:
+        runner.wait_until_ready()
+        victim = runner.worker_pids[0]
+        os.kill(victim, 9)
+        assert gone([victim])
+        result = runner.score(["x"] * 20, [ex("math", "1")] * 20)
+        assert [s.status for s in result.scores] == ["ok"] * 20
+        assert victim not in runner.worker_pids and len(runner.worker_pids) == 2
+
+
+def test_workers_that_cannot_start_fail_loudly(monkeypatch):
+    import rewards.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "_BOOT", "import sys; sys.exit(3)")
+    start = time.monotonic()
+    with RewardRunner(cfg()) as runner, pytest.raises(RewardError, match="died while starting"):
+        runner.score(["x"], [ex("math", "1")])
+    assert time.monotonic() - start < 30
