@@ -3,15 +3,16 @@
 A problem is a person's stock of one item changed by a chain of events, then "How many ... now?".
 Difficulty levels (``data.options.difficulty``; a list mixes levels, equally often):
 
-=====  ===========================================================  ========================
-level  events                                                       numbers
-=====  ===========================================================  ========================
-1      one gain or loss                                             start 2-20, change 1-10
-2      two gains/losses                                             up to 30
-3      two events, one of them packs (k x m) or a doubling/halving  up to 40, factors 2-6
-4      three events, at least one multiplicative                    up to 60, factors 2-9
-5      four events, at least one multiplicative                     up to 100, factors 2-9
-=====  ===========================================================  ========================
+=====  ==================================================  ==========================
+level  events                                              numbers
+=====  ==================================================  ==========================
+1      one gain or loss                                    start 1-9, change 1-9
+2      one gain or loss                                    start up to 20, change 15
+3      two gains/losses                                    up to 30, changes 15
+4      two events, one of them packs (k x m) or doubling   up to 40, factors 2-6
+5      three events, one multiplicative                    up to 60, factors 2-9
+6      four events, one multiplicative                     up to 100, factors 2-9
+=====  ==================================================  ==========================
 
 ``meta["operations"]`` counts the arithmetic operations needed (a pack purchase is two: k x m,
 then +), ``meta["level"]`` the level, ``meta["category"]`` is ``level_N``. Every intermediate count
@@ -40,15 +41,31 @@ ITEMS = (
     "apples", "marbles", "pencils", "stickers", "books", "cookies", "stamps", "shells",
     "coins", "cards", "balloons", "crayons", "eggs", "candies", "buttons", "toy cars",
 )  # fmt: skip
-LEVELS = (1, 2, 3, 4, 5)
+SINGULAR = {**{item: item[:-1] for item in ITEMS}, "candies": "candy"}
+LEVELS = (1, 2, 3, 4, 5, 6)
 
-#: level -> (number of events, largest number, largest factor, needs a multiplicative event)
+
+def _count(n: int, item: str) -> str:
+    """``"1 apple"``, ``"3 apples"``."""
+    return f"{n} {SINGULAR[item] if n == 1 else item}"
+
+
+@dataclass(frozen=True)
+class LevelSpec:
+    events: int
+    max_start: int
+    max_change: int
+    max_factor: int
+    multiplicative: bool  # one event is a pack purchase (k x m) or a doubling/tripling/halving
+
+
 _LEVEL_SPEC = {
-    1: (1, 20, 0, False),
-    2: (2, 30, 0, False),
-    3: (2, 40, 6, True),
-    4: (3, 60, 9, True),
-    5: (4, 100, 9, True),
+    1: LevelSpec(1, 9, 9, 0, False),
+    2: LevelSpec(1, 20, 15, 0, False),
+    3: LevelSpec(2, 30, 15, 0, False),
+    4: LevelSpec(2, 40, 20, 6, True),
+    5: LevelSpec(3, 60, 25, 9, True),
+    6: LevelSpec(4, 100, 35, 9, True),
 }
 
 
@@ -61,26 +78,26 @@ class Problem:
 
 
 def _gain(rng: random.Random, name: str, item: str, x: int, top: int) -> tuple[str, int, int]:
-    n = rng.randint(1, max(1, min(top, 10 + top // 4)))
+    n = rng.randint(1, top)
     text = rng.choice(
         (
-            f"{name} buys {n} more {item}.",
-            f"{name} finds {n} more {item}.",
-            f"A friend gives {name} {n} {item}.",
-            f"{name} gets {n} {item} as a present.",
+            f"{name} buys {n} more {SINGULAR[item] if n == 1 else item}.",
+            f"{name} finds {n} more {SINGULAR[item] if n == 1 else item}.",
+            f"A friend gives {name} {_count(n, item)}.",
+            f"{name} gets {_count(n, item)} as a present.",
         )
     )
     return text, x + n, 1
 
 
 def _loss(rng: random.Random, name: str, item: str, x: int, top: int) -> tuple[str, int, int]:
-    n = rng.randint(1, x)
+    n = rng.randint(1, min(x, top))
     text = rng.choice(
         (
-            f"{name} gives {n} {item} to a friend.",
-            f"{name} loses {n} {item}.",
+            f"{name} gives {_count(n, item)} to a friend.",
+            f"{name} loses {_count(n, item)}.",
             f"{name} uses {n} of the {item}.",
-            f"{name} sells {n} {item}.",
+            f"{name} sells {_count(n, item)}.",
         )
     )
     return text, x - n, 1
@@ -100,7 +117,7 @@ def _scale(rng: random.Random, name: str, item: str, x: int, factor: int) -> tup
 
 
 def make_problem(rng: random.Random, level: int) -> Problem:
-    """One word problem of ``level`` (1-5) drawn from ``rng``.
+    """One word problem of ``level`` (1-6) drawn from ``rng``.
 
     >>> p = make_problem(random.Random("doc"), 1)
     >>> p.level, p.operations, p.answer >= 0
@@ -108,20 +125,20 @@ def make_problem(rng: random.Random, level: int) -> Problem:
     """
     if level not in _LEVEL_SPEC:
         raise ValueError(f"difficulty level {level} is not one of {LEVELS}")
-    events, top, factor, needs_mult = _LEVEL_SPEC[level]
+    spec = _LEVEL_SPEC[level]
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
-    x = rng.randint(2, min(top, 20 + top // 3))
-    sentences = [f"{name} has {x} {item}."]
+    x = rng.randint(1, spec.max_start)
+    sentences = [f"{name} has {_count(x, item)}."]
     operations = 0
-    mult_at = rng.randrange(events) if needs_mult else -1
-    for i in range(events):
+    mult_at = rng.randrange(spec.events) if spec.multiplicative else -1
+    for i in range(spec.events):
         if i == mult_at:
             step = rng.choice((_packs, _scale))
-            text, x, ops = step(rng, name, item, x, factor)
+            text, x, ops = step(rng, name, item, x, spec.max_factor)
         elif x == 0 or rng.random() < 0.5:
-            text, x, ops = _gain(rng, name, item, x, top)
+            text, x, ops = _gain(rng, name, item, x, spec.max_change)
         else:
-            text, x, ops = _loss(rng, name, item, x, top)
+            text, x, ops = _loss(rng, name, item, x, spec.max_change)
         if i > 0:  # "Then ..." keeps two identical events from reading like a repetition
             text = "Then " + (text[0].lower() + text[1:] if text.startswith(("A ", "The ")) else text)
         sentences.append(text)
@@ -198,7 +215,7 @@ RECIPE = Recipe(
     generate=generate,
     options={
         "num_examples": Option(None, "Problems in the split; null gives 512 for train, 128 for test."),
-        "difficulty": Option([1, 2, 3], "A level 1-5, or a list of levels mixed equally."),
+        "difficulty": Option([1, 2, 3], "A level 1-6, or a list of levels mixed equally."),
         "seed": Option(0, "Seed of the generator (train and test use separate streams)."),
     },
     category="level_N (difficulty level)",

@@ -48,7 +48,7 @@ def solve_word_problem(question: str) -> int:
 
 
 def test_arithmetic_is_deterministic_and_seed_dependent():
-    opts = {"num_examples": 40, "difficulty": [1, 2, 3, 4, 5]}
+    opts = {"num_examples": 40, "difficulty": [1, 2, 3, 4, 5, 6]}
     a = load_examples("synthetic_arithmetic", split="train", options=opts)
     b = load_examples("synthetic_arithmetic", split="train", options=opts)
     c = load_examples("synthetic_arithmetic", split="train", options={**opts, "seed": 1})
@@ -58,7 +58,7 @@ def test_arithmetic_is_deterministic_and_seed_dependent():
 
 def test_arithmetic_answers_are_right_and_verified():
     data = load_examples(
-        "synthetic_arithmetic", split="test", options={"num_examples": 60, "difficulty": [1, 2, 3, 4, 5]}
+        "synthetic_arithmetic", split="test", options={"num_examples": 60, "difficulty": [1, 2, 3, 4, 5, 6]}
     )
     levels = {}
     for ex in data:
@@ -68,9 +68,9 @@ def test_arithmetic_answers_are_right_and_verified():
         levels.setdefault(ex.meta["level"], []).append(ex.meta["operations"])
         assert score(boxed(ex.answer), ex).correct is True
         assert score(boxed(str(int(ex.answer) + 1)), ex).correct is False
-    assert sorted(levels) == [1, 2, 3, 4, 5]
-    assert levels[1] == [1] * len(levels[1])  # one operation
-    assert min(levels[4]) >= 3 and min(levels[5]) >= 4  # three / four events
+    assert sorted(levels) == [1, 2, 3, 4, 5, 6]
+    assert levels[1] == [1] * len(levels[1]) and levels[2] == [1] * len(levels[2])  # one operation
+    assert min(levels[5]) >= 3 and min(levels[6]) >= 4  # three / four events
 
 
 def test_arithmetic_train_never_contains_test_questions():

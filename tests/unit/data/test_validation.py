@@ -13,6 +13,7 @@ from PIL import Image
 from mmrl.config import load_config
 from mmrl.data import DataValidationError, load_examples, load_from_config
 from mmrl.errors import UserError
+from tests.unit.data.test_images import png_header_only
 
 
 def png(color=(0, 128, 255), size=(32, 24)) -> bytes:
@@ -33,6 +34,7 @@ def mixed_rows(tmp_path):
     (tmp_path / "img" / "ok.png").write_bytes(png())
     (tmp_path / "img" / "empty.png").write_bytes(b"")
     (tmp_path / "img" / "corrupt.png").write_bytes(b"GIF89a but not really")
+    (tmp_path / "img" / "bomb.png").write_bytes(png_header_only(20000, 20000))
     rows = [
         {"id": "g0", "question": "What is 2+2?", "answer": "4"},
         {
@@ -59,6 +61,7 @@ def mixed_rows(tmp_path):
         {"id": "g0", "question": "What is 3+3?", "answer": "6"},
         {"id": "b11", "question": "Which?", "answer": "Z", "choices": ["1", "2"], "task": "choice"},
         {"id": "b12", "question": "Read the chart.", "answer": "1", "image": "https://example.com/c.png"},
+        {"id": "b13", "question": "<image>Find x.", "answer": "3", "images": ["img/bomb.png"]},
     ]
     return write_jsonl(tmp_path / "rows.jsonl", rows)
 
@@ -80,11 +83,13 @@ def test_every_bad_row_is_reported_with_index_reason_and_path(mixed_rows):
         10: {"duplicate_id"},
         11: {"unparsable_gold"},
         12: {"image_remote_refused"},
+        13: {"image_oversized"},
     }
     paths = {i.row_index: i.path for i in report.issues if i.path}
     assert paths[6].endswith("img/empty.png") and paths[7].endswith("img/corrupt.png")
     assert paths[8].endswith("img/missing.png") and paths[12] == "https://example.com/c.png"
-    assert report.rows_read == 13 and report.bad_rows == 9 and report.kept == 4
+    assert paths[13].endswith("img/bomb.png")
+    assert report.rows_read == 14 and report.bad_rows == 10 and report.kept == 4
     table = str(info.value)
     assert "image_corrupt" in table and "img/corrupt.png" in table and "FAILED" in table
     assert "max_bad_fraction=0.05" in table
