@@ -1,0 +1,244 @@
+"""`mmrl eval`: pass@k of a model on benchmarks, and `mmrl eval compare` of several such runs.
+
+    mmrl eval --model runs/geo3k --benchmarks geometry3k,mathverse --n 16 --k 1,2,4,8,16 \\
+              --data-dir /data/benchmarks --output eval/geo3k
+    mmrl eval compare eval/base eval/grpo eval/a_grae --labels base,GRPO,A-GRAE
+
+Per benchmark, `n` responses are sampled for every problem (temperature 0.6, top-p 0.95 by
+default, as in the A-GRAE paper's evaluation), scored by the recipe's verifier, and reduced to
+pass@k (unbiased), mean@k and maj@k, overall, per task and per category (`meta["category"]`:
+MathVerse version, MathVista task, MATH subject, synthetic difficulty level, ...).
+
+Outputs in `--output` (default `RUN/eval` for a training run, else `eval/<model name>`):
+`results.json` (every number, the model identity and the sampling), `samples.jsonl` (every
+response and verdict), `report.md` (tables) and `passk.png` (curves, log-scale k). Finished
+problems are cached in `OUTPUT/cache/`: rerunning the same command after an interruption
+generates only what is missing (`--restart` discards the cache).
+
+The Hugging Face Hub may be unreachable: point benchmarks at local copies with `--data-dir DIR`
+(`DIR/NAME` as downloaded by `huggingface-cli download --repo-type dataset ID --local-dir
+DIR/NAME`, or `DIR/NAME.jsonl`/`.parquet`) or `--path NAME=PATH`. Synthetic recipes
+(`synthetic_arithmetic`, `synthetic_geometry`, `synthetic_charts`) need no data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _ks(text: str) -> list[int]:
+    try:
+        return [int(k) for k in text.split(",") if k.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--k {text!r} must be comma-separated integers, e.g. 1,2,4,8"
+        ) from None
+
+
+def default_ks(n: int) -> list[int]:
+    """Powers of two below `n`, and `n`: `default_ks(16) == [1, 2, 4, 8, 16]`, `default_ks(6) == [1, 2, 4, 6]`."""
+    ks, k = [], 1
+    while k < n:
+        ks.append(k)
+        k *= 2
+    return [*ks, n]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from mmrl.config import EvalConfig, RolloutConfig
+
+    defaults = EvalConfig()
+    max_new = (
+        defaults.max_new_tokens if defaults.max_new_tokens is not None else RolloutConfig().max_new_tokens
+    )
+    parser = subparsers.add_parser(
+        "eval",
+        help="pass@k / mean@k / maj@k of a model on benchmarks, with reports and plots; `eval compare` for several",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = parser.add_argument_group("what to evaluate")
+    what.add_argument(
+        "--model",
+        help="a model directory, a training run directory (its final/, else its newest complete checkpoint), "
+        "or the offline alias smollm2-135m-instruct",
+    )
+    what.add_argument(
+        "--benchmarks",
+        help="comma-separated recipes (`mmrl data list`), each NAME or NAME:SPLIT; without a split the test split "
+        "(testmini for MathVista/MathVerse)",
+    )
+    what.add_argument(
+        "--limit", type=int, default=None, help="evaluate only the first N problems of each benchmark"
+    )
+    what.add_argument("--data-dir", default=None, help="directory holding local benchmark copies as DIR/NAME")
+    what.add_argument(
+        "--path",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="local data of one benchmark (a directory, .jsonl or .parquet); repeatable",
+    )
+    what.add_argument(
+        "--label", default=None, help="the model's name in reports and comparisons (default: from its path)"
+    )
+
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--n", type=int, default=16, help="samples per problem (default 16)")
+    sampling.add_argument(
+        "--k", type=_ks, default=None, help="k values, each <= n (default: powers of two below n, and n)"
+    )
+    sampling.add_argument(
+        "--temperature", type=float, default=defaults.temperature, help=f"default {defaults.temperature}"
+    )
+    sampling.add_argument("--top-p", type=float, default=defaults.top_p, help=f"default {defaults.top_p}")
+    sampling.add_argument("--top-k", type=int, default=0, help="default 0 (off)")
+    sampling.add_argument(
+        "--max-new-tokens", type=int, default=max_new, help=f"response budget (default {max_new})"
+    )
+    sampling.add_argument(
+        "--seed", type=int, default=0, help="sampling seed (default 0); -1 for an unseeded run"
+    )
+
+    engine = parser.add_argument_group("model and engine")
+    engine.add_argument(
+        "--engine", choices=("hf", "vllm"), default="hf", help="generation engine (default hf)"
+    )
+    engine.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        help="weight dtype (default auto)",
+    )
+    engine.add_argument(
+        "--max-prompt-length",
+        type=int,
+        default=4096,
+        help="prompt budget in tokens, image tokens included; longer prompts are skipped and reported (default 4096)",
+    )
+    engine.add_argument(
+        "--min-pixels", type=int, default=3136, help="image resize lower bound (default 3136)"
+    )
+    engine.add_argument(
+        "--max-pixels", type=int, default=1003520, help="image resize upper bound (default 1003520)"
+    )
+    engine.add_argument(
+        "--batch-size", type=int, default=64, help="sequences per generate call of the hf engine"
+    )
+    engine.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        default=0.9,
+        help="fraction of GPU memory vLLM may take (default 0.9)",
+    )
+    engine.add_argument(
+        "--chunk-size",
+        type=int,
+        default=32,
+        help="problems per generation call and per cache write (default 32)",
+    )
+    engine.add_argument("--reward-workers", type=int, default=2, help="scoring worker processes (default 2)")
+    engine.add_argument(
+        "--reward-timeout",
+        type=float,
+        default=5.0,
+        help="per-response scoring timeout in seconds (default 5)",
+    )
+
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--output", "-o", default=None, help="output directory (default RUN/eval or eval/<model name>)"
+    )
+    out.add_argument(
+        "--restart", action="store_true", help="discard cached samples in OUTPUT/cache and start over"
+    )
+    parser.set_defaults(func=run_eval_command, eval_parser=parser)
+
+    nested = parser.add_subparsers(dest="eval_command", metavar="compare")
+    compare = nested.add_parser(
+        "compare",
+        help="overlay the pass@k curves of several `mmrl eval` outputs in one PNG and one table",
+        description="Overlay several models' curves on the same benchmarks: one PNG (a panel per benchmark) "
+        "and one Markdown table per benchmark, printed and written to OUTPUT/compare.md.",
+    )
+    compare.add_argument("dirs", nargs="+", metavar="DIR", help="`mmrl eval` output directories (2 or more)")
+    compare.add_argument(
+        "--labels", default=None, help="comma-separated labels, one per DIR (default: model labels)"
+    )
+    compare.add_argument(
+        "--metric", choices=("pass@k", "mean@k", "maj@k"), default="pass@k", help="default pass@k"
+    )
+    compare.add_argument(
+        "--output",
+        "-o",
+        default="eval/compare",
+        help="writes compare.png and compare.md here (default eval/compare)",
+    )
+    compare.set_defaults(func=run_compare_command)
+
+
+def _paths(items: list[str]) -> dict[str, str]:
+    from mmrl.errors import UserError
+
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UserError(f"--path {item!r} must look like NAME=PATH (e.g. --path gsm8k=/data/gsm8k)")
+        out[name.strip()] = path.strip()
+    return out
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    from mmrl.errors import UserError
+    from mmrl.eval.benchmarks import parse_benchmarks
+    from mmrl.eval.suite import EvalOptions, run_eval
+
+    if not args.model or not args.benchmarks:
+        missing = [
+            flag for flag, value in (("--model", args.model), ("--benchmarks", args.benchmarks)) if not value
+        ]
+        raise UserError(f"mmrl eval needs {' and '.join(missing)} (or use `mmrl eval compare DIR ...`)")
+    ks = args.k if args.k is not None else default_ks(args.n)
+    specs = parse_benchmarks(args.benchmarks, paths=_paths(args.path), data_dir=args.data_dir)
+    opts = EvalOptions(
+        model=args.model,
+        benchmarks=tuple(specs),
+        n=args.n,
+        ks=tuple(ks),
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        max_new_tokens=args.max_new_tokens,
+        seed=None if args.seed < 0 else args.seed,
+        engine=args.engine,
+        output=args.output,
+        limit=args.limit,
+        label=args.label,
+        dtype=args.dtype,
+        max_prompt_length=args.max_prompt_length,
+        min_pixels=args.min_pixels,
+        max_pixels=args.max_pixels,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        restart=args.restart,
+        reward={"num_workers": args.reward_workers, "timeout_s": args.reward_timeout},
+        gpu_memory_utilization=args.gpu_memory_utilization,
+    )
+    run = run_eval(opts)
+    print(Path(run.paths["report"]).read_text())
+    return 0
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    from mmrl.eval.compare import compare_runs
+
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    out = Path(args.output)
+    comparison = compare_runs(args.dirs, labels=labels, metric=args.metric, plot=out / "compare.png")
+    (out / "compare.md").write_text(comparison.markdown + "\n")
+    print(comparison.markdown)
+    print(f"wrote {out / 'compare.png'} and {out / 'compare.md'}", file=sys.stderr)
+    return 0

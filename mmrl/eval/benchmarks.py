@@ -1,0 +1,248 @@
+"""What ``mmrl eval`` evaluates: benchmark specs, the model to load, and the model's identity.
+
+Benchmarks are data recipes (``mmrl data list``). ``--benchmarks`` takes ``NAME`` or
+``NAME:SPLIT``; without a split the recipe's evaluation split is used (``eval_split``). Each
+benchmark reads its rows from, in order: ``--path NAME=PATH``; ``--data-dir DIR`` when
+``DIR/NAME`` (a directory, or ``NAME.jsonl`` / ``NAME.parquet``) exists; the Hugging Face Hub.
+Synthetic recipes generate their rows and take no path.
+
+``--model`` is resolved by ``resolve_model``: an offline alias (``smollm2-135m-instruct``), a model
+directory (it has ``config.json``), or a training run directory, whose ``final/`` is used, or else
+its newest complete checkpoint under ``checkpoints/``. The result says which.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmrl.errors import UserError
+
+__all__ = [
+    "CHECKPOINT_MARKERS",
+    "BenchmarkSpec",
+    "ResolvedModel",
+    "eval_split",
+    "model_identity",
+    "parse_benchmarks",
+    "resolve_model",
+]
+
+#: File names that mark a checkpoint directory as completely written (the marker is written last).
+CHECKPOINT_MARKERS: tuple[str, ...] = (".mmrl_complete", "COMPLETE", ".complete", "complete")
+
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+_FINGERPRINT_BYTES = 1 << 20
+
+
+def eval_split(recipe: Any) -> str:
+    """The split a benchmark is evaluated on when none is named.
+
+    The recipe's default split when it is a test split (``testmini`` for MathVista and MathVerse,
+    ``test`` for MATH-500 and AIME 2025), else ``test`` when the recipe has one (Geometry3K, GSM8K,
+    MATH, the synthetic recipes), else the default split (AIME 2024 has only ``train``).
+    """
+    default = recipe.default_split
+    if default.startswith("test"):
+        return default
+    if "test" in recipe.splits:
+        return "test"
+    return default
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """One benchmark to evaluate.
+
+    Attributes:
+        label: The name in reports and the cache file name (``NAME`` or ``NAME:SPLIT`` as typed).
+        recipe: The data recipe name.
+        split: The split (``None``: ``eval_split`` of the recipe).
+        path: Local data (``None``: the Hub, or generated).
+    """
+
+    label: str
+    recipe: str
+    split: str | None = None
+    path: str | None = None
+
+    @property
+    def slug(self) -> str:
+        """``label`` made safe for a file name."""
+        return re.sub(r"[^A-Za-z0-9_.-]+", "_", self.label)
+
+
+def parse_benchmarks(
+    text: str | Sequence[str],
+    *,
+    paths: Mapping[str, str] | None = None,
+    data_dir: str | None = None,
+) -> list[BenchmarkSpec]:
+    """``"geometry3k,mathverse:testmini"`` -> specs, with local paths from ``paths`` or ``data_dir``.
+
+    ``paths`` maps a benchmark name (or ``NAME:SPLIT`` label) to a file or directory. Raises
+    ``UserError`` for an empty list, a repeated benchmark, or a ``paths`` key naming no benchmark.
+    """
+    items = [t.strip() for t in (text.split(",") if isinstance(text, str) else text) if t.strip()]
+    if not items:
+        raise UserError("--benchmarks is empty; name at least one recipe, e.g. --benchmarks gsm8k")
+    paths = dict(paths or {})
+    specs: list[BenchmarkSpec] = []
+    for item in items:
+        recipe, _, split = item.partition(":")
+        if not recipe:
+            raise UserError(f"--benchmarks entry {item!r} has no recipe name; write NAME or NAME:SPLIT")
+        path = paths.get(item, paths.get(recipe))
+        if path is None and data_dir is not None:
+            path = _find_in_data_dir(Path(data_dir).expanduser(), recipe)
+        specs.append(BenchmarkSpec(label=item, recipe=recipe, split=split or None, path=path))
+    labels = [s.label for s in specs]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise UserError(f"--benchmarks names {repeated} more than once")
+    unknown = sorted(set(paths) - set(labels) - {s.recipe for s in specs})
+    if unknown:
+        raise UserError(f"--path names {unknown}, which --benchmarks does not list ({', '.join(labels)})")
+    return specs
+
+
+def _find_in_data_dir(root: Path, name: str) -> str | None:
+    if not root.is_dir():
+        raise UserError(f"--data-dir {str(root)!r} is not a directory")
+    for candidate in (root / name, root / f"{name}.jsonl", root / f"{name}.parquet", root / f"{name}.json"):
+        if candidate.exists():
+            return str(candidate)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """The model directory to load, what ``--model`` said, and how one led to the other."""
+
+    path: str
+    spec: str
+    source: str
+    label: str
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def _step_number(path: Path) -> int:
+    found = re.findall(r"\d+", path.name)
+    return int(found[-1]) if found else -1
+
+
+def _checkpoint_model_dir(path: Path) -> Path | None:
+    for candidate in (path, path / "model", path / "hf", path / "hf_model"):
+        if _is_model_dir(candidate):
+            return candidate
+    return None
+
+
+def resolve_model(spec: str, label: str | None = None) -> ResolvedModel:
+    """The model directory ``--model`` stands for (rules in the module docstring).
+
+    A run directory without ``final/`` uses the checkpoint with the highest step number among
+    those with a completion marker (``CHECKPOINT_MARKERS``) and a Hugging Face model in them
+    (``config.json`` in the checkpoint or its ``model/`` folder); incomplete ones are named in
+    the error when none is usable.
+    """
+    from mmrl.models import MODEL_ALIASES, resolve_model_path
+
+    if spec.lower() in MODEL_ALIASES:
+        path = resolve_model_path(spec)
+        return ResolvedModel(path, spec, f"offline alias {spec!r}", label or spec)
+    root = Path(spec).expanduser()
+    if not root.exists():
+        raise UserError(
+            f"--model {spec!r}: no such directory; give a model directory, a training run directory, or "
+            f"an offline alias ({', '.join(MODEL_ALIASES)})"
+        )
+    if _is_model_dir(root):
+        return ResolvedModel(str(root), spec, "model directory", label or _default_label(root))
+    final = root / "final"
+    if _is_model_dir(final):
+        return ResolvedModel(str(final), spec, "the run's final/ model", label or f"{root.name}/final")
+    checkpoints = sorted(
+        (p for p in (root / "checkpoints").glob("*") if p.is_dir() and not p.name.startswith(".")),
+        key=_step_number,
+        reverse=True,
+    )
+    skipped: list[str] = []
+    for ckpt in checkpoints:
+        marker = next((m for m in CHECKPOINT_MARKERS if (ckpt / m).is_file()), None)
+        model_dir = _checkpoint_model_dir(ckpt)
+        if marker is None:
+            skipped.append(f"{ckpt.name} (no completion marker: written incompletely)")
+            continue
+        if model_dir is None:
+            skipped.append(f"{ckpt.name} (no config.json: not a Hugging Face model)")
+            continue
+        note = f"the run has no final/; newest complete checkpoint {ckpt.name}"
+        if skipped:
+            note += f" (skipped {', '.join(skipped)})"
+        return ResolvedModel(str(model_dir), spec, note, label or f"{root.name}/{ckpt.name}")
+    detail = f"; checkpoints skipped: {', '.join(skipped)}" if skipped else ""
+    raise UserError(
+        f"--model {spec!r} is neither a model directory (no config.json) nor a run directory with final/ or a "
+        f"complete checkpoint under checkpoints/{detail}"
+    )
+
+
+def _default_label(path: Path) -> str:
+    path = path.resolve()
+    if path.name == "final":
+        return f"{path.parent.name}/final"
+    if path.parent.name == "checkpoints":
+        return f"{path.parent.parent.name}/{path.name}"
+    return path.name
+
+
+def model_identity(resolved: ResolvedModel) -> dict[str, Any]:
+    """What identifies the evaluated weights, for ``results.json`` and the sample cache.
+
+    ``fingerprint`` is the sha256 of ``config.json`` and of each weight file's name, size, first
+    MiB and last MiB: cheap on multi-GB checkpoints, and any retrained weights change it (it is
+    not a full content hash). ``weights_mtime`` is the newest weight file's modification time.
+    """
+    root = Path(resolved.path)
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
+    digest = hashlib.sha256()
+    config = root / "config.json"
+    if config.is_file():
+        digest.update(config.read_bytes())
+    total = 0
+    for f in files:
+        size = f.stat().st_size
+        total += size
+        digest.update(f"{f.name}\0{size}\0".encode())
+        with f.open("rb") as handle:
+            digest.update(handle.read(_FINGERPRINT_BYTES))
+            if size > _FINGERPRINT_BYTES:
+                handle.seek(max(_FINGERPRINT_BYTES, size - _FINGERPRINT_BYTES))
+                digest.update(handle.read())
+    newest = max((f.stat().st_mtime for f in files), default=None)
+    return {
+        "label": resolved.label,
+        "path": str(root.resolve()),
+        "spec": resolved.spec,
+        "source": resolved.source,
+        "weight_files": [f.name for f in files],
+        "weights_bytes": total,
+        "weights_mtime": None
+        if newest is None
+        else _dt.datetime.fromtimestamp(newest, tz=_dt.timezone.utc).isoformat(timespec="seconds"),
+        "fingerprint": digest.hexdigest(),
+    }

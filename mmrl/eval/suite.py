@@ -1,0 +1,266 @@
+"""``run_eval``: what ``mmrl eval`` does, as one function (load data, load the model, evaluate, write).
+
+Order of work, so that mistakes fail before anything slow:
+
+1. check ``ks`` against ``n`` and the sampling settings; parse the benchmarks;
+2. resolve the model (alias, model directory, run directory) and fingerprint its weights;
+3. load every benchmark's rows (a missing dataset fails here, before the model loads);
+4. load the policy, build the engine and the scoring workers;
+5. per benchmark: encode prompts (over-budget ones are dropped and reported), then
+   ``evaluate_examples`` with a ``SampleCache`` in ``OUTPUT/cache/`` so a rerun resumes;
+6. write ``results.json``, ``samples.jsonl``, ``report.md`` and ``passk.png`` into ``OUTPUT``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmrl.errors import UserError
+from mmrl.eval.benchmarks import BenchmarkSpec, ResolvedModel, eval_split, model_identity, resolve_model
+from mmrl.eval.cache import SampleCache
+from mmrl.eval.report import write_outputs
+from mmrl.eval.results import EvalResult, check_ks
+from mmrl.eval.runner import evaluate_examples
+
+__all__ = ["EvalOptions", "EvalRun", "run_eval"]
+
+log = logging.getLogger("mmrl.eval")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Everything ``mmrl eval`` takes (each field is a command-line flag of the same name)."""
+
+    model: str
+    benchmarks: tuple[BenchmarkSpec, ...]
+    n: int
+    ks: tuple[int, ...]
+    temperature: float
+    top_p: float
+    top_k: int
+    max_new_tokens: int
+    seed: int | None
+    engine: str
+    output: str | None
+    limit: int | None
+    label: str | None = None
+    dtype: str = "auto"
+    max_prompt_length: int = 4096
+    min_pixels: int = 3136
+    max_pixels: int = 1003520
+    batch_size: int = 64
+    chunk_size: int = 32
+    restart: bool = False
+    reward: dict[str, Any] = field(default_factory=dict)
+    gpu_memory_utilization: float = 0.9
+
+
+@dataclass
+class EvalRun:
+    """What ``run_eval`` produced: the results, the output files and the header written with them."""
+
+    results: list[EvalResult]
+    paths: dict[str, Path]
+    header: dict[str, Any]
+
+
+def _config(opts: EvalOptions, model_path: str) -> Any:
+    """The parts of the typed config tree that loading, generation and scoring read (validated)."""
+    from mmrl.config import config_from_dict
+
+    return config_from_dict(
+        {
+            "model": {"path": model_path, "dtype": opts.dtype},
+            "data": {
+                "max_prompt_length": opts.max_prompt_length,
+                "min_pixels": opts.min_pixels,
+                "max_pixels": opts.max_pixels,
+            },
+            "rollout": {
+                "engine": opts.engine,
+                "batch_size": opts.batch_size,
+                "max_new_tokens": opts.max_new_tokens,
+                "temperature": opts.temperature,
+                "top_p": opts.top_p,
+                "top_k": opts.top_k,
+                "vllm": {"gpu_memory_utilization": opts.gpu_memory_utilization, "enable_sleep_mode": False},
+            },
+            "reward": dict(opts.reward),
+            # Not used by evaluation; kept within rollout.max_new_tokens so the training-side check passes.
+            "algorithm": {"overlong": {"buffer_length": min(128, opts.max_new_tokens)}},
+        }
+    )
+
+
+def default_output(resolved: ResolvedModel) -> Path:
+    """``RUN/eval`` for a training run (final/ or a checkpoint), else ``eval/<label>``."""
+    spec = Path(resolved.spec).expanduser()
+    if spec.is_dir() and Path(resolved.path).resolve() != spec.resolve():
+        return spec / "eval"
+    return Path("eval") / resolved.label.replace("/", "_")
+
+
+def run_eval(opts: EvalOptions) -> EvalRun:
+    """Evaluate ``opts.model`` on every benchmark and write the four outputs (see the module doc)."""
+    import torch
+
+    from mmrl import __version__
+    from mmrl.data import load_examples
+    from mmrl.policy import load_policy
+    from mmrl.rollout import Sampling, build_engine
+    from rewards import RewardRunner
+
+    if opts.n < 1:
+        raise UserError(f"--n {opts.n} must be >= 1")
+    try:
+        ks = check_ks(opts.ks, opts.n)
+    except ValueError as exc:
+        raise UserError(f"--k {','.join(map(str, opts.ks))}: {exc}") from None
+    if opts.limit is not None and opts.limit < 1:
+        raise UserError(f"--limit {opts.limit} must be >= 1")
+    if opts.chunk_size < 1:
+        raise UserError(f"--chunk-size {opts.chunk_size} must be >= 1")
+    try:
+        sampling = Sampling(
+            temperature=opts.temperature,
+            top_p=opts.top_p,
+            top_k=opts.top_k,
+            max_new_tokens=opts.max_new_tokens,
+            seed=opts.seed,
+        )
+    except ValueError as exc:
+        raise UserError(f"sampling flags: {exc}") from None
+    resolved = resolve_model(opts.model, opts.label)
+    cfg = _config(opts, resolved.path)
+    log.info("model: %s (%s)", resolved.path, resolved.source)
+    identity = model_identity(resolved)
+    out = Path(opts.output) if opts.output else default_output(resolved)
+
+    loaded = []
+    for spec in opts.benchmarks:
+        data = _load_benchmark(load_examples, spec, opts.limit)
+        loaded.append((spec, data))
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    policy = load_policy(cfg.model, cfg.data, device=device)
+    engine = build_engine(cfg.rollout, policy)
+    header: dict[str, Any] = {
+        "mmrl_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": identity,
+        "engine": opts.engine,
+        "device": device,
+        "sampling": {
+            "n": opts.n,
+            "ks": list(ks),
+            **{k: v for k, v in dataclasses.asdict(sampling).items() if k != "stop"},
+        },
+        "prompt": {
+            "max_prompt_length": opts.max_prompt_length,
+            "min_pixels": opts.min_pixels,
+            "max_pixels": opts.max_pixels,
+            "dtype": opts.dtype,
+        },
+        "reward": dataclasses.asdict(cfg.reward),
+        "chunk_size": opts.chunk_size,
+    }
+    results: list[EvalResult] = []
+    try:
+        with RewardRunner(cfg.reward) as runner:
+            for spec, data in loaded:
+                results.append(
+                    _evaluate_one(spec, data, policy, engine, runner, sampling, ks, opts, out, header)
+                )
+    finally:
+        engine.close()
+    paths = write_outputs(results, out, header)
+    log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return EvalRun(results, paths, header)
+
+
+def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None) -> Any:
+    from mmrl.data import get_recipe
+
+    recipe = get_recipe(spec.recipe)
+    split = spec.split or eval_split(recipe)
+    if recipe.generate is not None and spec.path is not None:
+        raise UserError(
+            f"benchmark {spec.label!r}: recipe {recipe.name!r} generates its rows; give it no path"
+        )
+    try:
+        return load_examples(recipe, split=split, path=spec.path, limit=limit)
+    except UserError as exc:
+        if spec.path is None and recipe.generate is None:
+            raise UserError(
+                f"benchmark {spec.label!r}: {exc}\nFor mmrl eval: pass --path {spec.recipe}=DIR, or --data-dir DIR "
+                f"with the data in DIR/{spec.recipe}"
+            ) from None
+        raise
+
+
+def _evaluate_one(
+    spec: BenchmarkSpec,
+    data: Any,
+    policy: Any,
+    engine: Any,
+    runner: Any,
+    sampling: Any,
+    ks: Sequence[int],
+    opts: EvalOptions,
+    out: Path,
+    header: dict[str, Any],
+) -> EvalResult:
+    prompts, dropped = policy.prepare(list(data))
+    if not prompts:
+        raise UserError(
+            f"benchmark {spec.label!r}: every prompt is over --max-prompt-length {opts.max_prompt_length} "
+            f"({len(dropped)} dropped); raise it or lower --max-pixels"
+        )
+    fingerprint = {
+        "model": {k: header["model"][k] for k in ("path", "fingerprint")},
+        "benchmark": {
+            "recipe": data.recipe.name,
+            "split": data.split,
+            "path": None if spec.path is None else str(Path(spec.path).resolve()),
+            "template": data.template,
+        },
+        "engine": opts.engine,
+        "sampling": {k: v for k, v in header["sampling"].items() if k != "ks"},
+        "prompt": header["prompt"],
+        "reward": header["reward"],
+        "chunk_size": opts.chunk_size,
+    }
+    cache = SampleCache(out / "cache" / f"{spec.slug}.jsonl", fingerprint)
+    if opts.restart:
+        cache.clear()
+    result = evaluate_examples(
+        prompts,
+        engine=engine,
+        n=opts.n,
+        sampling=sampling,
+        ks=ks,
+        reward_runner=runner,
+        cache=cache,
+        name=spec.label,
+        chunk_size=opts.chunk_size,
+    )
+    result.dropped = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
+    report = data.report.to_dict()
+    result.info.update(
+        {
+            "recipe": data.recipe.name,
+            "split": data.split,
+            "path": spec.path,
+            "source": report["source"],
+            "template": data.template,
+            "rows": {k: report[k] for k in ("rows_read", "filtered", "bad_rows", "kept")},
+            "bad_rows_by_reason": report["counts_by_reason"],
+        }
+    )
+    return result
