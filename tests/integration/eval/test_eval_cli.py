@@ -1,0 +1,179 @@
+"""`mmrl eval` end to end on tiny models and fixture datasets: outputs, VL, resume, compare, k > n."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from mmrl.cli import main
+from mmrl.rollout.hf_engine import HFEngine
+from mmrl.testing import save_tiny_text_model, save_tiny_vl_model, tiny_image
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FAST = ["--max-new-tokens", "8", "--reward-workers", "0", "--max-prompt-length", "1024"]
+
+
+def assert_png(path, min_side=200):
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width >= min_side and height >= min_side
+    assert len(data) > 5000
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    save_tiny_text_model(root / "text_a", seed=0)
+    save_tiny_text_model(root / "text_b", seed=1)
+    data = root / "data"
+    data.mkdir()
+    gsm = [
+        {
+            "question": f"Tom has {i} apples and buys 2 more. How many apples?",
+            "answer": f"{i} + 2\n#### {i + 2}",
+        }
+        for i in range(1, 5)
+    ]
+    (data / "gsm8k.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gsm))
+    return root
+
+
+class CountingGenerate:
+    """Wraps HFEngine.generate: counts calls and prompts, and raises on call ``fail_on`` (1-based)."""
+
+    def __init__(self, fail_on: int | None = None):
+        self.calls = 0
+        self.prompts = 0
+        self.fail_on = fail_on
+        self.original = HFEngine.generate
+
+    def install(self, monkeypatch) -> CountingGenerate:
+        def generate(engine, prompts, n, sampling):
+            self.calls += 1
+            if self.fail_on is not None and self.calls == self.fail_on:
+                raise RuntimeError("injected interruption")
+            self.prompts += len(prompts)
+            return self.original(engine, prompts, n, sampling)
+
+        monkeypatch.setattr(HFEngine, "generate", generate)
+        return self
+
+
+def run_eval(workdir, out, *extra):
+    return main(["eval", "--data-dir", str(workdir / "data"), "--output", str(out), *FAST, *extra])
+
+
+def test_text_eval_writes_all_four_outputs_and_compare_overlays_two_runs(workdir, capsys):
+    out_a, out_b = workdir / "out_a", workdir / "out_b"
+    args = ["--benchmarks", "gsm8k,synthetic_arithmetic", "--n", "4", "--k", "1,2,4", "--limit", "3"]
+    assert run_eval(workdir, out_a, "--model", str(workdir / "text_a"), *args) == 0
+    assert "# mmrl eval report" in capsys.readouterr().out
+    assert sorted(p.name for p in out_a.iterdir()) == [
+        "cache",
+        "passk.png",
+        "report.md",
+        "results.json",
+        "samples.jsonl",
+    ]
+
+    doc = json.loads((out_a / "results.json").read_text())
+    assert doc["model"]["label"] == "text_a" and len(doc["model"]["fingerprint"]) == 64
+    assert doc["model"]["weight_files"] == ["model.safetensors"]
+    assert (
+        doc["sampling"]["temperature"] == 0.6
+        and doc["sampling"]["top_p"] == 0.95
+        and doc["sampling"]["n"] == 4
+    )
+    assert set(doc["benchmarks"]) == {"gsm8k", "synthetic_arithmetic"}
+    gsm = doc["benchmarks"]["gsm8k"]
+    assert gsm["info"]["split"] == "test" and gsm["info"]["rows"]["kept"] == 3
+    assert set(gsm["metrics"]["overall"]["pass@k"]) == {"1", "2", "4"}
+    assert [p["id"] for p in gsm["problems"]] == ["gsm8k/test/0", "gsm8k/test/1", "gsm8k/test/2"]
+    arith = doc["benchmarks"]["synthetic_arithmetic"]["metrics"]
+    assert set(arith["by_category"]) == {"level_1", "level_2", "level_3"}  # difficulty levels
+
+    rows = [json.loads(line) for line in (out_a / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 3 * 4  # benchmarks x problems x n
+    assert {r["status"] for r in rows} <= {"ok", "unparsable_pred"}
+    assert all(r["correct"] is (r["status"] == "ok" and r["reward"] >= 0.9) for r in rows)
+    assert "| gsm8k | 3 |" in (out_a / "report.md").read_text()
+    assert_png(out_a / "passk.png")
+
+    assert run_eval(workdir, out_b, "--model", str(workdir / "text_b"), "--label", "seed1", *args) == 0
+    capsys.readouterr()
+    cmp_dir = workdir / "cmp"
+    assert main(["eval", "compare", str(out_a), str(out_b), "--output", str(cmp_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "## gsm8k" in printed and "## synthetic_arithmetic" in printed
+    assert "| text_a |" in printed and "| seed1 |" in printed
+    assert (cmp_dir / "compare.md").read_text().strip() == printed.strip()
+    assert_png(cmp_dir / "compare.png", min_side=400)  # two panels side by side
+
+
+def test_interrupted_eval_resumes_without_regenerating_finished_problems(workdir, monkeypatch, capsys):
+    out = workdir / "out_resume"
+    args = ["--model", str(workdir / "text_a"), "--benchmarks", "gsm8k", "--n", "2", "--chunk-size", "1"]
+    failing = CountingGenerate(fail_on=3).install(monkeypatch)  # problems 0 and 1 finish, call 3 dies
+    with pytest.raises(RuntimeError, match="injected interruption"):
+        run_eval(workdir, out, *args)
+    assert failing.prompts == 2
+    assert not (out / "results.json").exists()
+    assert len((out / "cache" / "gsm8k.jsonl").read_text().splitlines()) == 1 + 2  # header + 2 problems
+
+    monkeypatch.undo()
+    resumed = CountingGenerate().install(monkeypatch)
+    assert run_eval(workdir, out, *args) == 0
+    assert (resumed.calls, resumed.prompts) == (2, 2)  # only problems 2 and 3
+    doc = json.loads((out / "results.json").read_text())
+    assert len(doc["benchmarks"]["gsm8k"]["problems"]) == 4
+    assert doc["benchmarks"]["gsm8k"]["info"]["cached_problems"] == 2
+
+    monkeypatch.undo()
+    again = CountingGenerate().install(monkeypatch)
+    assert run_eval(workdir, out, *args) == 0
+    assert again.calls == 0  # everything cached: outputs rewritten without generating
+
+    # Other sampling settings must not reuse these samples.
+    assert run_eval(workdir, out, *args, "--temperature", "1.0") == 1
+    assert "temperature: cached 0.6, now 1.0" in capsys.readouterr().err
+
+
+def test_k_above_n_is_rejected_before_loading_anything(workdir, monkeypatch, capsys):
+    def never(*args, **kwargs):
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr("mmrl.policy.load_policy", never)
+    monkeypatch.setattr(HFEngine, "generate", never)
+    out = workdir / "out_bad_k"
+    code = run_eval(
+        workdir, out, "--model", str(workdir / "text_a"), "--benchmarks", "gsm8k", "--n", "4", "--k", "1,8"
+    )
+    assert code == 1
+    assert "k=[8] > n=4" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_vision_model_on_a_geometry3k_fixture(tmp_path, capsys):
+    model = save_tiny_vl_model(tmp_path / "vl", kind="qwen2_vl", seed=0)
+    geo = tmp_path / "geo" / "geometry3k"
+    geo.mkdir(parents=True)
+    rows = []
+    for i in range(2):
+        tiny_image(seed=i, size=(56, 56)).save(geo / f"img{i}.png")
+        rows.append({"images": [f"img{i}.png"], "problem": f"<image>Find x. Case {i}.", "answer": str(3 + i)})
+    (geo / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    code = main(
+        ["eval", "--model", str(model), "--benchmarks", "geometry3k", "--data-dir", str(tmp_path / "geo")]
+        + ["--n", "2", "--output", str(out), *FAST]
+    )
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((out / "results.json").read_text())
+    geo_result = doc["benchmarks"]["geometry3k"]
+    assert geo_result["metrics"]["by_task"]["geometry"]["problems"] == 2
+    assert geo_result["info"]["path"] == str(geo)
+    assert len((out / "samples.jsonl").read_text().splitlines()) == 4
+    assert_png(out / "passk.png")
