@@ -37,7 +37,7 @@ log = logging.getLogger("mmrl.data")
 GoldCheck = Callable[[Example], "str | None"]
 
 
-@dataclass
+@dataclass(repr=False)
 class LoadedData(Sequence[Example]):
     """The examples of one load, with the recipe, split, template and validation report."""
 
@@ -55,6 +55,9 @@ class LoadedData(Sequence[Example]):
 
     def __iter__(self) -> Iterator[Example]:
         return iter(self.examples)
+
+    def __repr__(self) -> str:
+        return f"LoadedData({self.recipe.name} [{self.split}]: {len(self.examples)} examples, template {self.template})"
 
 
 def load_examples(
