@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 
-__all__ = ["last_boxed", "parse_inline_choices", "format_choices"]
+__all__ = ["format_choices", "last_boxed", "parse_inline_choices", "rounding_places"]
 
 
 def last_boxed(text: str) -> str | None:
@@ -81,3 +81,42 @@ def format_choices(choices: tuple[str, ...] | list[str]) -> str:
     (B) 2
     """
     return "\n".join(f"({string.ascii_uppercase[i]}) {c}" for i, c in enumerate(choices))
+
+
+_NEAREST = {
+    "whole number": 0,
+    "integer": 0,
+    "degree": 0,
+    "unit": 0,
+    "tenth": 1,
+    "hundredth": 2,
+    "thousandth": 3,
+}
+_ROUNDING = re.compile(
+    r"(?:round|rounded|correct)\w*\b[^.?!]*?\b(?:to\s+the\s+)?nearest\s+(whole number|integer|degree|unit|tenth|"
+    r"hundredth|thousandth)|(?:to|with)\s+(one|two|three|\d)\s+decimal\s+places?",
+    re.IGNORECASE,
+)
+_PLACES = {"one": 1, "two": 2, "three": 3}
+
+
+def rounding_places(question: str) -> int | None:
+    """Decimal places the question asks the answer to be rounded to, or ``None`` when it does not.
+
+    The ``math``/``geometry`` verifiers read it from ``meta["rounding"]`` and then accept answers
+    within half a unit of that place.
+
+    >>> rounding_places("Find x. Round to the nearest tenth."), rounding_places("Round your answer to the nearest hundredth.")
+    (1, 2)
+    >>> rounding_places("Give the answer to two decimal places."), rounding_places("Find x.")
+    (2, None)
+    >>> rounding_places("Find the angle. Round to the nearest degree.")
+    0
+    """
+    match = _ROUNDING.search(question)
+    if match is None:
+        return None
+    if match.group(1):
+        return _NEAREST[match.group(1).lower()]
+    word = match.group(2).lower()
+    return _PLACES[word] if word in _PLACES else int(word)

@@ -4,7 +4,8 @@ Schema: ``images`` (a list with one image), ``problem`` (``"<image>" + text``, n
 ``answer`` (the value of the correct choice in InterGPS LaTeX, e.g. ``2 \\sqrt { 221 }``), and,
 when present, ``id``, ``choices`` (4 option values) and ``ground_truth`` (the correct letter).
 The gold is ``answer`` (free-form, scored by the ``geometry`` verifier) as in EasyR1 and verl;
-``choices`` and ``ground_truth`` are kept for reports. The default prompt is the A-GRAE paper's
+``choices`` and ``ground_truth`` are kept for reports. When the problem asks for rounding ("Round to
+the nearest tenth."), ``meta["rounding"]`` holds the decimal places for the verifier's tolerance. The default prompt is the A-GRAE paper's
 Geo3K template (think in ``<think>``, answer in ``\\boxed{}``).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from data_recipes._text import rounding_places
 from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
 
 
@@ -20,6 +22,9 @@ def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
     meta: dict[str, Any] = {}
     if row.get("ground_truth") is not None:
         meta["ground_truth"] = row["ground_truth"]
+    places = rounding_places(row["problem"] or "")
+    if places is not None:
+        meta["rounding"] = places
     return RowFields(
         question=row["problem"],
         answer=answer_text(row["answer"]),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from data_recipes._text import parse_inline_choices
+from data_recipes._text import parse_inline_choices, rounding_places
 from mmrl.data.recipes import Option, Recipe, RecipeContext, RowError, RowFields, answer_text
 
 VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only", "Text Only")
@@ -46,6 +46,7 @@ def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields | None:
         question = row.get("query_cot") or ""
     metadata = row.get("metadata") or {}
     image = row.get("image")
+    places = rounding_places(question) if task == "math" else None
     return RowFields(
         question=question,
         answer=answer_text(row["answer"]),
@@ -60,6 +61,7 @@ def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields | None:
             "question_type": qtype,
             "subject": metadata.get("subject"),
             "subfield": metadata.get("subfield"),
+            **({"rounding": places} if places is not None else {}),
         },
     )
 

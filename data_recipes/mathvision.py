@@ -14,7 +14,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from data_recipes._text import format_choices
+from data_recipes._text import format_choices, rounding_places
 from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
 
 
@@ -25,6 +25,10 @@ def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
     if options and not only_letters:
         question = f"{question}\nChoices:\n{format_choices(options)}"
     image = row.get("decoded_image") or row.get("image")
+    meta = {"category": row.get("subject"), "subject": row.get("subject"), "level": row.get("level")}
+    places = None if options else rounding_places(row["question"])
+    if places is not None:
+        meta["rounding"] = places
     return RowFields(
         question=question,
         answer=answer_text(row["answer"]),
@@ -32,7 +36,7 @@ def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
         images=(image,) if image is not None else (),
         choices=options or None,
         native_id=str(row["id"]),
-        meta={"category": row.get("subject"), "subject": row.get("subject"), "level": row.get("level")},
+        meta=meta,
     )
 
 

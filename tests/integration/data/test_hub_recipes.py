@@ -30,6 +30,7 @@ def test_geometry3k(tmp_path):
     assert first.prompt[0]["content"][0] == {"type": "image"}
     assert first.prompt[0]["content"][1]["text"].startswith("Find x. " + GEO3K)
     assert first.images[0].mode == "RGB" and first.images[0].size == (48, 40)
+    assert "rounding" not in first.meta and data[1].meta["rounding"] == 1  # "Round to the nearest tenth."
 
 
 def test_math_gold_is_the_last_box_of_the_solution_and_levels_filter(tmp_path):
