@@ -461,6 +461,8 @@ class RewardRunner:
                         )  # wait until it is idle: never block on a busy worker
                         continue
                     try:
+                        if worker.exit_code() is not None:
+                            raise BrokenPipeError("the worker has exited")
                         worker.conn.send_bytes(data)
                     except OSError:  # it died since its last message (OOM killer, kill -9)
                         queue.extendleft(reversed(take))

@@ -63,6 +63,13 @@ def cfg(**overrides) -> RewardConfig:
     return RewardConfig(**base)
 
 
+@pytest.fixture(scope="module")
+def shared():
+    """One runner (default test config) for the tests that do not need their own."""
+    with RewardRunner(cfg()) as runner:
+        yield runner
+
+
 def children() -> set[int]:
     return {p.pid for p in psutil.Process().children(recursive=True)}
 
@@ -91,13 +98,12 @@ MIXED = [
 ]
 
 
-def test_order_counters_and_equality_with_in_process_scores():
+def test_order_counters_and_equality_with_in_process_scores(shared):
     responses = [r for r, _ in MIXED] * 25
     examples = [e for _, e in MIXED] * 25
     truncated = [i % 7 == 0 for i in range(len(responses))]
     expected = [score(r, e, truncated=t) for r, e, t in zip(responses, examples, truncated, strict=True)]
-    with RewardRunner(cfg()) as runner:
-        result = runner.score(responses, examples, truncated)
+    result = shared.score(responses, examples, truncated)
     assert result.scores == expected
     counters = result.counters
     assert counters["total"] == len(responses)
@@ -134,12 +140,12 @@ def test_a_hang_costs_one_timeout_and_leaves_no_process():
     assert children() <= before
 
 
-def test_every_response_hanging_costs_one_timeout_per_worker():
-    with RewardRunner(cfg()) as runner:
-        runner.wait_until_ready()
-        start = time.monotonic()
-        result = runner.score(["hang", "hang"], [ex("test_runner_sleep_forever")] * 2)
-        assert time.monotonic() - start < TIMEOUT + 1.0
+def test_every_response_hanging_costs_one_timeout_per_worker(shared):
+    shared.score(["ok"] * 4, [ex("test_runner_sleep_forever")] * 4)  # both workers have loaded the verifier
+    shared.wait_until_ready()
+    start = time.monotonic()
+    result = shared.score(["hang", "hang"], [ex("test_runner_sleep_forever")] * 2)
+    assert time.monotonic() - start < TIMEOUT + 1.0
     assert [s.status for s in result.scores] == ["timeout", "timeout"]
 
 
@@ -164,21 +170,19 @@ def test_too_many_failures_stop_the_batch_early_and_loudly():
 @pytest.mark.parametrize(
     "kind,needle", [("value", "ValueError"), ("base", "CustomAbort"), ("exit", "SystemExit")]
 )
-def test_raising_verifiers_are_counted_not_fatal(kind, needle):
+def test_raising_verifiers_are_counted_not_fatal(shared, kind, needle):
     responses = ["fine", kind, "fine", "none"]
-    with RewardRunner(cfg()) as runner:
-        result = runner.score(responses, [ex("test_runner_raise")] * 4)
+    result = shared.score(responses, [ex("test_runner_raise")] * 4)
     assert [s.status for s in result.scores] == ["ok", "error", "ok", "unparsable_gold"]
     assert needle in result.scores[1].message and result.scores[1].reward is None
     assert result.counters["error"] == 1 and result.counters["unparsable_gold"] == 1
 
 
-def test_a_worker_that_dies_is_an_error_and_is_replaced():
-    with RewardRunner(cfg()) as runner:
-        result = runner.score(["fine", "die", "fine", "fine"], [ex("test_runner_raise")] * 4)
-        assert [s.status for s in result.scores] == ["ok", "error", "ok", "ok"]
-        assert "exit code 7" in result.scores[1].message
-        assert result.counters["workers_restarted"] == 1 and len(runner.worker_pids) == 2
+def test_a_worker_that_dies_is_an_error_and_is_replaced(shared):
+    result = shared.score(["fine", "die", "fine", "fine"], [ex("test_runner_raise")] * 4)
+    assert [s.status for s in result.scores] == ["ok", "error", "ok", "ok"]
+    assert "exit code 7" in result.scores[1].message
+    assert result.counters["workers_restarted"] == 1 and len(shared.worker_pids) == 2
 
 
 def test_error_rate_above_threshold_raises_with_the_first_traceback():
@@ -208,15 +212,14 @@ def test_policy_raise():
         runner.score(["fine", "value", "fine"], [ex("test_runner_raise")] * 3)
 
 
-def test_scores_from_a_thread_equal_the_main_thread():
+def test_scores_from_a_thread_equal_the_main_thread(shared):
     responses = [r for r, _ in MIXED]
     examples = [e for _, e in MIXED]
-    with RewardRunner(cfg()) as runner:
-        main = runner.score(responses, examples).scores
-        box = []
-        thread = threading.Thread(target=lambda: box.append(runner.score(responses, examples).scores))
-        thread.start()
-        thread.join(30)
+    main = shared.score(responses, examples).scores
+    box = []
+    thread = threading.Thread(target=lambda: box.append(shared.score(responses, examples).scores))
+    thread.start()
+    thread.join(30)
     assert box == [main]
     # A runner created and used entirely inside a thread works the same.
     box.clear()
@@ -253,17 +256,17 @@ def test_file_spec_and_config_verifier_reach_the_workers(tmp_path):
     assert [s.reward for s in result.scores] == [1.0, 0.0]
 
 
-def test_work_is_spread_over_the_workers():
-    with RewardRunner(cfg(format_weight=0.0, accuracy_weight=1.0)) as runner:
-        runner.wait_until_ready()
-        result = runner.score(["x"] * 200, [ex("test_runner_pid")] * 200)
-        assert {s.reward for s in result.scores} == {float(p % 1000) for p in runner.worker_pids}
+def test_work_is_spread_over_the_workers(shared):
+    shared.wait_until_ready()
+    result = shared.score(["x"] * 200, [ex("test_runner_pid")] * 200)
+    rewards = {s.components["accuracy"] for s in result.scores}
+    assert rewards == {float(p % 1000) for p in shared.worker_pids}
 
 
-def test_unpicklable_custom_verifier_is_refused_with_advice():
+def test_unpicklable_custom_verifier_is_refused_with_advice(shared):
     register_verifier("test_runner_lambda")(lambda response, example: 1.0)
-    with RewardRunner(cfg()) as runner, pytest.raises(UserError, match="module-level function"):
-        runner.score(["x"], [ex("test_runner_lambda")])
+    with pytest.raises(UserError, match="module-level function"):
+        shared.score(["x"], [ex("test_runner_lambda")])
 
 
 def test_mismatched_lengths_and_unknown_names_fail_before_work():
@@ -304,15 +307,14 @@ def test_bench_script_smoke(tmp_path):
     assert report["runner"]["scores_per_s"] > 0 and report["ratio_runner_to_mathruler"] > 0
 
 
-def test_a_worker_killed_between_batches_is_replaced():
-    with RewardRunner(cfg()) as runner:
-        runner.wait_until_ready()
-        victim = runner.worker_pids[0]
-        os.kill(victim, 9)
-        assert gone([victim])
-        result = runner.score(["x"] * 20, [ex("math", "1")] * 20)
-        assert [s.status for s in result.scores] == ["ok"] * 20
-        assert victim not in runner.worker_pids and len(runner.worker_pids) == 2
+def test_a_worker_killed_between_batches_is_replaced(shared):
+    shared.wait_until_ready()
+    victim = shared.worker_pids[0]
+    os.kill(victim, 9)
+    assert gone([victim])
+    result = shared.score(["x"] * 20, [ex("math", "1")] * 20)
+    assert [s.status for s in result.scores] == ["ok"] * 20, [s.message for s in result.scores]
+    assert victim not in shared.worker_pids and len(shared.worker_pids) == 2
 
 
 def test_workers_that_cannot_start_fail_loudly(monkeypatch):
