@@ -30,7 +30,9 @@ Guarantees (``research/perf_reliability.md`` B1 and B2 tests 1-3, ``research/anc
 * **No process left behind.** ``close()`` (or leaving the ``with`` block, or garbage collection,
   or interpreter exit) stops every worker; a worker whose parent died exits within a second.
 
-Workers are started with ``spawn`` (safe next to CUDA and threads). Built-in verifiers are sent by
+Workers are fresh interpreters (``python -c``, fork+exec: safe next to CUDA and threads, and unlike
+``multiprocessing``'s spawn they never re-run the caller's script, so no ``__main__`` guard is
+needed) talking over a socket pair, with the parent's ``sys.path``. Built-in verifiers are sent by
 name, ``module:fn`` and ``file.py:fn`` specs and entry points by name (each worker loads them),
 other registered functions by pickle (they must be importable module-level functions). Examples
 are sent without their images (verifiers score text). With ``num_workers=0`` the built-in
