@@ -107,7 +107,7 @@ class ModelConfig:
     freeze_vision_tower: bool = opt(False, "Do not train the vision encoder of a VLM.")
     lora: LoraConfig = section(LoraConfig, "Low-rank adapters (peft).")
     logprob_chunk_size: int = opt(
-        1024, "Response tokens projected to the vocabulary at once when computing log-probs (bounds memory)."
+        256, "Response tokens projected to the vocabulary at once when computing log-probs (bounds memory)."
     )
 
 
@@ -471,7 +471,7 @@ def _cross_checks(cfg: Config) -> list[str]:
     if r.vllm.tensor_parallel_size < 1:
         errors.append(f"rollout.vllm.tensor_parallel_size={r.vllm.tensor_parallel_size} must be >= 1")
     if cfg.model.logprob_chunk_size < 1:
-        errors.append(f"model.logprob_chunk_size={cfg.model.logprob_chunk_size} must be >= 1 (e.g. 1024)")
+        errors.append(f"model.logprob_chunk_size={cfg.model.logprob_chunk_size} must be >= 1 (e.g. 256)")
     if r.sync_probe_threshold <= 0:
         errors.append(f"rollout.sync_probe_threshold={r.sync_probe_threshold} must be > 0 (e.g. 0.1)")
     if not 0.0 < r.vllm.gpu_memory_utilization <= 1.0:

@@ -10,8 +10,8 @@ Each measurement runs in a fresh process. On CPU the peak is the process's peak 
 is ``max_memory_allocated`` minus the memory allocated before the step. The head weight and its
 gradient buffer exist before the step in both cases and are not counted.
 
-    python scripts/bench_logprob_memory.py                          # vocab 151936, 2048 tokens
-    python scripts/bench_logprob_memory.py --tokens 5120 --device cuda --dtype bfloat16
+    python scripts/bench_logprob_memory.py                          # vocab 151936, 16 x 320 tokens
+    python scripts/bench_logprob_memory.py --device cuda --dtype bfloat16
     python scripts/bench_logprob_memory.py --require-ratio 0.25     # exit 1 above 25 % of naive
 """
 
@@ -23,6 +23,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from mmrl.config import ModelConfig
 
 
 def _rss_kib(field: str) -> int:
@@ -97,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tokens", type=int, default=2048, help="response tokens in the micro-batch (N)")
+    parser.add_argument("--tokens", type=int, default=16 * 320, help="response tokens in the micro-batch (N)")
     parser.add_argument("--hidden", type=int, default=896, help="hidden size (Qwen2.5-0.5B: 896)")
     parser.add_argument("--vocab", type=int, default=151936, help="vocabulary size (Qwen2.5: 151936)")
     parser.add_argument(
-        "--chunk-size", type=int, default=512, help="rows per chunk (model.logprob_chunk_size)"
+        "--chunk-size",
+        type=int,
+        default=ModelConfig().logprob_chunk_size,
+        help="rows per chunk (model.logprob_chunk_size)",
     )
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--device", default="cpu")

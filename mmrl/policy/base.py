@@ -194,9 +194,9 @@ class PolicyBase:
     """
 
     #: Rows of hidden states projected to the vocabulary at once in ``logprobs``.
-    logprob_chunk_size: int = 1024
+    logprob_chunk_size: int = 256
 
-    def __init__(self, model: Any, tokenizer: Any, max_prompt_length: int, logprob_chunk_size: int = 1024):
+    def __init__(self, model: Any, tokenizer: Any, max_prompt_length: int, logprob_chunk_size: int = 256):
         if tokenizer.pad_token_id is None and tokenizer.eos_token_id is None:
             raise ValueError("the tokenizer defines neither a pad nor an eos token; set tokenizer.pad_token")
         if max_prompt_length < 1:

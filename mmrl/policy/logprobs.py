@@ -114,7 +114,7 @@ def chunked_token_logprobs(
     targets: torch.Tensor,
     head: Callable[[torch.Tensor], torch.Tensor],
     *,
-    chunk_size: int = 1024,
+    chunk_size: int = 256,
     temperature: float = 1.0,
     softcap: float | None = None,
     banned_token_ids: tuple[int, ...] | list[int] | None = None,

@@ -60,7 +60,7 @@ class TextPolicy(PolicyBase):
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, max_prompt_length: int = 512, logprob_chunk_size: int = 1024
+        self, model: Any, tokenizer: Any, max_prompt_length: int = 512, logprob_chunk_size: int = 256
     ):
         super().__init__(model, tokenizer, max_prompt_length, logprob_chunk_size)
 

@@ -125,7 +125,7 @@ class VisionPolicy(PolicyBase):
         min_pixels: int = 3136,
         max_pixels: int = 1003520,
         max_prompt_length: int = 512,
-        logprob_chunk_size: int = 1024,
+        logprob_chunk_size: int = 256,
     ):
         super().__init__(model, processor.tokenizer, max_prompt_length, logprob_chunk_size)
         if min_pixels > max_pixels:
