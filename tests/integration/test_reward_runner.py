@@ -312,6 +312,9 @@ def test_a_worker_killed_between_batches_is_replaced(shared):
     victim = shared.worker_pids[0]
     os.kill(victim, 9)
     assert gone([victim])
+    # The leader shows as a zombie while its other thread still exits; a chunk sent in that instant
+    # is lost with the worker (and charged as an error). Let the exit finish.
+    time.sleep(0.3)
     result = shared.score(["x"] * 20, [ex("math", "1")] * 20)
     assert [s.status for s in result.scores] == ["ok"] * 20, [s.message for s in result.scores]
     assert victim not in shared.worker_pids and len(shared.worker_pids) == 2
