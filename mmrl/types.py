@@ -97,7 +97,8 @@ class Score:
 
     Attributes:
         reward: The scalar reward, or ``None`` when the response could not be scored
-            (``status`` in ``unparsable_gold``, ``timeout``, ``error``).
+            (``status`` in ``unparsable_gold``, ``timeout``, ``error``). A timeout or error carries
+            0.0 instead only when the user asked for that (``reward.on_failure=zero``).
         correct: Whether the final answer is right (``None`` when unknown). A-GRAE's success
             rate reads this indicator when it is present.
         status: One of ``SCORE_STATUSES``; says why ``reward`` is what it is.
@@ -117,8 +118,14 @@ class Score:
     def __post_init__(self) -> None:
         if self.status not in SCORE_STATUSES:
             raise ValueError(f"Score.status must be one of {SCORE_STATUSES}, got {self.status!r}")
-        if self.status in ("unparsable_gold", "timeout", "error") and self.reward is not None:
+        if self.status == "unparsable_gold" and self.reward is not None:
             raise ValueError(f"Score with status {self.status!r} must have reward=None, got {self.reward!r}")
+        if self.status in ("timeout", "error") and self.reward not in (None, 0.0):
+            # 0.0 only when the user chose reward.on_failure=zero; the status still says why.
+            raise ValueError(
+                f"Score with status {self.status!r} must have reward=None (or 0.0 under on_failure=zero), "
+                f"got {self.reward!r}"
+            )
         if self.status in ("ok", "unparsable_pred") and self.reward is None:
             raise ValueError(f"Score with status {self.status!r} needs a float reward, got None")
 

@@ -21,10 +21,8 @@ Guarantees (``research/perf_reliability.md`` B1 and B2 tests 1-3, ``research/anc
   ``SystemExit`` or Math-Verify's ``TimeoutException``) or kills its worker gives status
   ``error``; each timeout or error logs one WARNING with the example id and is counted.
 * **Failure policy** (``cfg.on_failure``): ``mask`` keeps ``reward=None`` (the trainer leaves the
-  sample out of the group baseline); ``zero`` scores it 0.0 as a wrong answer (``Score`` allows a
-  float reward only with status ``ok``/``unparsable_pred``, so the score says
-  ``unparsable_pred`` and its message starts with the real status; ``counters`` keep the real
-  ``timeout``/``error`` counts); ``raise`` raises ``RewardError`` at the first failure. With any
+  sample out of the group baseline); ``zero`` scores it 0.0 as a wrong answer (the status stays
+  ``timeout``/``error`` and the message says it was zeroed; an unparsable gold stays ``None``); ``raise`` raises ``RewardError`` at the first failure. With any
   policy, a batch whose ``(timeouts + errors) / len(batch)`` exceeds ``max_error_rate`` raises
   ``RewardError`` with the first failure's traceback.
 * **No process left behind.** ``close()`` (or leaving the ``with`` block, or garbage collection,
@@ -403,8 +401,8 @@ class RewardRunner:
     def _apply_policy(self, score: Score) -> Score:
         if score.reward is not None or score.status == "unparsable_gold" or self.cfg.on_failure != "zero":
             return score
-        message = f"{score.status}: {score.message} (scored 0 by reward.on_failure=zero)"
-        return Score(0.0, False, "unparsable_pred", {"accuracy": 0.0, "format": 0.0}, None, message)
+        message = f"{score.message} (scored 0 by reward.on_failure=zero)"
+        return Score(0.0, False, score.status, {"accuracy": 0.0, "format": 0.0}, None, message)
 
     def _run_remote(
         self,

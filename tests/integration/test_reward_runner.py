@@ -198,9 +198,9 @@ def test_policy_zero_scores_failures_as_wrong_answers():
             ["fine", "value", "hang"], [ex("test_runner_raise")] * 2 + [ex("test_runner_sleep_forever")]
         )
     zeroed = result.scores[1]
-    assert (zeroed.reward, zeroed.correct, zeroed.status) == (0.0, False, "unparsable_pred")
-    assert zeroed.message.startswith("error: ValueError")
-    assert result.scores[2].reward == 0.0 and result.scores[2].message.startswith("timeout:")
+    assert (zeroed.reward, zeroed.correct, zeroed.status) == (0.0, False, "error")
+    assert zeroed.message.startswith("ValueError") and "on_failure=zero" in zeroed.message
+    assert (result.scores[2].reward, result.scores[2].status) == (0.0, "timeout")
     assert result.counters["error"] == 1 and result.counters["timeout"] == 1  # the real statuses are counted
 
 

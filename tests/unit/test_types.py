@@ -22,7 +22,10 @@ def test_score_rules():
     assert Score(0.0, False, status="unparsable_pred").reward == 0.0
     assert not Score(None, None, status="timeout").scorable
     with pytest.raises(ValueError, match="must have reward=None"):
-        Score(0.0, None, status="error")
+        Score(0.0, None, status="unparsable_gold")
+    with pytest.raises(ValueError, match="must have reward=None"):
+        Score(1.0, None, status="error")
+    assert Score(0.0, False, status="timeout").reward == 0.0  # only under reward.on_failure=zero
     with pytest.raises(ValueError, match="needs a float reward"):
         Score(None, None, status="ok")
     with pytest.raises(ValueError, match="must be one of"):
