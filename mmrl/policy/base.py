@@ -397,7 +397,7 @@ class PolicyBase:
         # The logits at position i predict token i + 1: response token t sits at P + t.
         response_hidden = hidden[:, P - 1 : P + T - 1]  # [B, T, H]
         mask = batch.response_mask > 0
-        head = self.model.get_output_embeddings()
+        head = unwrap_model(self.model).get_output_embeddings()
         selected, selected_entropy = chunked_token_logprobs(
             response_hidden[mask],
             batch.response_ids[mask],
