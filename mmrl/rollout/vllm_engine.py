@@ -186,7 +186,6 @@ class VllmEngine:
             from vllm.platforms import current_platform
         except ImportError as exc:
             raise UserError(f"{_INSTALL_HINT} ({exc})") from exc
-        self._vllm = vllm
         self.policy = policy
         self.in_process = os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
         self.on_cpu = current_platform.is_cpu()
@@ -240,6 +239,9 @@ class VllmEngine:
         self.llm = vllm.LLM(**kwargs)
         self._asleep: set[str] = set()
         self.init_seconds = time.perf_counter() - start
+        if _is_peft(policy.model):
+            # vLLM loaded the base checkpoint; the adapters (possibly trained already) come now.
+            self.sync_weights(policy.model)
         log.info(
             "vLLM engine ready in %.1f s (%s, dtype %s, weight sync %s)",
             self.init_seconds,

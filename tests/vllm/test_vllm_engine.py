@@ -207,3 +207,30 @@ def test_load_weights_path_is_refused_on_cpu(text_setup):
     policy, _ = text_setup
     with pytest.raises(ValueError, match="load_weights does not work with vLLM on CPU"):
         VllmEngine(policy, max_model_len=128, weight_sync="load_weights")
+
+
+def test_lora_adapters_are_merged_into_the_served_weights(text_setup):
+    policy, _ = text_setup
+    cfg = load_config(
+        None,
+        [f"model.path={policy.source_path}", "model.dtype=float32", "model.lora.rank=2",
+         "data.max_prompt_length=64", "rollout.engine=vllm", "rollout.vllm.enforce_eager=true"],
+    )  # fmt: skip
+    lora_policy = load_policy(cfg.model, cfg.data)
+    with torch.no_grad():  # adapters that change the model (as after some training)
+        for name, p in lora_policy.model.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.05)
+    engine = build_engine(cfg.rollout, lora_policy)  # starts from the base checkpoint, then pushes
+    try:
+        prompts, _ = lora_policy.prepare(text_examples(2))
+        sampling = Sampling(max_new_tokens=8, seed=0)
+        _assert_parity(SyncProbe(0.01).measure(engine, lora_policy, prompts, sampling, n=2))
+        with torch.no_grad():
+            for name, p in lora_policy.model.named_parameters():
+                if "lora_B" in name:
+                    p.mul_(-1.0)
+        engine.sync_weights(lora_policy.model)
+        _assert_parity(SyncProbe(0.01).measure(engine, lora_policy, prompts, sampling, n=2))
+    finally:
+        engine.close()
