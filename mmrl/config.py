@@ -302,7 +302,7 @@ class TrainerConfig:
     learning_rate: float = opt(1e-6, "AdamW learning rate.")
     weight_decay: float = opt(0.0, "AdamW weight decay.")
     adam_betas: list[float] = opt([0.9, 0.999], "AdamW betas.")
-    warmup_steps: int = opt(0, "Linear warm-up steps.")
+    warmup_steps: int = opt(0, "Linear warm-up, in RL steps (the learning rate ramps from 0).")
     lr_scheduler: Literal["constant", "linear", "cosine"] = opt("constant", "Schedule after warm-up.")
     max_grad_norm: float = opt(1.0, "Gradient clipping norm; 0 disables clipping.")
     mixed_precision: Literal["no", "bf16", "fp16"] = opt("no", "accelerate mixed precision.")
@@ -326,6 +326,9 @@ class EvalConfig:
     recipe: str | None = opt(None, "Held-out dataset; None uses data.recipe.")
     path: str | None = opt(
         None, "Local files for the eval recipe; None uses data.path when the recipe is the same."
+    )
+    options: dict[str, Any] | None = opt(
+        None, "Recipe options of the held-out set; None uses data.options when the recipe is the same."
     )
     split: str = opt("test", "Held-out split.")
     limit: int | None = opt(64, "Evaluate at most this many problems; None uses all.")

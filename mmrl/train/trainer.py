@@ -1,0 +1,405 @@
+"""The RL loop: ``fit(cfg)`` and the ``Trainer`` whose ``train_step`` runs the named stages in order.
+
+::
+
+    trainer = Trainer(cfg)           # resolve the algorithm, find the checkpoint, load data and models
+    trainer.start()                  # resume (or start fresh), validate before training if asked
+    while trainer.step < cfg.trainer.max_steps:
+        trainer.train_step()         # sample prompts -> generate -> score -> DAPO -> advantages ->
+                                     # update -> sync -> log -> validate -> checkpoint
+    trainer.finish()                 # last checkpoint, final/ (a plain Hugging Face model)
+
+Placement and precision come from ``accelerate`` (``accelerate launch`` for several processes,
+``trainer.mixed_precision``); the reference model is loaded only when ``algorithm.kl_coef > 0``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmrl.algos import DynamicSampler, resolve_algorithm
+from mmrl.config import Config, ConfigError, config_to_dict, save_config
+from mmrl.eval import EvalResult, write_outputs
+from mmrl.rollout import Sampling, SyncProbe, build_engine
+from mmrl.train.checkpoint import (
+    CheckpointManager,
+    find_resume_checkpoint,
+    save_final_model,
+)
+from mmrl.train.metrics import MetricsLogger, PhaseTimer, ProgressReporter, rollout_records, write_rollouts
+from mmrl.train.sampler import PromptSampler, shard_for_rank
+from mmrl.train.stages import (
+    NonFiniteGuard,
+    collect_batch,
+    compute_old_and_reference_logprobs,
+    plan_update,
+    shape_rewards,
+    step_advantages,
+    update_policy,
+)
+from mmrl.train.validation import load_eval_examples, validate
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FitResult", "Trainer", "fit", "rollout_seed"]
+
+#: Seed offset of validation sampling (the same for every validation of a run).
+EVAL_SEED_OFFSET = 7_919
+
+
+def rollout_seed(seed: int, step: int, round_index: int, rank: int) -> int:
+    """The sampling seed of one generation round: a function of the run's seed and position only,
+    so a resumed run samples exactly what an uninterrupted one would have.
+
+    >>> rollout_seed(0, 3, 0, 0), rollout_seed(0, 3, 1, 0) != rollout_seed(0, 3, 0, 1)
+    (3000000, True)
+    """
+    return (seed * 1_000_003 + step * 1_000_000 + round_index * 1_000 + rank) % (2**31 - 1)
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` leaves behind: where, how far, and the validations (main process)."""
+
+    run_dir: Path
+    steps: int
+    final_dir: Path | None
+    validations: dict[int, EvalResult] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _make_scheduler(optimizer: Any, cfg: Config, optimizer_steps_per_rl_step: int) -> Any:
+    from transformers import get_scheduler
+
+    name = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}[
+        cfg.trainer.lr_scheduler
+    ]
+    return get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=cfg.trainer.warmup_steps * optimizer_steps_per_rl_step,
+        num_training_steps=cfg.trainer.max_steps * optimizer_steps_per_rl_step,
+    )
+
+
+class Trainer:
+    """Everything a run holds, built from a ``Config``; ``train_step`` is one RL step.
+
+    Args:
+        cfg: The resolved configuration.
+        accelerator: An ``accelerate.Accelerator``; ``None`` builds one from ``trainer.mixed_precision``.
+    """
+
+    def __init__(self, cfg: Config, accelerator: Any = None):
+        from accelerate import Accelerator
+        from accelerate.utils import set_seed
+
+        from mmrl.data import load_from_config
+        from mmrl.policy import load_policy
+        from rewards import RewardRunner
+
+        self.cfg = cfg
+        t = cfg.trainer
+        self.settings = resolve_algorithm(cfg.algorithm, cfg.rollout)  # config errors before any loading
+        self.accelerator = accelerator or Accelerator(mixed_precision=t.mixed_precision)
+        acc = self.accelerator
+        self.world, self.rank = acc.num_processes, acc.process_index
+        if t.prompts_per_step % self.world:
+            raise ConfigError(
+                f"trainer.prompts_per_step={t.prompts_per_step} must be divisible by the number of processes "
+                f"({self.world}); each process trains on an equal share of the prompts"
+            )
+        self.num_mini_batches = t.prompts_per_step // (t.mini_batch_prompts or t.prompts_per_step)
+        self.run_dir = Path(t.output_dir)
+        self.resume_from = find_resume_checkpoint(self.run_dir / "checkpoints", t.resume)
+        set_seed(t.seed)
+
+        self.train_data = load_from_config(cfg.data)
+        validating = cfg.eval.every > 0 or cfg.eval.before_train
+        self.eval_data = load_eval_examples(cfg) if validating else None
+        self.runner = RewardRunner(cfg.reward)  # its workers start while the models load
+        self.policy = load_policy(cfg.model, cfg.data, device=acc.device)
+        self.ref_policy = None
+        if self.settings.needs_reference:
+            ref_model_cfg = dataclasses.replace(
+                cfg.model, lora=dataclasses.replace(cfg.model.lora, rank=0), gradient_checkpointing=False
+            )
+            self.ref_policy = load_policy(ref_model_cfg, cfg.data, device=acc.device)
+            self.ref_policy.model.eval().requires_grad_(False)
+        trainable = [p for p in self.policy.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(
+            trainable, lr=t.learning_rate, betas=tuple(t.adam_betas), weight_decay=t.weight_decay
+        )
+        self.scheduler = _make_scheduler(optimizer, cfg, self.num_mini_batches)
+        self.policy.model, self.optimizer = acc.prepare(self.policy.model, optimizer)
+        acc.register_for_checkpointing(self.scheduler)
+        self.engine = build_engine(cfg.rollout, self.policy)
+
+        self.sampler = PromptSampler(self.train_data.examples, t.seed, cfg.data.shuffle)
+        prompts_per_rank = t.prompts_per_step // self.world
+        self.dynamic = (
+            DynamicSampler(prompts_per_rank, self.settings.max_rounds)
+            if self.settings.dynamic_sampling
+            else None
+        )
+        self.guard = NonFiniteGuard(t.max_consecutive_nonfinite)
+        self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last)
+        self.step = 0
+        self.prompts_dropped = 0.0
+        self.validations: dict[int, EvalResult] = {}
+        self.last_metrics: dict[str, float] = {}
+        self.metrics: MetricsLogger | None = None
+        self.progress: ProgressReporter | None = None
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return bool(self.accelerator.is_main_process)
+
+    def start(self) -> None:
+        """Resume from the selected checkpoint or start fresh; write config.yaml; validate if asked."""
+        cfg = self.cfg
+        if self.resume_from is not None:
+            state = self.checkpoints.load(self.resume_from)
+            self.load_state_dict(state)
+            log.info("resumed from %s at step %d", self.resume_from, self.step)
+        elif cfg.trainer.resume == "never":
+            self.checkpoints.move_aside()
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.yaml")
+        self.metrics = MetricsLogger(
+            self.run_dir,
+            cfg.logging,
+            config_to_dict(cfg),
+            enabled=self.is_main,
+            resume_step=self.step if self.resume_from is not None else None,
+        )
+        self.progress = ProgressReporter(
+            cfg.trainer.max_steps, self.step, cfg.logging.progress_bar and self.is_main
+        )
+        if cfg.eval.before_train and self.step == 0:
+            self.metrics.log(0, self.run_validation(0))
+
+    def finish(self) -> FitResult:
+        """Validate at the end if the schedule missed it, save the last checkpoint and ``final/``."""
+        cfg = self.cfg
+        final_dir = None
+        if cfg.eval.every > 0 and self.step not in self.validations and self.step > 0:
+            assert self.metrics is not None
+            self.metrics.log(self.step, self.run_validation(self.step))
+        if not self._saved_at(self.step) and self.step > 0:
+            self.save_checkpoint()
+        if cfg.trainer.save_final:
+            final_dir = save_final_model(
+                self.policy, self.accelerator, self.run_dir / "final", cfg.trainer.merge_lora
+            )
+            if final_dir is not None:
+                log.info("final model written to %s", final_dir)
+        return FitResult(self.run_dir, self.step, final_dir, dict(self.validations), dict(self.last_metrics))
+
+    def close(self) -> None:
+        for closer in (self.progress, self.metrics, self.engine, self.runner):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception as exc:  # closing must not hide the error that ended the run
+                    log.warning("closing %s failed: %s", type(closer).__name__, exc)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Trainer state beyond model/optimizer/scheduler/RNG (which accelerate saves)."""
+        return {
+            "step": self.step,
+            "sampler": self.sampler.state_dict(),
+            "nonfinite": self.guard.state_dict(),
+            "dynamic_sampling_short_steps": self.dynamic.short_steps if self.dynamic is not None else 0,
+            "sync_probe_alarms": self.probe.num_alarms,
+            "prompts_dropped": self.prompts_dropped,
+            "world_size": self.world,
+            "algorithm": self.settings.preset,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["world_size"] != self.world:
+            log.warning(
+                "the checkpoint was written by %d processes and this run has %d: the data order stays the same, "
+                "but sampling seeds per process differ from the original run",
+                state["world_size"],
+                self.world,
+            )
+        self.step = int(state["step"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.guard.load_state_dict(state["nonfinite"])
+        if self.dynamic is not None:
+            self.dynamic.short_steps = int(state["dynamic_sampling_short_steps"])
+        self.probe.num_alarms = int(state["sync_probe_alarms"])
+        self.prompts_dropped = float(state["prompts_dropped"])
+
+    def _saved_at(self, step: int) -> bool:
+        return (self.checkpoints.root / f"step_{step}" / "COMPLETE").is_file()
+
+    def save_checkpoint(self) -> Path:
+        path = self.checkpoints.save(self.step, self.state_dict())
+        if self.is_main:
+            model = self.accelerator.unwrap_model(self.policy.model)
+            if (path / "model.safetensors").is_file() and hasattr(model, "config"):
+                # accelerate's model file has Hugging Face names: with the config next to it the checkpoint
+                # loads with from_pretrained (and `mmrl eval --model RUN_DIR`).
+                model.config.save_pretrained(path)
+            save_config(self.cfg, path / "config.yaml")
+        return path
+
+    # -- one step ---------------------------------------------------------------------------------
+
+    def _draw_prompts(self) -> list[Any]:
+        batch = self.sampler.next_batch(self.cfg.trainer.prompts_per_step)
+        return shard_for_rank(batch, self.rank, self.world)
+
+    def _all_reduce_sum(self, values: list[float]) -> list[float]:
+        if self.world == 1:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self.accelerator.device)
+        return self.accelerator.reduce(t, reduction="sum").tolist()
+
+    def train_step(self) -> dict[str, float]:
+        """One RL step: the stages of ``mmrl.train.stages`` in order; returns the step's metrics."""
+        cfg, settings = self.cfg, self.settings
+        step = self.step + 1
+        timer = PhaseTimer()
+        started = time.perf_counter()
+        batch = collect_batch(
+            self._draw_prompts,
+            self.policy,
+            self.engine,
+            self.runner,
+            settings,
+            cfg.rollout.n,
+            lambda r: Sampling.from_rollout(
+                cfg.rollout, seed=rollout_seed(cfg.trainer.seed, step, r, self.rank)
+            ),
+            timer,
+            dynamic_sampler=self.dynamic,
+            all_reduce_sum=self._all_reduce_sum,
+        )
+        rewards = shape_rewards(batch, settings)
+        advantages, advantage_metrics = step_advantages(batch, rewards, settings)
+        plan = plan_update(
+            batch, self.num_mini_batches, cfg.trainer.micro_batch_size, cfg.trainer.max_tokens_per_micro_batch
+        )
+        temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
+        with timer("logprob"):
+            compute_old_and_reference_logprobs(
+                plan, batch, self.policy, self.ref_policy, temperature, needs_old=self.num_mini_batches > 1
+            )
+        with timer("update"):
+            update_metrics = update_policy(
+                plan,
+                batch,
+                advantages,
+                self.policy,
+                self.accelerator,
+                self.optimizer,
+                self.scheduler,
+                settings,
+                temperature,
+                cfg.trainer.max_grad_norm,
+                probe=self.probe,
+            )
+        with timer("sync"):
+            self.engine.sync_weights(self.policy.model)
+        self.step = step
+        self.prompts_dropped += batch.metrics["prompts/dropped"]
+
+        metrics = {**batch.metrics, **advantage_metrics, **update_metrics, **timer.metrics()}
+        metrics["time/step"] = time.perf_counter() - started
+        generated = sum(len(r.response_ids) for r in batch.rollouts)
+        if timer.seconds.get("generate"):
+            metrics["throughput/generated_tokens_per_s"] = generated / timer.seconds["generate"]
+        self.guard.record(step, int(update_metrics["optimizer/skipped_steps"]))
+        metrics["nonfinite/steps_total"] = float(self.guard.total)
+        metrics["nonfinite/consecutive"] = float(self.guard.consecutive)
+        metrics["prompts/dropped_total"] = self.prompts_dropped
+        metrics["rollout/sync_probe_alarms"] = float(self.probe.num_alarms)
+        if self.is_main and cfg.logging.log_rollouts:
+            records = rollout_records(
+                batch.rollouts, batch.scores, rewards.tolist(), advantages.tolist(), step
+            )
+            write_rollouts(self.run_dir, step, records)
+        if cfg.eval.every > 0 and step % cfg.eval.every == 0:
+            metrics.update(self.run_validation(step))
+        assert self.metrics is not None and self.progress is not None
+        self.metrics.log(step, metrics)
+        self.progress.update(step, cfg.trainer.max_steps, metrics)
+        self.last_metrics = metrics
+        self.guard.check(step)  # aborts after trainer.max_consecutive_nonfinite non-finite steps in a row
+        if cfg.trainer.save_every > 0 and step % cfg.trainer.save_every == 0:
+            self.save_checkpoint()
+        return metrics
+
+    # -- validation -------------------------------------------------------------------------------
+
+    def run_validation(self, step: int) -> dict[str, float]:
+        """Validate at ``step`` (0 = before training); keep and write the result; ``val/*`` metrics."""
+        assert self.eval_data is not None
+        started = time.perf_counter()
+        result = validate(
+            self.policy,
+            self.engine,
+            self.runner,
+            self.eval_data.examples,
+            self.cfg.eval,
+            self.cfg.rollout,
+            seed=self.cfg.trainer.seed + EVAL_SEED_OFFSET,
+            accelerator=self.accelerator,
+        )
+        seconds = time.perf_counter() - started
+        if result is None:
+            return {}
+        self.validations[step] = result
+        result.info["step"] = step
+        write_outputs(
+            [result],
+            self.run_dir / "validation" / f"step_{step}",
+            {"model": {"label": f"step {step}"}, "step": step, "recipe": self.eval_data.recipe.name},
+        )
+        metrics = result.flat_metrics("val/")
+        metrics["time/validate"] = seconds
+        pass1 = result.pass_at_k().get(1, math.nan)
+        log.info(
+            "validation at step %d: pass@1 %.3f on %d problems (%.0f s)",
+            step,
+            pass1,
+            len(result.problems),
+            seconds,
+        )
+        return metrics
+
+
+def fit(cfg: Config, accelerator: Any = None) -> FitResult:
+    """Train with ``cfg`` from where its run directory left off; see the module docstring."""
+    trainer = Trainer(cfg, accelerator=accelerator)
+    try:
+        trainer.start()
+        while trainer.step < cfg.trainer.max_steps:
+            trainer.train_step()
+        return trainer.finish()
+    except KeyboardInterrupt:
+        log.warning(
+            "interrupted at step %d; run the same command again to resume from the last checkpoint",
+            trainer.step,
+        )
+        raise
+    finally:
+        trainer.close()

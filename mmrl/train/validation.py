@@ -1,0 +1,102 @@
+"""In-training validation: the held-out split, sampled and scored by the same path as ``mmrl eval``.
+
+``validate`` is ``mmrl.eval.evaluate_examples`` on the run's live policy and engine: ``eval.n``
+samples per problem with ``eval.temperature``/``eval.top_p``, scored by the run's
+``rewards.RewardRunner``, pass@k with the unbiased estimator for every ``k`` in ``eval.k``, overall,
+per task and per category. Every validation of a run uses the same problems and the same sampling
+seed, so two validations differ only by the weights (common random numbers: the before/after
+comparison is not blurred by sampling noise more than it must be).
+
+Under data parallelism each rank evaluates its share of the problems and the main process merges
+the records.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mmrl.data import LoadedData, load_examples
+from mmrl.eval import EvalResult, evaluate_examples
+from mmrl.rollout import Sampling
+from mmrl.train.sampler import shard_for_rank
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_eval_examples", "validate"]
+
+
+def load_eval_examples(cfg: Any) -> LoadedData:
+    """The held-out problems of ``cfg.eval`` (recipe, path, options and template fall back to
+    ``cfg.data``'s when ``eval.recipe`` is unset or the same recipe)."""
+    e, d = cfg.eval, cfg.data
+    same = e.recipe is None or e.recipe == d.recipe
+    return load_examples(
+        e.recipe or d.recipe,
+        split=e.split,
+        path=e.path if e.path is not None else (d.path if same else None),
+        options=e.options if e.options is not None else (d.options if same else {}),
+        template=d.template if same else None,
+        columns=d.columns if same else {},
+        limit=e.limit,
+        on_bad_row=d.on_bad_row,
+        max_bad_fraction=d.max_bad_fraction,
+        allow_remote_images=d.allow_remote_images,
+    )
+
+
+def validate(
+    policy: Any,
+    engine: Any,
+    runner: Any,
+    examples: Any,
+    eval_cfg: Any,
+    rollout_cfg: Any,
+    *,
+    seed: int,
+    accelerator: Any = None,
+    name: str = "val",
+) -> EvalResult | None:
+    """Sample, score and measure the held-out problems; the result on the main process, else ``None``.
+
+    Prompts over ``data.max_prompt_length`` are left out and listed in ``EvalResult.dropped``.
+    """
+    rank, world = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
+    mine = shard_for_rank(list(examples), rank, world)
+    kept, dropped = policy.prepare(mine)
+    sampling = Sampling.from_eval(eval_cfg, rollout_cfg, seed=seed)
+    problems = []
+    if kept:
+        result = evaluate_examples(
+            kept,
+            engine=engine,
+            n=eval_cfg.n,
+            ks=eval_cfg.k,
+            sampling=sampling,
+            reward_runner=runner,
+            progress=False,
+            name=name,
+        )
+        problems = result.problems
+    dropped_rows = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        problems = gather_object(problems)
+        dropped_rows = gather_object(dropped_rows)
+    if accelerator is not None and not accelerator.is_main_process:
+        return None
+    if not problems:
+        raise ValueError(
+            f"{name}: every held-out problem was over data.max_prompt_length; nothing to evaluate"
+        )
+    order = {ex.id: i for i, ex in enumerate(examples)}
+    problems = sorted(problems, key=lambda p: order.get(p.id, len(order)))
+    out = EvalResult(name=name, n=eval_cfg.n, ks=tuple(eval_cfg.k), problems=problems, dropped=dropped_rows)
+    out.info.update(
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_new_tokens=sampling.max_new_tokens,
+        seed=seed,
+    )
+    return out

@@ -1,0 +1,68 @@
+"""Shared pieces of the trainer tests: tiny-model configs and a verifier that gives a tiny random
+model mixed rewards (so group-relative advantages are not all zero)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mmrl.config import Config, load_config
+from mmrl.types import Example, Score
+
+#: Verifier for tiny random models, which are never right: a coin flip per response instead.
+COIN_VERIFIER = "tests.integration.train.helpers:even_length"
+
+
+def even_length(response: str, example: Example) -> Score:
+    """1.0 when the response has an even number of characters, else 0.0.
+
+    A tiny random model's responses have random lengths, so every group gets mixed rewards and the
+    group-relative advantages are not all zero. Responses must end on a stop (the tiny configs stop on
+    a space): a truncated response is scored as no answer before any verifier sees it.
+    """
+    hit = len(response) % 2 == 0
+    return Score(float(hit), correct=hit, components={"accuracy": float(hit)})
+
+
+def tiny_text_config(model_dir: str | Path, out: str | Path, *overrides: str) -> Config:
+    """3 steps of 2 prompts x 4 samples of <= 6 tokens (stop at a space) on synthetic_arithmetic."""
+    return load_config(
+        None,
+        [
+            f"model.path={model_dir}",
+            f"trainer.output_dir={out}",
+            "trainer.max_steps=3",
+            "trainer.prompts_per_step=2",
+            "trainer.micro_batch_size=4",
+            "trainer.learning_rate=1e-3",
+            "trainer.seed=0",
+            "rollout.n=4",
+            "rollout.max_new_tokens=6",
+            "rollout.stop=[' ']",
+            "algorithm.overlong.buffer_length=4",
+            f"reward.verifier={COIN_VERIFIER}",
+            "reward.num_workers=0",
+            "reward.format_weight=0",
+            "reward.accuracy_weight=1",
+            "data.options={num_examples: 16}",
+            "logging.tensorboard=false",
+            "logging.progress_bar=false",
+            *overrides,
+        ],
+    )
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def read_rollouts(run_dir: str | Path, step: int) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "rollouts" / f"step_{step}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def load_weights(directory: str | Path) -> dict[str, Any]:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(directory) / "model.safetensors"))

@@ -1,0 +1,109 @@
+"""``fit`` end to end on tiny models: 3 steps each, outputs on disk, advantages per algorithm."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mmrl.algos import grpo_a_grae_advantages, grpo_advantages
+from mmrl.testing import save_tiny_text_model, save_tiny_vl_model
+from mmrl.train import fit, verify_checkpoint
+
+from .helpers import load_weights, read_metrics, read_rollouts, tiny_text_config
+
+
+@pytest.fixture(scope="module")
+def text_dir(tmp_path_factory):
+    return save_tiny_text_model(tmp_path_factory.mktemp("tiny-text"))
+
+
+@pytest.fixture(scope="module")
+def vl_dir(tmp_path_factory):
+    return save_tiny_vl_model(tmp_path_factory.mktemp("tiny-vl"), "qwen2_vl")
+
+
+def _assert_trained(run, model_dir, steps):
+    metrics = read_metrics(run)
+    assert [m["step"] for m in metrics] == list(range(1, steps + 1))
+    for m in metrics:
+        assert math.isfinite(m["loss"]) and math.isfinite(m["grad_norm"])
+        assert m["optimizer/skipped_steps"] == 0
+        for phase in ("generate", "score", "logprob", "update", "sync"):
+            assert m[f"time/{phase}"] >= 0
+    before, after = load_weights(model_dir), load_weights(run / "final")
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed, "no parameter changed in training"
+    for step in range(1, steps + 1):
+        rows = read_rollouts(run, step)
+        assert rows and {"prompt", "images", "response", "status", "reward", "advantage"} <= set(rows[0])
+    verify_checkpoint(run / "checkpoints" / f"step_{steps}")
+    assert (run / "config.yaml").is_file()
+
+
+def test_text_model_three_steps(text_dir, tmp_path):
+    run = tmp_path / "run"
+    result = fit(tiny_text_config(text_dir, run, "eval.every=3", "eval.limit=3", "eval.n=2", "eval.k=[1,2]"))
+    assert result.steps == 3 and result.final_dir == run / "final"
+    _assert_trained(run, text_dir, 3)
+    # validation at the last step, through mmrl.eval, written next to the run
+    assert set(result.validations) == {3}
+    assert read_metrics(run)[-1]["val/problems"] == 3
+    assert (run / "validation" / "step_3" / "results.json").is_file()
+    # final/ is a plain Hugging Face checkpoint
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(run / "final")
+
+
+def test_vision_model_three_steps(vl_dir, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny_text_config(
+        vl_dir,
+        run,
+        "data.recipe=synthetic_geometry",
+        "data.options={num_examples: 8, image_size: 112}",
+        f"data.min_pixels={28 * 28 * 4}",
+        f"data.max_pixels={28 * 28 * 4}",
+    )
+    fit(cfg)
+    _assert_trained(run, vl_dir, 3)
+    rows = read_rollouts(run, 1)
+    assert rows[0]["images"] and rows[0]["images"][0].startswith(rows[0]["example_id"])
+
+
+def test_grpo_and_a_grae_advantages_follow_their_formulas(text_dir, tmp_path):
+    """Same seed, same first step's rollouts; the advantages differ exactly as the estimators say."""
+    alpha = 1.0  # the paper's text setting: positive advantages are scaled by min(1, ω/α) = ω
+    runs = {}
+    for name in ("grpo", "grpo+a_grae"):
+        run = tmp_path / name.replace("+", "_")
+        fit(
+            tiny_text_config(
+                text_dir,
+                run,
+                f"algorithm.name={name}",
+                f"algorithm.a_grae.alpha={alpha}",
+                "trainer.max_steps=1",
+                "trainer.prompts_per_step=4",
+            )
+        )
+        runs[name] = read_rollouts(run, 1)
+    grpo, agrae = runs["grpo"], runs["grpo+a_grae"]
+    assert [r["response"] for r in grpo] == [r["response"] for r in agrae]  # same samples
+    rewards = torch.tensor([r["reward"] for r in grpo], dtype=torch.float32)
+    group_ids = torch.tensor([int(r["example_id"].rsplit("/", 1)[1]) for r in grpo])
+    assert 0 < rewards.mean() < 1, "the test needs mixed rewards"
+    a_grpo = torch.tensor([r["advantage"] for r in grpo])
+    a_agrae = torch.tensor([r["advantage"] for r in agrae])
+    torch.testing.assert_close(a_grpo, grpo_advantages(rewards, group_ids), rtol=1e-5, atol=1e-6)
+    omega = float(rewards.mean())
+    expected = grpo_a_grae_advantages(rewards, group_ids, correct=rewards, batch_accuracy=omega, alpha=alpha)
+    torch.testing.assert_close(a_agrae, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(a_grpo, a_agrae)
+    # GRPO's advantages cancel within each group; A-GRAE damps the positive side by ω/α < 1.
+    for g in group_ids.unique():
+        assert abs(float(a_grpo[group_ids == g].sum())) < 1e-5
+    pos, neg = float(a_agrae.clamp(min=0).sum()), float((-a_agrae).clamp(min=0).sum())
+    assert pos < neg - 1e-3
