@@ -5,7 +5,7 @@ panel per benchmark, each model a curve (log2 k axis), and one Markdown table pe
 row per model. Labels come from each result's model identity (``--labels`` overrides them; equal
 labels get their directory name appended). Benchmarks missing from some runs are shown for the
 runs that have them, and the table says which runs lack them. Runs sampled differently (``n``,
-temperature, top-p, max new tokens) are compared anyway, with a warning line naming the
+temperature, top-p, max new tokens, engine) are compared anyway, with a warning line naming the
 differences, since their curves are not like for like.
 """
 
@@ -106,8 +106,11 @@ def compare_runs(
         fp = str(model.get("fingerprint") or "")[:12]
         lines.append(f"- **{label}**: `{d}` (model `{model.get('path')}`{', weights ' + fp if fp else ''})")
     lines.append("")
-    sampled = [{k: (doc.get("sampling") or {}).get(k) for k in _SAMPLING_KEYS} for doc in docs]
-    differing = [k for k in _SAMPLING_KEYS if len({json.dumps(s[k]) for s in sampled}) > 1]
+    sampled = [
+        {**{k: (doc.get("sampling") or {}).get(k) for k in _SAMPLING_KEYS}, "engine": doc.get("engine")}
+        for doc in docs
+    ]
+    differing = [k for k in (*_SAMPLING_KEYS, "engine") if len({json.dumps(s[k]) for s in sampled}) > 1]
     if differing:
         detail = "; ".join(
             f"{k}: " + ", ".join(f"{n}={s[k]}" for n, s in zip(names, sampled, strict=True))

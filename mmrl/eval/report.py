@@ -140,6 +140,11 @@ def report_markdown(results: Sequence[EvalResult], header: Mapping[str, Any] | N
             f"{overall['problems']} problems x n={result.n} samples; mean response {overall['mean_tokens']:.1f} "
             f"tokens, {100 * overall['truncated']:.1f}% truncated."
         )
+        if "generated_problems" in info:
+            out.append(
+                f"Generated {info['generated_problems']} problems in {info.get('seconds', 0):.1f} s; "
+                f"{info.get('cached_problems', 0)} came from the sample cache."
+            )
         if overall["unscored"]:
             out.append(
                 f"**{overall['unscored']} samples could not be scored** (timeout, error or unparsable gold); "
@@ -195,7 +200,7 @@ def _draw(ax: Any, curves: Mapping[str, Curve], title: str, ylabel: str) -> None
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
     if curves:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
 
 
 def plot_passk_panels(

@@ -4,10 +4,11 @@ Order of work, so that mistakes fail before anything slow:
 
 1. check ``ks`` against ``n`` and the sampling settings; parse the benchmarks;
 2. resolve the model (alias, model directory, run directory) and fingerprint its weights;
-3. load every benchmark's rows (a missing dataset fails here, before the model loads);
+3. load every benchmark's rows and open its sample cache in ``OUTPUT/cache/`` (a missing dataset,
+   or a cache made with other settings, fails here, before the model loads);
 4. load the policy, build the engine and the scoring workers;
 5. per benchmark: encode prompts (over-budget ones are dropped and reported), then
-   ``evaluate_examples`` with a ``SampleCache`` in ``OUTPUT/cache/`` so a rerun resumes;
+   ``evaluate_examples``, which skips the problems already cached;
 6. write ``results.json``, ``samples.jsonl``, ``report.md`` and ``passk.png`` into ``OUTPUT``.
 """
 
@@ -70,13 +71,22 @@ class EvalRun:
     header: dict[str, Any]
 
 
-def _config(opts: EvalOptions, model_path: str) -> Any:
+def _dtype(opts: EvalOptions, cuda: bool) -> str:
+    """``--dtype``; ``auto`` for vLLM is resolved for the GPU, since the policy copy stays on the CPU."""
+    if opts.dtype != "auto" or opts.engine != "vllm" or not cuda:
+        return opts.dtype
+    from mmrl.policy import resolve_dtype
+
+    return str(resolve_dtype("auto", "cuda")).removeprefix("torch.")
+
+
+def _config(opts: EvalOptions, model_path: str, dtype: str) -> Any:
     """The parts of the typed config tree that loading, generation and scoring read (validated)."""
     from mmrl.config import config_from_dict
 
     return config_from_dict(
         {
-            "model": {"path": model_path, "dtype": opts.dtype},
+            "model": {"path": model_path, "dtype": dtype},
             "data": {
                 "max_prompt_length": opts.max_prompt_length,
                 "min_pixels": opts.min_pixels,
@@ -137,19 +147,12 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     except ValueError as exc:
         raise UserError(f"sampling flags: {exc}") from None
     resolved = resolve_model(opts.model, opts.label)
-    cfg = _config(opts, resolved.path)
+    cfg = _config(opts, resolved.path, _dtype(opts, torch.cuda.is_available()))
     log.info("model: %s (%s)", resolved.path, resolved.source)
     identity = model_identity(resolved)
     out = Path(opts.output) if opts.output else default_output(resolved)
 
-    loaded = []
-    for spec in opts.benchmarks:
-        data = _load_benchmark(load_examples, spec, opts.limit)
-        loaded.append((spec, data))
-
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    policy = load_policy(cfg.model, cfg.data, device=device)
-    engine = build_engine(cfg.rollout, policy)
     header: dict[str, Any] = {
         "mmrl_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -165,18 +168,31 @@ def run_eval(opts: EvalOptions) -> EvalRun:
             "max_prompt_length": opts.max_prompt_length,
             "min_pixels": opts.min_pixels,
             "max_pixels": opts.max_pixels,
-            "dtype": opts.dtype,
+            "dtype": cfg.model.dtype,
         },
         "reward": dataclasses.asdict(cfg.reward),
         "chunk_size": opts.chunk_size,
     }
+    # Data and caches first: a missing dataset or a cache made with other settings fails here,
+    # before the model loads.
+    loaded = []
+    for spec in opts.benchmarks:
+        data = _load_benchmark(load_examples, spec, opts.limit)
+        cache = _cache(spec, data, opts, out, header)
+        if opts.restart:
+            cache.clear()
+        cache.load()
+        loaded.append((spec, data, cache))
+
+    # vLLM loads its own copy of the weights from the checkpoint; the policy (tokenizer, prompt
+    # encoding, dtype) then stays on the CPU instead of taking GPU memory from vLLM.
+    policy = load_policy(cfg.model, cfg.data, device="cpu" if opts.engine == "vllm" else device)
+    engine = build_engine(cfg.rollout, policy)
     results: list[EvalResult] = []
     try:
         with RewardRunner(cfg.reward) as runner:
-            for spec, data in loaded:
-                results.append(
-                    _evaluate_one(spec, data, policy, engine, runner, sampling, ks, opts, out, header)
-                )
+            for spec, data, cache in loaded:
+                results.append(_evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts))
     finally:
         engine.close()
     paths = write_outputs(results, out, header)
@@ -204,24 +220,10 @@ def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None) 
         raise
 
 
-def _evaluate_one(
-    spec: BenchmarkSpec,
-    data: Any,
-    policy: Any,
-    engine: Any,
-    runner: Any,
-    sampling: Any,
-    ks: Sequence[int],
-    opts: EvalOptions,
-    out: Path,
-    header: dict[str, Any],
-) -> EvalResult:
-    prompts, dropped = policy.prepare(list(data))
-    if not prompts:
-        raise UserError(
-            f"benchmark {spec.label!r}: every prompt is over --max-prompt-length {opts.max_prompt_length} "
-            f"({len(dropped)} dropped); raise it or lower --max-pixels"
-        )
+def _cache(
+    spec: BenchmarkSpec, data: Any, opts: EvalOptions, out: Path, header: dict[str, Any]
+) -> SampleCache:
+    """The benchmark's sample cache, fingerprinted by everything that changes its samples or verdicts."""
     fingerprint = {
         "model": {k: header["model"][k] for k in ("path", "fingerprint")},
         "benchmark": {
@@ -233,12 +235,29 @@ def _evaluate_one(
         "engine": opts.engine,
         "sampling": {k: v for k, v in header["sampling"].items() if k != "ks"},
         "prompt": header["prompt"],
-        "reward": header["reward"],
-        "chunk_size": opts.chunk_size,
+        # Worker count changes no verdict; chunk size changes seeds but not the sampling distribution.
+        "reward": {k: v for k, v in header["reward"].items() if k != "num_workers"},
     }
-    cache = SampleCache(out / "cache" / f"{spec.slug}.jsonl", fingerprint)
-    if opts.restart:
-        cache.clear()
+    return SampleCache(out / "cache" / f"{spec.slug}.jsonl", fingerprint)
+
+
+def _evaluate_one(
+    spec: BenchmarkSpec,
+    data: Any,
+    cache: SampleCache,
+    policy: Any,
+    engine: Any,
+    runner: Any,
+    sampling: Any,
+    ks: Sequence[int],
+    opts: EvalOptions,
+) -> EvalResult:
+    prompts, dropped = policy.prepare(list(data))
+    if not prompts:
+        raise UserError(
+            f"benchmark {spec.label!r}: every prompt is over --max-prompt-length {opts.max_prompt_length} "
+            f"({len(dropped)} dropped); raise it or lower --max-pixels"
+        )
     result = evaluate_examples(
         prompts,
         engine=engine,
