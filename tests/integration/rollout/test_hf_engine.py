@@ -214,3 +214,18 @@ def test_vision_placeholders_are_never_generated_even_when_the_model_prefers_the
     assert all(not banned & set(r.response_ids) for r in rollouts)
     # and the trainer re-scores them without "image features and image tokens do not match"
     _parity(policy, rollouts, temperature=1.0)
+
+
+def test_plain_examples_are_encoded_on_the_fly_and_sync_is_a_no_op(text_policy):
+    engine = HFEngine(text_policy)
+    examples = text_examples(2)
+    rollouts = engine.generate(examples, 2, Sampling(max_new_tokens=3, seed=0))
+    assert [r.prompt_ids for r in rollouts[::2]] == [text_policy.encode(e).prompt_ids for e in examples]
+    assert engine.sync_weights(text_policy.model) == 0.0
+    other, _ = tiny_text_model(seed=1)
+    with pytest.raises(ValueError, match="samples from policy.model"):
+        engine.sync_weights(other)
+    with pytest.raises(TypeError, match="sequence of prompts"):
+        engine.generate(examples[0], 2, Sampling())
+    with pytest.raises(ValueError, match="n=0"):
+        engine.generate(examples, 0, Sampling())
