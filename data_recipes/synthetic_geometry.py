@@ -335,8 +335,8 @@ def generate(ctx: RecipeContext) -> list[dict[str, Any]]:
     opts = ctx.options
     levels = _levels(opts["difficulty"])
     size = opts["image_size"]
-    if not isinstance(size, int) or size < 112:
-        raise UserError(f"data.options.image_size={size!r} must be an integer >= 112 (pixels)")
+    if not isinstance(size, int) or size < 56:
+        raise UserError(f"data.options.image_size={size!r} must be an integer >= 56 (pixels)")
     count = opts["num_examples"] if opts["num_examples"] is not None else _DEFAULT_SIZE[ctx.split]
     rng = random.Random(f"synthetic_geometry/{ctx.split}/{opts['seed']}")
     rows = []
