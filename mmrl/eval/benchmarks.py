@@ -8,7 +8,8 @@ Synthetic recipes generate their rows and take no path.
 
 ``--model`` is resolved by ``resolve_model``: an offline alias (``smollm2-135m-instruct``), a model
 directory (it has ``config.json``), or a training run directory, whose ``final/`` is used, or else
-its newest complete checkpoint under ``checkpoints/``. The result says which.
+its newest complete checkpoint under ``checkpoints/`` (``mmrl.train.checkpoint``'s layout and
+marker). The result says which.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 from mmrl.errors import UserError
 
 __all__ = [
-    "CHECKPOINT_MARKERS",
     "BenchmarkSpec",
     "ResolvedModel",
     "eval_split",
@@ -32,9 +32,6 @@ __all__ = [
     "parse_benchmarks",
     "resolve_model",
 ]
-
-#: File names that mark a checkpoint directory as completely written (the marker is written last).
-CHECKPOINT_MARKERS: tuple[str, ...] = (".mmrl_complete", "COMPLETE", ".complete", "complete")
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 _FINGERPRINT_BYTES = 1 << 20
@@ -139,27 +136,16 @@ def _is_model_dir(path: Path) -> bool:
     return (path / "config.json").is_file()
 
 
-def _step_number(path: Path) -> int:
-    found = re.findall(r"\d+", path.name)
-    return int(found[-1]) if found else -1
-
-
-def _checkpoint_model_dir(path: Path) -> Path | None:
-    for candidate in (path, path / "model", path / "hf", path / "hf_model"):
-        if _is_model_dir(candidate):
-            return candidate
-    return None
-
-
 def resolve_model(spec: str, label: str | None = None) -> ResolvedModel:
     """The model directory ``--model`` stands for (rules in the module docstring).
 
-    A run directory without ``final/`` uses the checkpoint with the highest step number among
-    those with a completion marker (``CHECKPOINT_MARKERS``) and a Hugging Face model in them
-    (``config.json`` in the checkpoint or its ``model/`` folder); incomplete ones are named in
-    the error when none is usable.
+    A run directory without ``final/`` uses its newest checkpoint with the trainer's completion
+    marker (``mmrl.train.checkpoint``); newer ones without it (a save cut by a crash) are skipped
+    and named in ``source``. A marked checkpoint whose files do not match its manifest is an
+    error, not a silent fall-back to an older one: name the older checkpoint directory instead.
     """
     from mmrl.models import MODEL_ALIASES, resolve_model_path
+    from mmrl.train.checkpoint import COMPLETE_MARKER, CheckpointError, list_checkpoints, verify_checkpoint
 
     if spec.lower() in MODEL_ALIASES:
         path = resolve_model_path(spec)
@@ -175,28 +161,27 @@ def resolve_model(spec: str, label: str | None = None) -> ResolvedModel:
     final = root / "final"
     if _is_model_dir(final):
         return ResolvedModel(str(final), spec, "the run's final/ model", label or f"{root.name}/final")
-    checkpoints = sorted(
-        (p for p in (root / "checkpoints").glob("*") if p.is_dir() and not p.name.startswith(".")),
-        key=_step_number,
-        reverse=True,
-    )
     skipped: list[str] = []
-    for ckpt in checkpoints:
-        marker = next((m for m in CHECKPOINT_MARKERS if (ckpt / m).is_file()), None)
-        model_dir = _checkpoint_model_dir(ckpt)
-        if marker is None:
-            skipped.append(f"{ckpt.name} (no completion marker: written incompletely)")
+    for ckpt in reversed(list_checkpoints(root / "checkpoints")):
+        if not ckpt.complete:
+            skipped.append(ckpt.path.name)
             continue
-        if model_dir is None:
-            skipped.append(f"{ckpt.name} (no config.json: not a Hugging Face model)")
-            continue
-        note = f"the run has no final/; newest complete checkpoint {ckpt.name}"
+        try:
+            verify_checkpoint(ckpt.path)
+        except CheckpointError as exc:
+            raise UserError(f"--model {spec!r}: the newest complete checkpoint is broken: {exc}") from None
+        if not _is_model_dir(ckpt.path):
+            raise UserError(
+                f"--model {spec!r}: checkpoint {ckpt.path} has no config.json, so it does not load as a Hugging "
+                "Face model; evaluate the run's final/ instead"
+            )
+        note = f"the run has no final/; newest complete checkpoint {ckpt.path.name}"
         if skipped:
-            note += f" (skipped {', '.join(skipped)})"
-        return ResolvedModel(str(model_dir), spec, note, label or f"{root.name}/{ckpt.name}")
-    detail = f"; checkpoints skipped: {', '.join(skipped)}" if skipped else ""
+            note += f" (skipped {', '.join(skipped)}: no {COMPLETE_MARKER} marker, written incompletely)"
+        return ResolvedModel(str(ckpt.path), spec, note, label or f"{root.name}/{ckpt.path.name}")
+    detail = f"; checkpoints without a {COMPLETE_MARKER} marker: {', '.join(skipped)}" if skipped else ""
     raise UserError(
-        f"--model {spec!r} is neither a model directory (no config.json) nor a run directory with final/ or a "
+        f"--model {spec!r} is neither a model directory (no config.json) nor a training run with final/ or a "
         f"complete checkpoint under checkpoints/{detail}"
     )
 

@@ -75,33 +75,51 @@ def fake_model(directory, weights: bytes = b"w" * 100):
     return directory
 
 
+def checkpoint(run, step, complete=True):
+    from mmrl.train.checkpoint import COMPLETE_MARKER, write_manifest
+
+    path = fake_model(run / "checkpoints" / f"step_{step}")
+    write_manifest(path)
+    if complete:
+        (path / COMPLETE_MARKER).write_text("")
+    return path
+
+
 def test_resolve_model_directory_run_final_and_checkpoints(tmp_path):
     model = fake_model(tmp_path / "plain")
     r = resolve_model(str(model))
     assert (r.path, r.source, r.label) == (str(model), "model directory", "plain")
+    assert resolve_model(str(model), label="mine").label == "mine"
 
     run = tmp_path / "runs" / "geo"
     fake_model(run / "final")
-    r = resolve_model(str(run))
+    checkpoint(run, 3)
+    r = resolve_model(str(run))  # final/ wins over checkpoints
     assert r.path == str(run / "final") and r.label == "geo/final" and "final/" in r.source
 
     run2 = tmp_path / "runs" / "math"
-    for step in (5, 10, 20):
-        fake_model(run2 / "checkpoints" / f"step_{step}")
-    (run2 / "checkpoints" / "step_5" / ".mmrl_complete").write_text("")
-    fake_model(run2 / "checkpoints" / "step_10" / "model")
-    (run2 / "checkpoints" / "step_10" / "COMPLETE").write_text("")  # step_20 has no marker: incomplete
+    checkpoint(run2, 5)
+    checkpoint(run2, 10)
+    checkpoint(run2, 20, complete=False)  # a save cut by a crash
     r = resolve_model(str(run2))
-    assert r.path == str(run2 / "checkpoints" / "step_10")
-    assert r.label == "math/step_10"
-    assert "step_10" in r.source and "step_20 (no completion marker" in r.source
+    assert r.path == str(run2 / "checkpoints" / "step_10") and r.label == "math/step_10"
+    assert "newest complete checkpoint step_10" in r.source and "skipped step_20" in r.source
 
-    (tmp_path / "empty_run" / "checkpoints" / "step_1").mkdir(parents=True)
-    with pytest.raises(UserError, match="step_1 \\(no completion marker"):
-        resolve_model(str(tmp_path / "empty_run"))
+    (run2 / "checkpoints" / "step_10" / "model.safetensors").write_bytes(b"cut")  # manifest says 100 bytes
+    with pytest.raises(UserError, match="newest complete checkpoint is broken"):
+        resolve_model(str(run2))
+
+
+def test_resolve_model_errors(tmp_path):
+    run = tmp_path / "run"
+    checkpoint(run, 1, complete=False)
+    with pytest.raises(UserError, match="without a COMPLETE marker: step_1"):
+        resolve_model(str(run))
     with pytest.raises(UserError, match="no such directory"):
         resolve_model(str(tmp_path / "missing"))
-    assert resolve_model(str(model), label="mine").label == "mine"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="neither a model directory"):
+        resolve_model(str(tmp_path / "empty"))
 
 
 def test_model_identity_fingerprint_follows_the_weights(tmp_path):
