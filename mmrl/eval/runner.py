@@ -113,7 +113,15 @@ def evaluate_examples(
     done: dict[str, ProblemRecord] = {}
     if cache is not None:
         wanted = set(ids)
-        done = {pid: rec for pid, rec in cache.load().items() if pid in wanted}
+        cached = {pid: rec for pid, rec in cache.load().items() if pid in wanted}
+        done = {pid: rec for pid, rec in cached.items() if len(rec.samples) == n}
+        if len(done) < len(cached):
+            log.warning(
+                "%s: %d cached problems have a number of samples other than n=%d; they are generated again",
+                name,
+                len(cached) - len(done),
+                n,
+            )
         if done:
             log.info(
                 "%s: %d of %d problems found in the cache; generating the rest", name, len(done), len(ids)

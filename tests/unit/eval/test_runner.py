@@ -118,3 +118,12 @@ def test_cached_problems_outside_the_requested_set_are_ignored(runner, tmp_path)
     engine = ScriptedEngine()
     result = run(engine, runner, examples=EXAMPLES[:4], cache=SampleCache(path, {"m": 1}))  # --limit 4
     assert engine.calls == [] and [p.id for p in result.problems] == ["p0", "p1", "p2", "p3"]
+
+
+def test_cached_problems_with_another_n_are_generated_again(runner, tmp_path):
+    path = tmp_path / "cache.jsonl"
+    run(ScriptedEngine(), runner, examples=EXAMPLES[:3], cache=SampleCache(path, {"m": 1}))  # n = 4
+    engine = ScriptedEngine()
+    result = run(engine, runner, examples=EXAMPLES[:3], n=2, ks=[1, 2], cache=SampleCache(path, {"m": 1}))
+    assert engine.generated_ids == ["p0", "p1", "p2"]
+    assert all(len(p.samples) == 2 for p in result.problems)
