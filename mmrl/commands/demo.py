@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from mmrl.commands.train import cpu_thread_policy
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -32,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
+    cpu_thread_policy()
     import logging
     import time
 

@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,8 +203,15 @@ class CheckpointManager:
         self.accelerator.wait_for_everyone()
         return moved
 
-    def save(self, step: int, trainer_state: dict[str, Any]) -> Path:
-        """Write ``step_<step>`` atomically (temp dir, manifest, rename, marker), then prune."""
+    def save(
+        self, step: int, trainer_state: dict[str, Any], write_extra: Callable[[Path], None] | None = None
+    ) -> Path:
+        """Write ``step_<step>`` atomically (temp dir, manifest, rename, marker), then prune.
+
+        ``write_extra(directory)`` adds files on the main process before the manifest is written
+        (the trainer adds the model config and tokenizer, so the checkpoint also loads with
+        ``from_pretrained``).
+        """
         final = self.root / f"step_{step}"
         tmp = self.root / f".tmp-step_{step}"
         if self._main:
@@ -215,6 +223,8 @@ class CheckpointManager:
         self.accelerator.wait_for_everyone()
         if self._main:
             (tmp / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1, sort_keys=True))
+            if write_extra is not None:
+                write_extra(tmp)
             write_manifest(tmp)
             _fsync_dir(tmp)
             if final.exists():  # left incomplete by a crashed run at the same step

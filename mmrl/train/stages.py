@@ -177,6 +177,7 @@ def collect_batch(
         scores = [s for _, s in kept.items]
         group_ids, rewards = kept.group_ids, kept.rewards
         correct = kept.correct if kept.correct is not None else torch.full_like(rewards, math.nan)
+        rewards, correct = rewards.float(), correct.float()
         extra = dict(kept.metrics)
     else:
         rollouts, scores, rewards, correct, group_ids = one_round()
@@ -201,9 +202,9 @@ def collect_batch(
     reward_sum, reward_count, correct_sum, correct_count, total, length_sum, truncated_sum, dropped_sum = sums
     # ω = clip(Σ r / B, 0, 1) over the scorable rewards of every rank (mmrl.algos.batch_accuracy).
     omega = min(1.0, max(0.0, reward_sum / reward_count)) if reward_count else math.nan
-    if not rollouts:
+    if total == 0:
         raise UserError(
-            "no trajectory to train on this step: every sampled prompt was over data.max_prompt_length "
+            "nothing was generated this step: every sampled prompt was over data.max_prompt_length "
             "(raise it, or lower data.max_pixels for images)"
         )
     metrics = {

@@ -251,15 +251,19 @@ class Trainer:
         return (self.checkpoints.root / f"step_{step}" / "COMPLETE").is_file()
 
     def save_checkpoint(self) -> Path:
-        path = self.checkpoints.save(self.step, self.state_dict())
-        if self.is_main:
-            model = self.accelerator.unwrap_model(self.policy.model)
-            if (path / "model.safetensors").is_file() and hasattr(model, "config"):
-                # accelerate's model file has Hugging Face names: with the config next to it the checkpoint
-                # loads with from_pretrained (and `mmrl eval --model RUN_DIR`).
-                model.config.save_pretrained(path)
-            save_config(self.cfg, path / "config.yaml")
-        return path
+        return self.checkpoints.save(self.step, self.state_dict(), write_extra=self._write_model_files)
+
+    def _write_model_files(self, directory: Path) -> None:
+        """Config, tokenizer/processor and the run config next to accelerate's state. accelerate's
+        model file has Hugging Face names, so with these the checkpoint loads with ``from_pretrained``
+        (and ``mmrl eval --model RUN_DIR`` evaluates it)."""
+        model = self.accelerator.unwrap_model(self.policy.model)
+        if (directory / "model.safetensors").is_file() and hasattr(model, "config"):
+            model.config.save_pretrained(directory)
+            if getattr(model, "generation_config", None) is not None:
+                model.generation_config.save_pretrained(directory)
+            getattr(self.policy, "processor", self.policy.tokenizer).save_pretrained(directory)
+        save_config(self.cfg, directory / "config.yaml")
 
     # -- one step ---------------------------------------------------------------------------------
 
@@ -295,30 +299,48 @@ class Trainer:
         )
         rewards = shape_rewards(batch, settings)
         advantages, advantage_metrics = step_advantages(batch, rewards, settings)
-        plan = plan_update(
-            batch, self.num_mini_batches, cfg.trainer.micro_batch_size, cfg.trainer.max_tokens_per_micro_batch
-        )
-        temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
-        with timer("logprob"):
-            compute_old_and_reference_logprobs(
-                plan, batch, self.policy, self.ref_policy, temperature, needs_old=self.num_mini_batches > 1
-            )
-        with timer("update"):
-            update_metrics = update_policy(
-                plan,
+        if self._all_reduce_sum([float(len(batch.rollouts))])[0] == 0:
+            # DAPO kept no group with mixed outcomes on any rank: nothing to learn from this step.
+            log.warning("step %d: no trajectory left after dynamic sampling; the update is skipped", step)
+            self.scheduler.step()
+            update_metrics = {
+                "optimizer/steps": 0.0,
+                "optimizer/skipped_steps": 0.0,
+                "update/empty_batch": 1.0,
+            }
+        else:
+            plan = plan_update(
                 batch,
-                advantages,
-                self.policy,
-                self.accelerator,
-                self.optimizer,
-                self.scheduler,
-                settings,
-                temperature,
-                cfg.trainer.max_grad_norm,
-                probe=self.probe,
+                self.num_mini_batches,
+                cfg.trainer.micro_batch_size,
+                cfg.trainer.max_tokens_per_micro_batch,
             )
-        with timer("sync"):
-            self.engine.sync_weights(self.policy.model)
+            temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
+            with timer("logprob"):
+                compute_old_and_reference_logprobs(
+                    plan,
+                    batch,
+                    self.policy,
+                    self.ref_policy,
+                    temperature,
+                    needs_old=self.num_mini_batches > 1,
+                )
+            with timer("update"):
+                update_metrics = update_policy(
+                    plan,
+                    batch,
+                    advantages,
+                    self.policy,
+                    self.accelerator,
+                    self.optimizer,
+                    self.scheduler,
+                    settings,
+                    temperature,
+                    cfg.trainer.max_grad_norm,
+                    probe=self.probe,
+                )
+            with timer("sync"):
+                self.engine.sync_weights(self.policy.model)
         self.step = step
         self.prompts_dropped += batch.metrics["prompts/dropped"]
 
