@@ -15,6 +15,7 @@ Both functions below are pure: tensors in, tensors out.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -34,6 +35,14 @@ def _scores(
         # The most negative finite float rather than -inf: p = 0 exactly, and p * z stays 0 (not nan).
         logits = logits.index_fill(-1, banned.to(logits.device), torch.finfo(torch.float32).min)
     return logits
+
+
+def _without_banned(products: torch.Tensor, banned: torch.Tensor | None) -> torch.Tensor:
+    """Zero the banned columns of ``p * z`` in place: their value is 0 anyway (p = 0), and zeroing
+    them stops backward from multiplying a gradient by the huge fill value (inf, then 0 * inf)."""
+    if banned is not None and banned.numel():
+        products.index_fill_(-1, banned.to(products.device), 0.0)
+    return products
 
 
 def _banned_tensor(banned_token_ids: tuple[int, ...] | list[int] | None) -> torch.Tensor | None:
@@ -72,12 +81,13 @@ def token_logprobs_from_logits(
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 for log-probabilities, got {temperature}")
-    z = _scores(logits, temperature, softcap, _banned_tensor(banned_token_ids))
+    banned = _banned_tensor(banned_token_ids)
+    z = _scores(logits, temperature, softcap, banned)
     logprobs_all = torch.log_softmax(z, dim=-1)
     logprobs = logprobs_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     entropy = None
     if with_entropy:
-        entropy = -(logprobs_all.exp() * logprobs_all).sum(-1)
+        entropy = -_without_banned(logprobs_all.exp() * logprobs_all, banned).sum(-1)
     return logprobs, entropy
 
 
@@ -93,7 +103,7 @@ def _chunk_logprobs_entropy(
     lse = torch.logsumexp(z, dim=-1)  # [C]
     logprobs = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
     # H = lse - sum_v p_v z_v  (the same as -sum p log p, without a second [C, V] log-softmax)
-    entropy = lse - (torch.softmax(z, dim=-1) * z).sum(-1)
+    entropy = lse - _without_banned(torch.softmax(z, dim=-1) * z, banned).sum(-1)
     return logprobs, entropy
 
 
@@ -107,6 +117,89 @@ def _chunk_logprobs(
 ) -> torch.Tensor:
     z = _scores(head(hidden), temperature, softcap, banned)
     return z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, dim=-1)
+
+
+class _LinearHeadLogprobs(torch.autograd.Function):
+    """Chunked log-probabilities (and entropies) through a plain linear head, with a hand-written
+    backward that keeps at most two ``[chunk, V]`` float32 tensors alive and accumulates the
+    weight gradient into one buffer (autograd's per-chunk graph would add a ``[V, H]`` gradient
+    and several ``[chunk, V]`` copies per chunk).
+
+    With ``s = (h W^T + b) / T`` (banned columns at the float32 minimum), ``p = softmax(s)``:
+    ``d logprob / d s = onehot(target) - p`` and ``d H / d s = -p * (log p + H)``; the logits
+    get ``(that) / T``, zero on banned columns.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, bias, targets, chunk_size, temperature, banned, with_entropy):
+        n = hidden.shape[0]
+        logprobs = torch.empty(n, dtype=torch.float32, device=hidden.device)
+        entropy = torch.empty(n, dtype=torch.float32, device=hidden.device)
+        lse_all = torch.empty(n, dtype=torch.float32, device=hidden.device)
+        for start in range(0, n, chunk_size):
+            sl = slice(start, start + chunk_size)
+            z = _scores(torch.nn.functional.linear(hidden[sl], weight, bias), temperature, None, banned)
+            lse = torch.logsumexp(z, dim=-1)
+            lse_all[sl] = lse
+            logprobs[sl] = z.gather(-1, targets[sl].unsqueeze(-1)).squeeze(-1) - lse
+            if with_entropy:
+                entropy[sl] = lse - (torch.softmax(z, dim=-1) * z).sum(-1)
+            del z
+        ctx.save_for_backward(hidden, weight, bias, targets, lse_all, entropy)
+        ctx.chunk_size, ctx.temperature, ctx.banned, ctx.with_entropy = (
+            chunk_size,
+            temperature,
+            banned,
+            with_entropy,
+        )
+        return logprobs, entropy
+
+    @staticmethod
+    def backward(ctx, grad_logprobs, grad_entropy):
+        hidden, weight, bias, targets, lse_all, entropy = ctx.saved_tensors
+        want_h, want_w, want_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        grad_h = torch.empty_like(hidden) if want_h else None
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_w else None
+        grad_b = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if want_b else None
+        rows = torch.arange(min(ctx.chunk_size, hidden.shape[0]), device=hidden.device)
+        for start in range(0, hidden.shape[0], ctx.chunk_size):
+            sl = slice(start, start + ctx.chunk_size)
+            h = hidden[sl]
+            g = _scores(torch.nn.functional.linear(h, weight, bias), ctx.temperature, None, ctx.banned)
+            g.sub_(lse_all[sl].unsqueeze(-1))  # log p
+            p = g.exp()
+            if ctx.with_entropy and grad_entropy is not None:
+                # -gH * p * (log p + H), built in place in g
+                g.add_(entropy[sl].unsqueeze(-1)).mul_(p).mul_(-grad_entropy[sl].unsqueeze(-1))
+            else:
+                g.zero_()
+            if grad_logprobs is not None:
+                gl = grad_logprobs[sl]
+                g.sub_(p.mul_(gl.unsqueeze(-1)))
+                g[rows[: h.shape[0]], targets[sl]] += gl
+            del p
+            if ctx.banned is not None and ctx.banned.numel():
+                g.index_fill_(-1, ctx.banned.to(g.device), 0.0)
+            if ctx.temperature != 1.0:
+                g.div_(ctx.temperature)
+            g = g.to(weight.dtype)
+            if want_h:
+                grad_h[sl] = g @ weight
+            if want_w:
+                grad_w.addmm_(g.t().float() if g.dtype != torch.float32 else g.t(), h.float())
+            if want_b:
+                grad_b.add_(g.float().sum(0))
+            del g
+        grad_w = grad_w.to(weight.dtype) if want_w else None
+        grad_b = grad_b.to(bias.dtype) if want_b else None
+        return grad_h, grad_w, grad_b, None, None, None, None, None
+
+
+def _plain_linear(head: Any) -> bool:
+    """True for an ``nn.Linear`` head with ordinary (not sharded, not adapter-wrapped) weights."""
+    if type(head) is not torch.nn.Linear:
+        return False
+    return type(head.weight.data) is torch.Tensor
 
 
 def chunked_token_logprobs(
@@ -124,9 +217,11 @@ def chunked_token_logprobs(
 
     The rows of ``hidden`` are processed ``chunk_size`` at a time: ``z = float32(head(h)) / T``,
     ``logprob = z[target] - logsumexp(z)``, ``entropy = logsumexp(z) - sum_v softmax(z)_v z_v``.
-    Under autograd each chunk runs inside ``torch.utils.checkpoint`` (non-reentrant), so only the
-    chunk's inputs are saved and backward recomputes its logits; gradients are identical to the
-    unchunked computation.
+    Under autograd, a plain ``nn.Linear`` head goes through a hand-written backward that
+    recomputes each chunk's logits and accumulates the weight gradient in one buffer; any other
+    head (adapters, sharded weights, soft-capping) runs each chunk inside
+    ``torch.utils.checkpoint``. Either way only the chunk's inputs are saved, and the gradients
+    equal those of the unchunked computation.
 
     Args:
         hidden: ``[N, H]`` final hidden states of the positions that predict ``targets``.
@@ -147,8 +242,18 @@ def chunked_token_logprobs(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if hidden.shape[0] != targets.shape[0]:
         raise ValueError(f"hidden has {hidden.shape[0]} rows but targets has {targets.shape[0]}")
-    use_checkpoint = torch.is_grad_enabled() and hidden.requires_grad
     banned = _banned_tensor(banned_token_ids)
+    if banned is not None:
+        banned = banned.to(hidden.device)
+    needs_grad = torch.is_grad_enabled() and (
+        hidden.requires_grad or any(p.requires_grad for p in getattr(head, "parameters", list)())
+    )
+    if needs_grad and softcap is None and _plain_linear(head) and hidden.shape[0] > 0:
+        logprobs, entropy = _LinearHeadLogprobs.apply(
+            hidden, head.weight, head.bias, targets, chunk_size, temperature, banned, with_entropy
+        )
+        return logprobs, (entropy if with_entropy else None)
+    use_checkpoint = needs_grad
     logprob_parts: list[torch.Tensor] = []
     entropy_parts: list[torch.Tensor] = []
     for start in range(0, hidden.shape[0], chunk_size):

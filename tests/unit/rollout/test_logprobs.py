@@ -98,3 +98,35 @@ def test_no_graph_is_kept_without_grad():
     with torch.no_grad():
         lp, _ = chunked_token_logprobs(torch.randn(4, 3), torch.tensor([0, 1, 2, 3]), head, chunk_size=2)
     assert not lp.requires_grad
+
+
+@pytest.mark.parametrize("kind", ["fused_linear", "checkpointed_module"])
+@pytest.mark.parametrize("loss_on", ["logprobs", "entropy", "both"])
+def test_both_backward_paths_match_autograd_with_bias_and_banned_tokens(kind, loss_on):
+    torch.manual_seed(2)
+    linear = torch.nn.Linear(6, 40, bias=True)
+    head = linear if kind == "fused_linear" else torch.nn.Sequential(linear)  # not a plain Linear
+    hidden_a = torch.randn(11, 6, requires_grad=True)
+    hidden_b = hidden_a.detach().clone().requires_grad_(True)
+    targets = torch.randint(0, 36, (11,))  # the banned ids 36..39 are never targets
+    banned = [36, 37, 38, 39]
+    ref_lp, ref_ent = token_logprobs_from_logits(
+        linear(hidden_a), targets, temperature=0.9, banned_token_ids=banned, with_entropy=True
+    )
+    lp, ent = chunked_token_logprobs(
+        hidden_b, targets, head, chunk_size=4, temperature=0.9, banned_token_ids=banned, with_entropy=True
+    )
+    assert_close(lp, ref_lp)
+    assert_close(ent, ref_ent)
+    w = torch.randn(11)
+
+    def loss(lp, ent):
+        return {"logprobs": (lp * w).sum(), "entropy": (ent * w).sum(), "both": (lp * w + ent).sum()}[loss_on]
+
+    loss(ref_lp, ref_ent).backward()
+    ref_grads = [hidden_a.grad.clone(), linear.weight.grad.clone(), linear.bias.grad.clone()]
+    linear.weight.grad = linear.bias.grad = None
+    loss(lp, ent).backward()
+    for got, want in zip([hidden_b.grad, linear.weight.grad, linear.bias.grad], ref_grads, strict=True):
+        assert_close(got, want, atol=1e-5, rtol=1e-4)
+    assert torch.isfinite(linear.weight.grad).all()
