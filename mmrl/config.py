@@ -405,6 +405,19 @@ def _cross_checks(cfg: Config) -> list[str]:
         errors.append(f"trainer.learning_rate={t.learning_rate} must be >= 0")
     if t.max_consecutive_nonfinite < 1:
         errors.append(f"trainer.max_consecutive_nonfinite={t.max_consecutive_nonfinite} must be >= 1")
+    for name, value in (
+        ("trainer.warmup_steps", t.warmup_steps),
+        ("trainer.max_grad_norm", t.max_grad_norm),
+        ("trainer.weight_decay", t.weight_decay),
+    ):
+        if value < 0:
+            errors.append(f"{name}={value} must be >= 0")
+    if e.limit is not None and e.limit < 1:
+        errors.append(f"eval.limit={e.limit} must be >= 1, or null to evaluate every problem")
+    if e.max_new_tokens is not None and e.max_new_tokens < 1:
+        errors.append(
+            f"eval.max_new_tokens={e.max_new_tokens} must be >= 1, or null to use rollout.max_new_tokens"
+        )
     if t.resume not in ("auto", "never") and not t.resume:
         errors.append("trainer.resume must be 'auto', 'never' or a checkpoint directory")
     if not e.k:

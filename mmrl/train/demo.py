@@ -49,10 +49,13 @@ class DemoPlan:
     seconds_per_sequence: float = 0.0
     tokens_per_response: float = 0.0
 
-    def estimate_seconds(self) -> dict[str, float]:
-        evaluation = self.eval_problems * self.eval_n * self.tokens_per_response * self.seconds_per_token
-        rollouts = self.steps * self.prompts_per_step * self.group_size
-        training = rollouts * (self.tokens_per_response * self.seconds_per_token + self.seconds_per_sequence)
+    def estimate_seconds(self, cfg: Config | None = None) -> dict[str, float]:
+        """Seconds per phase for ``cfg`` (default: this plan's own config) at the measured rates."""
+        cfg = cfg or demo_config(self, "unused")
+        per_response = min(self.tokens_per_response, cfg.rollout.max_new_tokens) * self.seconds_per_token
+        evaluation = cfg.eval.limit * cfg.eval.n * per_response
+        rollouts = cfg.trainer.max_steps * cfg.trainer.prompts_per_step * cfg.rollout.n
+        training = rollouts * (per_response + self.seconds_per_sequence)
         return {"load": 15.0, "evaluate (x2)": 2 * evaluation, "train": training}
 
 
@@ -143,7 +146,7 @@ def _minutes(seconds: float) -> str:
 
 
 def print_plan(plan: DemoPlan, cfg: Config, out: Any) -> None:
-    est = plan.estimate_seconds()
+    est = plan.estimate_seconds(cfg)
     total = sum(est.values())
     e, t, r = cfg.eval, cfg.trainer, cfg.rollout
     lines = [
@@ -239,13 +242,63 @@ def summarize(
     return "\n".join(lines)
 
 
+def plot_demo(before: Any, after: Any, history: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Two panels: pass@k before/after on a log2 k axis, and the training accuracy per step."""
+    import os
+
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for label, result, style in (("base model", before, "o--"), ("after training", after, "o-")):
+        curve = sorted(result.pass_at_k().items())
+        left.plot([k for k, _ in curve], [v for _, v in curve], style, label=label)
+    ks = sorted(before.pass_at_k())
+    left.set_xscale("log", base=2)
+    left.set_xticks(ks)
+    left.set_xticklabels([str(k) for k in ks])
+    left.set_xlabel("k")
+    left.set_ylabel("pass@k")
+    left.set_ylim(0, 1)
+    left.set_title(f"held-out: {len(before.problems)} problems x {before.n} samples")
+    left.grid(alpha=0.3)
+    left.legend(loc="lower right")
+    steps = [h["step"] for h in history if "reward/accuracy" in h]
+    right.plot(
+        steps,
+        [h["reward/accuracy"] for h in history if "reward/accuracy" in h],
+        "o-",
+        label="training samples",
+    )
+    right.plot(
+        [0, steps[-1] if steps else 0],
+        [before.pass_at_k()[1], after.pass_at_k()[1]],
+        "s--",
+        label="held-out pass@1",
+    )
+    right.set_xlabel("step")
+    right.set_ylabel("accuracy")
+    right.set_ylim(0, 1)
+    right.set_title("accuracy during training")
+    right.grid(alpha=0.3)
+    right.legend(loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def run_demo(
     plan: DemoPlan, output_dir: str | Path, overrides: Sequence[str] = (), out: Any = None
 ) -> dict[str, Any]:
     """Run the demo; print the plan, progress and the results; return the key numbers."""
     import sys
 
-    from mmrl.eval import plot_passk_panels
     from mmrl.models import prepare_smollm2
     from mmrl.train import fit
 
@@ -261,15 +314,8 @@ def run_demo(
     run = Path(cfg.trainer.output_dir)
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     history = [h for h in history if h["step"] > 0]
-    plot = plot_passk_panels(
-        {
-            f"pass@k, {len(before.problems)} problems x {before.n} samples": {
-                "base model": before.pass_at_k(),
-                f"after {cfg.trainer.max_steps} steps": after.pass_at_k(),
-            }
-        },
-        run / "passk.png",
-        title=f"SmolLM2-135M-Instruct, {cfg.algorithm.name}",
+    plot = plot_demo(
+        before, after, history, run / "passk.png", f"SmolLM2-135M-Instruct, {cfg.algorithm.name}"
     )
     summary = summarize(plan, cfg, before, after, history, seconds)
     (run / "summary.md").write_text(summary)

@@ -156,3 +156,24 @@ def test_launch_script_rejects_an_unknown_algorithm():
         ["bash", str(ROOT / "scripts" / "run_math_qwen2_5_math_7b.sh"), "ppo"], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "no config" in proc.stderr
+
+
+def _bench_step(argv):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_step", ROOT / "scripts" / "bench_step.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
+def test_bench_step_prints_a_phase_table(models, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["--model", str(models["text"]), "--prompts", "2", "--n", "2", "--max-new-tokens", "4"]
+    assert _bench_step([*argv, "--warmup", "0", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    for phase in ("generate", "score", "logprob", "update", "sync", "**step**"):
+        assert f"| {phase} |" in printed
+    import json
+
+    assert set(json.loads(out.read_text())["phases"]) == {"generate", "score", "logprob", "update", "sync"}

@@ -1,0 +1,157 @@
+"""The stages alone, on a tiny model: micro-batch invariance of the update, DAPO rounds, reward shaping."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from mmrl.algos import AlgorithmSettings, DynamicSampler, resolve_algorithm
+from mmrl.config import load_config
+from mmrl.policy import TextPolicy
+from mmrl.rollout import HFEngine, Sampling
+from mmrl.testing import tiny_text_model
+from mmrl.train.metrics import PhaseTimer
+from mmrl.train.stages import (
+    StepBatch,
+    collect_batch,
+    compute_old_and_reference_logprobs,
+    plan_update,
+    shape_rewards,
+    step_advantages,
+    update_policy,
+)
+from mmrl.types import Example, Score
+
+
+class ScriptedRunner:
+    """Scores by a rule on the response text; records how often it was called."""
+
+    def __init__(self, rule):
+        self.rule = rule
+        self.calls = 0
+
+    def score(self, responses, examples, truncated):
+        from rewards import RunnerResult
+
+        self.calls += 1
+        scores = [Score(float(self.rule(r)), correct=bool(self.rule(r))) for r in responses]
+        return RunnerResult(scores, {"total": len(scores)})
+
+
+def _examples(k, start=0):
+    return [Example(f"q{i}", "math", f"What is {i} plus {i}?", str(2 * i)) for i in range(start, start + k)]
+
+
+@pytest.fixture
+def policy():
+    model, tok = tiny_text_model(0)
+    return TextPolicy(model, tok)
+
+
+def _settings(*overrides) -> AlgorithmSettings:
+    cfg = load_config(None, ["rollout.max_new_tokens=8", "algorithm.overlong.buffer_length=4", *overrides])
+    return resolve_algorithm(cfg.algorithm, cfg.rollout)
+
+
+def _batch(policy, settings, rule=lambda r: len(r) % 2 == 0, prompts=3, n=4):
+    draws = iter([_examples(prompts)])
+    return collect_batch(
+        lambda: next(draws),
+        policy,
+        HFEngine(policy),
+        ScriptedRunner(rule),
+        settings,
+        n,
+        lambda r: Sampling(max_new_tokens=8, seed=r),
+        PhaseTimer(),
+    )
+
+
+def _update(policy, batch, settings, micro_batch_size, max_tokens, mini_batches=1):
+    from accelerate import Accelerator
+
+    acc = Accelerator(cpu=True)
+    model = copy.deepcopy(policy.model)
+    local = TextPolicy(model, policy.tokenizer)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    local.model, opt = acc.prepare(model, opt)
+    rewards = shape_rewards(batch, settings)
+    advantages, _ = step_advantages(batch, rewards, settings)
+    plan = plan_update(batch, mini_batches, micro_batch_size, max_tokens)
+    compute_old_and_reference_logprobs(plan, batch, local, None, 1.0, needs_old=mini_batches > 1)
+    metrics = update_policy(plan, batch, advantages, local, acc, opt, sched, settings, 1.0, 0.0)
+    return local.model, metrics, plan
+
+
+@pytest.mark.parametrize("agg", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"])
+def test_micro_batch_split_does_not_change_the_update(policy, agg):
+    settings = _settings(f"algorithm.loss_agg_mode={agg}")
+    batch = _batch(policy, settings)
+    assert 0 < float(batch.rewards.mean()) < 1
+    whole, m1, plan1 = _update(policy, batch, settings, micro_batch_size=64, max_tokens=None)
+    split, m2, plan2 = _update(policy, batch, settings, micro_batch_size=3, max_tokens=60)
+    assert len(plan1.mini_batches[0]) == 1 and len(plan2.mini_batches[0]) > 2
+    for (name, a), b in zip(whole.named_parameters(), split.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+    assert m1["loss"] == pytest.approx(m2["loss"], rel=1e-4, abs=1e-7)
+    assert m1["actor/num_tokens"] == m2["actor/num_tokens"]
+    changed = any(
+        not torch.equal(a, b) for a, b in zip(whole.parameters(), policy.model.parameters(), strict=True)
+    )
+    assert changed
+
+
+def test_several_mini_batches_use_the_sampling_policy_as_old(policy):
+    settings = _settings()
+    batch = _batch(policy, settings)
+    _, metrics, plan = _update(policy, batch, settings, micro_batch_size=64, max_tokens=None, mini_batches=3)
+    assert metrics["optimizer/steps"] == 3 and len(plan.old_logprobs) == 3
+    # the first mini-batch is on-policy: ratio 1, so the k3 estimate of KL(old || new) is 0 there
+    assert metrics["actor/approx_kl"] >= 0 and math.isfinite(metrics["loss"])
+
+
+def test_dynamic_sampling_draws_rounds_until_groups_are_mixed(policy):
+    settings = _settings("algorithm.name=dapo", "algorithm.dynamic_sampling.max_rounds=4")
+    assert settings.dynamic_sampling
+    rounds = iter([_examples(2, 0), _examples(2, 10), _examples(2, 20), _examples(2, 30)])
+    runner = ScriptedRunner(lambda r: len(r) % 2 == 0)
+    sampler = DynamicSampler(target_groups=2, max_rounds=4)
+    batch = collect_batch(
+        lambda: next(rounds),
+        policy,
+        HFEngine(policy),
+        runner,
+        settings,
+        4,
+        lambda r: Sampling(max_new_tokens=8, seed=100 + r),
+        PhaseTimer(),
+        dynamic_sampler=sampler,
+    )
+    assert runner.calls == batch.metrics["rollout/rounds"] >= 1
+    assert batch.num_groups <= 2
+    for g in range(batch.num_groups):  # every kept group has mixed outcomes
+        members = batch.rewards[batch.group_ids == g]
+        assert members.min() < members.max()
+    # ω counts every generated sample of every round, not only the kept ones
+    assert batch.metrics["reward/mean"] == pytest.approx(batch.batch_accuracy)
+
+
+def test_overlong_shaping_follows_the_preset(policy):
+    plain, dapo = _settings(), _settings("algorithm.name=dapo")
+    batch = _batch(policy, plain, rule=lambda r: True)
+    assert torch.equal(shape_rewards(batch, plain), batch.rewards)
+    shaped = shape_rewards(batch, dapo)
+    lengths = torch.tensor([len(r.response_ids) for r in batch.rollouts])
+    assert torch.all(shaped[lengths <= 4] == batch.rewards[lengths <= 4])
+    assert torch.all(shaped[lengths == 8] == batch.rewards[lengths == 8] - 1.0)
+
+
+def test_step_batch_groups_are_contiguous(policy):
+    batch = _batch(policy, _settings())
+    assert isinstance(batch, StepBatch) and batch.num_groups == 3
+    assert batch.group_ids.tolist() == sorted(batch.group_ids.tolist())
+    assert [r.example.id for r in batch.rollouts[:4]] == [batch.rollouts[0].example.id] * 4
