@@ -51,7 +51,7 @@ class DemoPlan:
 
     def estimate_seconds(self, cfg: Config | None = None) -> dict[str, float]:
         """Seconds per phase for ``cfg`` (default: this plan's own config) at the measured rates."""
-        cfg = cfg or demo_config(self, "unused")
+        cfg = cfg or demo_config(self, "runs/demo")
         per_response = min(self.tokens_per_response, cfg.rollout.max_new_tokens) * self.seconds_per_token
         evaluation = cfg.eval.limit * cfg.eval.n * per_response
         rollouts = cfg.trainer.max_steps * cfg.trainer.prompts_per_step * cfg.rollout.n
@@ -65,16 +65,16 @@ FULL = DemoPlan(
     eval_n=4,
     ks=(1, 2, 4),
     steps=12,
-    prompts_per_step=8,
+    prompts_per_step=4,
     group_size=8,
-    max_new_tokens=96,
-    learning_rate=2e-5,
+    max_new_tokens=48,
+    learning_rate=1e-5,
     temperature=0.7,
     difficulty=(1, 2),
     budget_minutes=15,
     seconds_per_token=0.012,
-    seconds_per_sequence=0.5,
-    tokens_per_response=45,
+    seconds_per_sequence=0.7,
+    tokens_per_response=30,
 )
 
 QUICK = DemoPlan(
@@ -86,18 +86,44 @@ QUICK = DemoPlan(
     prompts_per_step=2,
     group_size=4,
     max_new_tokens=48,
-    learning_rate=2e-5,
+    learning_rate=1e-5,
     temperature=0.7,
     difficulty=(1, 2),
     budget_minutes=3,
-    seconds_per_token=0.015,
-    seconds_per_sequence=0.5,
-    tokens_per_response=40,
+    seconds_per_token=0.012,
+    seconds_per_sequence=0.7,
+    tokens_per_response=36,
 )
+
+#: The demo's prompt: one worked example, then the problem. SmolLM2-135M copies the example's shape
+#: ("... = 7 pencils. The answer is 7."), which the verifier's anchor reads; measured at temperature
+#: 0.7 on 32 level-1/2 problems x 4 samples, base pass@1 is 0.133 with it and 0.047 with the
+#: recipe's instruction-only template. Responses stop before the model invents a next "Question".
+PROMPT_TEMPLATE = """\
+Here is an example.
+Question: Ana has 4 pencils. Ana buys 3 more pencils. How many pencils does Ana have now?
+Answer: Ana has 4 + 3 = 7 pencils. The answer is 7.
+
+Question: {{ question | trim }}
+Answer:
+"""
+STOP = "\n\nQuestion"
+
+#: A-GRAE's alpha: positive advantages are scaled by min(1, omega/alpha) while the batch accuracy
+#: omega is below alpha. The paper uses alpha = 1 for Qwen2.5-Math-7B (base accuracy ~0.6) and 0.5 for
+#: Qwen2.5-VL-3B (~0.3); SmolLM2 starts near 0.12, and with alpha = 1 its updates were almost only
+#: negative (positive mass 0.7 vs negative 4.5 per step) and held-out pass@1 fell (0.117 -> 0.078 in
+#: 12 steps); alpha = 0.2 keeps the attenuation in the paper's range (about 0.6 at the start).
+ALPHA = 0.2
 
 
 def demo_config(plan: DemoPlan, output_dir: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """The training configuration of a demo plan (``overrides`` are applied last)."""
+    """The training configuration of a demo plan (``overrides`` are applied last).
+
+    Its prompt template is ``<output_dir>/prompt.jinja``, which ``run_demo`` writes (so the run
+    directory holds everything its ``config.yaml`` refers to).
+    """
+    template = Path(output_dir) / "prompt.jinja"
     difficulty = "[" + ", ".join(str(d) for d in plan.difficulty) + "]"
     ks = "[" + ", ".join(str(k) for k in plan.ks) + "]"
     return load_config(
@@ -107,13 +133,15 @@ def demo_config(plan: DemoPlan, output_dir: str | Path, overrides: Sequence[str]
             "model.dtype=float32",
             "data.recipe=synthetic_arithmetic",
             f"data.options={{difficulty: {difficulty}, num_examples: 1024}}",
+            f"data.template={template}",
             f"rollout.n={plan.group_size}",
             f"rollout.temperature={plan.temperature}",
             "rollout.top_p=1.0",
             f"rollout.max_new_tokens={plan.max_new_tokens}",
-            f"rollout.batch_size={max(plan.group_size, 64)}",
+            f"rollout.stop={json.dumps([STOP])}",
+            "rollout.batch_size=64",
             "algorithm.name=grpo+a_grae",
-            "algorithm.a_grae.alpha=1.0",
+            f"algorithm.a_grae.alpha={ALPHA}",
             f"algorithm.overlong.buffer_length={min(32, plan.max_new_tokens)}",
             # SmolLM2 writes no <think> tags: the reward is the verifier's accuracy alone.
             "reward.accuracy_weight=1.0",
@@ -124,6 +152,8 @@ def demo_config(plan: DemoPlan, output_dir: str | Path, overrides: Sequence[str]
             f"trainer.prompts_per_step={plan.prompts_per_step}",
             "trainer.micro_batch_size=16",
             f"trainer.learning_rate={plan.learning_rate}",
+            # bf16 autocast (fp32 weights): 1.4x faster steps than fp32 on a CPU with AVX512-BF16
+            "trainer.mixed_precision=bf16",
             "trainer.save_every=0",
             "trainer.keep_last=1",
             "trainer.resume=never",
@@ -180,6 +210,19 @@ def _level_table(before: Any, after: Any) -> list[tuple[str, int, float, float]]
     return rows
 
 
+def paired_change(before: Any, after: Any) -> tuple[float, float, float]:
+    """Change of pass@1 and a normal 95% interval: ``d_i = c_i/n (after) - c_i/n (before)`` per problem,
+    ``mean(d) +- 1.96 * std(d) / sqrt(P)`` (the same problems were measured twice)."""
+    first = {p.id: p.c / p.n for p in before.problems if p.n}
+    second = {p.id: p.c / p.n for p in after.problems if p.n}
+    d = [second[i] - first[i] for i in first if i in second]
+    if len(d) < 2:
+        return (d[0] if d else math.nan), math.nan, math.nan
+    mean = sum(d) / len(d)
+    se = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1) / len(d))
+    return mean, mean - 1.96 * se, mean + 1.96 * se
+
+
 def summarize(
     plan: DemoPlan, cfg: Config, before: Any, after: Any, history: list[dict[str, Any]], seconds: float
 ) -> str:
@@ -197,7 +240,8 @@ def summarize(
     samples = len(before.problems) * before.n
     rewards = [h["reward/accuracy"] for h in history if "reward/accuracy" in h]
     run = Path(cfg.trainer.output_dir)
-    delta = after.pass_at_k()[1] - before.pass_at_k()[1]
+    delta, low, high = paired_change(before, after)
+    b, a = before.metrics()["overall"], after.metrics()["overall"]
     lines = [
         "# mmrl demo",
         "",
@@ -210,8 +254,10 @@ def summarize(
         "",
         table,
         "",
-        f"pass@1 changed by {delta:+.3f}. With {len(before.problems)} problems one problem is "
-        f"{1 / len(before.problems):.3f} of pass@1; differences of that size are noise.",
+        f"pass@1 changed by {delta:+.3f} (95% interval {low:+.3f} to {high:+.3f}, from the spread of the "
+        f"per-problem change over the {len(before.problems)} problems). Responses went from {b['mean_tokens']:.0f} "
+        f"to {a['mean_tokens']:.0f} tokens on average, and {b['truncated']:.0%} -> {a['truncated']:.0%} of them "
+        f"hit the {cfg.rollout.max_new_tokens}-token limit (a cut-off response has no final answer).",
         "",
         "## pass@1 by difficulty level",
         "",
@@ -284,7 +330,7 @@ def plot_demo(before: Any, after: Any, history: list[dict[str, Any]], path: Path
     right.set_ylim(0, 1)
     right.set_title("accuracy during training")
     right.grid(alpha=0.3)
-    right.legend(loc="lower right")
+    right.legend(loc="upper left")
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,6 +351,10 @@ def run_demo(
     out = out or sys.stdout
     cfg = demo_config(plan, output_dir, overrides)
     print_plan(plan, cfg, out)
+    template = Path(cfg.trainer.output_dir) / "prompt.jinja"
+    if cfg.data.template == str(template):
+        template.parent.mkdir(parents=True, exist_ok=True)
+        template.write_text(PROMPT_TEMPLATE)
     started = time.perf_counter()
     if cfg.model.path == "smollm2-135m-instruct":
         prepare_smollm2()

@@ -385,6 +385,7 @@ class Trainer:
             self.cfg.rollout,
             seed=self.cfg.trainer.seed + EVAL_SEED_OFFSET,
             accelerator=self.accelerator,
+            progress=self.cfg.logging.progress_bar,
         )
         seconds = time.perf_counter() - started
         if result is None:

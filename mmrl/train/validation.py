@@ -14,6 +14,8 @@ the records.
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from typing import Any
 
 from mmrl.data import LoadedData, load_examples
@@ -56,10 +58,13 @@ def validate(
     seed: int,
     accelerator: Any = None,
     name: str = "val",
+    progress: bool = False,
 ) -> EvalResult | None:
     """Sample, score and measure the held-out problems; the result on the main process, else ``None``.
 
     Prompts over ``data.max_prompt_length`` are left out and listed in ``EvalResult.dropped``.
+    Problems go to the engine in chunks that fill one generation batch (``rollout.batch_size``
+    sequences); with ``progress`` a bar (or, off a terminal, a log line) follows the chunks.
     """
     rank, world = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
     mine = shard_for_rank(list(examples), rank, world)
@@ -67,16 +72,20 @@ def validate(
     sampling = Sampling.from_eval(eval_cfg, rollout_cfg, seed=seed)
     problems = []
     if kept:
-        result = evaluate_examples(
-            kept,
-            engine=engine,
-            n=eval_cfg.n,
-            ks=eval_cfg.k,
-            sampling=sampling,
-            reward_runner=runner,
-            progress=False,
-            name=name,
-        )
+        chunk = max(1, rollout_cfg.batch_size // eval_cfg.n)
+        with _ChunkProgress(len(kept), name, enabled=progress and rank == 0) as bar:
+            result = evaluate_examples(
+                kept,
+                engine=engine,
+                n=eval_cfg.n,
+                ks=eval_cfg.k,
+                sampling=sampling,
+                reward_runner=runner,
+                progress=False,
+                name=name,
+                chunk_size=chunk,
+                on_chunk=lambda index, records: bar.advance(len(records)),
+            )
         problems = result.problems
     dropped_rows = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     if world > 1:
@@ -100,3 +109,39 @@ def validate(
         seed=seed,
     )
     return out
+
+
+class _ChunkProgress:
+    """A tqdm bar over problems on a terminal; elsewhere one log line per chunk."""
+
+    def __init__(self, total: int, name: str, enabled: bool):
+        self.total, self.name, self.enabled = total, name, enabled
+        self.done = 0
+        self.started = time.perf_counter()
+        self._bar: Any = None
+
+    def __enter__(self) -> _ChunkProgress:
+        if self.enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.total, desc=f"{self.name}: problems", unit="problem", dynamic_ncols=True
+            )
+        return self
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if self._bar is not None:
+            self._bar.update(count)
+        elif self.enabled:
+            log.info(
+                "%s: %d/%d problems, %.0f s",
+                self.name,
+                self.done,
+                self.total,
+                time.perf_counter() - self.started,
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
