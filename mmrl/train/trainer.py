@@ -99,7 +99,6 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, accelerator: Any = None):
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         from mmrl.data import load_from_config
@@ -109,7 +108,7 @@ class Trainer:
         self.cfg = cfg
         t = cfg.trainer
         self.settings = resolve_algorithm(cfg.algorithm, cfg.rollout)  # config errors before any loading
-        self.accelerator = accelerator or Accelerator(mixed_precision=t.mixed_precision)
+        self.accelerator = accelerator or _accelerator(t.mixed_precision)
         acc = self.accelerator
         self.world, self.rank = acc.num_processes, acc.process_index
         if t.prompts_per_step % self.world:
@@ -426,3 +425,20 @@ def fit(cfg: Config, accelerator: Any = None) -> FitResult:
         raise
     finally:
         trainer.close()
+
+
+def _accelerator(mixed_precision: str) -> Any:
+    """An ``accelerate.Accelerator`` with ``mixed_precision``, also when this process trained before.
+
+    accelerate keeps one state per process and refuses a second ``Accelerator`` with another precision.
+    One process may run several trainings (``mmrl demo``, a notebook, the test suite), so a precision
+    left over from an earlier run is cleared; the process group (``accelerate launch``) is kept.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    previous = AcceleratorState._shared_state.get("_mixed_precision")
+    if previous is not None and previous != mixed_precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision)
