@@ -19,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = sub.add_parser(
         "show",
+        usage="mmrl config show [-h] [--docs] [CONFIG] [a.b=c ...]",
         help="print the resolved config (defaults <- CONFIG <- overrides), or the validation error (exit 2)",
         description="Print the resolved config: defaults, then CONFIG (YAML), then a.b=c overrides.",
     )

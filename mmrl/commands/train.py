@@ -4,7 +4,7 @@ The configuration is the defaults, then CONFIG (YAML, may inherit others with ``
 ``a.b=c`` overrides; ``mmrl config show CONFIG ...`` prints what it resolves to. The run writes to
 ``trainer.output_dir``: ``config.yaml``, ``metrics.jsonl``, TensorBoard events, ``rollouts/``,
 ``validation/``, ``checkpoints/step_N/`` and ``final/``. Running the same command again resumes from
-the newest complete checkpoint (``trainer.resume=auto``). Several GPUs or nodes::
+the newest complete checkpoint (``trainer.resume=auto``). Several GPUs or nodes:
 
     accelerate launch --config_file scripts/accelerate/fsdp_8gpu.yaml -m mmrl train CONFIG
 """
@@ -30,8 +30,9 @@ def cpu_thread_policy() -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
+        usage="mmrl train [-h] [CONFIG] [a.b=c ...]",
         help="train with GRPO / Dr.GRPO / DAPO / RLOO / W-REINFORCE / A-GRAE (resumes automatically)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=__doc__.split("\n\n", 1)[1].replace("``", "") if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("items", nargs="*", metavar="[CONFIG] [a.b=c ...]", help="YAML file, then overrides")
