@@ -111,13 +111,18 @@ def _draw(kind: str, labels: list[str], values: list[int], title: str, size: tup
     ax = fig.add_subplot()
     ax.set_title(title, fontsize=10)
     if kind == "bar":
-        bars = ax.bar(labels, values, color=COLORS[: len(labels)])
+        # Numeric positions with tick labels draw the same chart as categorical labels, without
+        # matplotlib's INFO message for every year-like label ("categorical units ... parsable as floats").
+        positions = list(range(len(labels)))
+        bars = ax.bar(positions, values, color=COLORS[: len(labels)], tick_label=labels)
         ax.bar_label(bars, labels=[str(v) for v in values], fontsize=8, padding=2)
         ax.set_ylim(0, max(values) * 1.18)
         ax.tick_params(labelsize=8)
     elif kind == "line":
-        ax.plot(labels, values, marker="o", color=COLORS[0])
-        for x, y in zip(labels, values, strict=True):
+        positions = list(range(len(labels)))
+        ax.plot(positions, values, marker="o", color=COLORS[0])
+        ax.set_xticks(positions, labels)
+        for x, y in zip(positions, values, strict=True):
             ax.annotate(str(y), (x, y), textcoords="offset points", xytext=(0, 5), ha="center", fontsize=8)
         ax.set_ylim(0, max(values) * 1.2)
         ax.tick_params(labelsize=8)

@@ -3,6 +3,7 @@ matching verifier (a wrong answer is not), images of the stated size and mode wi
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -172,3 +173,14 @@ def test_charts_are_deterministic_render_and_verify():
         assert score(boxed(ex.answer), ex).correct is True
         wrong = "Nothing" if not ex.answer.isdigit() else str(int(ex.answer) * 2 + 10)
         assert score(boxed(wrong), ex).correct is False
+
+
+def test_chart_rendering_logs_nothing(caplog):
+    # Year labels ("2001") drawn as categorical x values made matplotlib log one INFO line per label
+    # and draw call: thousands of lines in `mmrl data show synthetic_charts` and in training logs.
+    from data_recipes.synthetic_charts import render_chart
+
+    with caplog.at_level(logging.DEBUG, logger="matplotlib"):
+        for kind in ("bar", "line", "pie"):
+            render_chart(kind, ["2001", "2002", "2003"], [10, 20, 30], "Sales", (224, 168))
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("matplotlib.category")] == []
