@@ -56,7 +56,7 @@ def test_validate_exits_0_on_a_good_fixture(tmp_path, capsys):
     assert "kept       3" in out and "ok: every row is valid" in out
 
 
-def test_validate_exits_1_and_reports_row_and_path_on_a_bad_fixture(tmp_path, capsys):
+def test_validate_exits_1_and_reports_row_and_path_on_a_bad_fixture(tmp_path, capsys, caplog):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     rows = [
         {"question": "1+1?", "answer": "2"},
@@ -70,6 +70,8 @@ def test_validate_exits_1_and_reports_row_and_path_on_a_bad_fixture(tmp_path, ca
     assert "image_corrupt" in out and str(tmp_path / "broken.png") in out and "empty_answer" in out
     lines = [line.split() for line in out.splitlines()]
     assert [w for w in lines if "image_corrupt" in w and w[0] == "1"][0][:2] == ["1", "image_corrupt"]
+    # One report with the configured threshold, not also the load's provisional one (threshold 1.0).
+    assert "max_bad_fraction 0.9" in out and "1.0" not in caplog.text and "skipped" not in caplog.text
 
 
 def test_validate_of_a_missing_path_is_a_user_error(tmp_path, capsys):
