@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,8 +81,44 @@ def _dtype(opts: EvalOptions, cuda: bool) -> str:
     return str(resolve_dtype("auto", "cuda")).removeprefix("torch.")
 
 
+#: The config field each ``mmrl eval`` flag sets, so that a config error names the flag typed.
+_FLAG_OF_FIELD = {
+    "model.dtype": "--dtype",
+    "data.max_prompt_length": "--max-prompt-length",
+    "data.min_pixels": "--min-pixels",
+    "data.max_pixels": "--max-pixels",
+    "rollout.engine": "--engine",
+    "rollout.batch_size": "--batch-size",
+    "rollout.max_new_tokens": "--max-new-tokens",
+    "rollout.temperature": "--temperature",
+    "rollout.top_p": "--top-p",
+    "rollout.top_k": "--top-k",
+    "rollout.vllm.gpu_memory_utilization": "--gpu-memory-utilization",
+    "reward.num_workers": "--reward-workers",
+    "reward.timeout_s": "--reward-timeout",
+}
+
+
 def _config(opts: EvalOptions, model_path: str, dtype: str) -> Any:
-    """The parts of the typed config tree that loading, generation and scoring read (validated)."""
+    """The parts of the typed config tree that loading, generation and scoring read (validated).
+
+    A ``ConfigError`` is raised again with each config field replaced by the flag that set it.
+    """
+    from mmrl.config import ConfigError
+
+    try:
+        return _config_tree(opts, model_path, dtype)
+    except ConfigError as exc:
+        errors = []
+        for error in exc.errors:
+            # longest field first, so that no field is replaced inside a longer one
+            for name, flag in sorted(_FLAG_OF_FIELD.items(), key=lambda kv: -len(kv[0])):
+                error = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w.])", flag, error)
+            errors.append(error)
+        raise ConfigError(errors) from None
+
+
+def _config_tree(opts: EvalOptions, model_path: str, dtype: str) -> Any:
     from mmrl.config import config_from_dict
 
     return config_from_dict(
@@ -203,7 +240,10 @@ def run_eval(opts: EvalOptions) -> EvalRun:
 def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None) -> Any:
     from mmrl.data import get_recipe
 
-    recipe = get_recipe(spec.recipe)
+    try:
+        recipe = get_recipe(spec.recipe)
+    except UserError as exc:
+        raise UserError(f"--benchmarks {spec.label!r}: {exc}") from None
     split = spec.split or eval_split(recipe)
     if recipe.generate is not None and spec.path is not None:
         raise UserError(

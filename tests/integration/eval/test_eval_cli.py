@@ -140,6 +140,17 @@ def test_interrupted_eval_resumes_without_regenerating_finished_problems(workdir
     assert run_eval(workdir, out, *args, "--temperature", "1.0") == 1
     assert "temperature: cached 0.6, now 1.0" in capsys.readouterr().err
 
+    # --restart discards the cache and samples every problem again with the new settings.
+    monkeypatch.undo()
+    restarted = CountingGenerate().install(monkeypatch)
+    assert run_eval(workdir, out, *args, "--temperature", "1.0", "--restart") == 0
+    assert (restarted.calls, restarted.prompts) == (4, 4)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["sampling"]["temperature"] == 1.0
+    assert doc["benchmarks"]["gsm8k"]["info"]["cached_problems"] == 0
+    header = json.loads((out / "cache" / "gsm8k.jsonl").read_text().splitlines()[0])
+    assert header["fingerprint"]["sampling"]["temperature"] == 1.0
+
 
 def test_k_above_n_is_rejected_before_loading_anything(workdir, monkeypatch, capsys):
     def never(*args, **kwargs):

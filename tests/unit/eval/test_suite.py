@@ -1,0 +1,45 @@
+"""run_eval's early checks: errors name the `mmrl eval` flag the user typed, not a config field."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmrl.config import ConfigError
+from mmrl.data import load_examples
+from mmrl.errors import UserError
+from mmrl.eval.benchmarks import BenchmarkSpec
+from mmrl.eval.suite import EvalOptions, _config, _load_benchmark
+
+
+def options(**kw) -> EvalOptions:
+    base = {
+        "model": "m",
+        "benchmarks": (),
+        "n": 2,
+        "ks": (1, 2),
+        "temperature": 0.6,
+        "top_p": 0.95,
+        "top_k": 0,
+        "max_new_tokens": 8,
+        "seed": 0,
+        "engine": "hf",
+        "output": None,
+        "limit": None,
+    }
+    return EvalOptions(**{**base, **kw})
+
+
+def test_config_errors_name_the_flags():
+    opts = options(batch_size=0, max_prompt_length=0, reward={"num_workers": -1, "timeout_s": 5.0})
+    with pytest.raises(ConfigError) as info:
+        _config(opts, "some/model", "auto")
+    text = str(info.value)
+    assert "--batch-size=0 must be >= 1" in text
+    assert "--max-prompt-length=0" in text and "--reward-workers=-1" in text
+    assert "rollout.batch_size" not in text and "reward.num_workers" not in text
+    assert _config(options(), "some/model", "auto").rollout.batch_size == 64  # valid flags pass
+
+
+def test_unknown_benchmark_names_the_flag_and_the_known_recipes():
+    with pytest.raises(UserError, match=r"--benchmarks 'gsm8kk'.*did you mean 'gsm8k'.*known: .*geometry3k"):
+        _load_benchmark(load_examples, BenchmarkSpec("gsm8kk", "gsm8kk"), None)
