@@ -4,12 +4,14 @@ The trainer needs ``log pi(y_t | y_<t, x)`` for every response token. The naive 
 logits of the whole micro-batch, ``[B, T, V]``, upcasts them to float32 and applies a log-softmax:
 at a 152k vocabulary and 16 x 320 tokens that is 3.1 GB per copy, and autograd keeps several
 copies. Here the final hidden states of the response positions are projected through the output
-head a chunk of rows at a time; each chunk is wrapped in activation checkpointing when gradients
-are needed, so backward recomputes that chunk's logits instead of keeping them. Peak memory is
-then about ``chunk_size x V x 4 bytes`` times a small constant, whatever the batch
+head a chunk of rows at a time, and backward recomputes each chunk's logits instead of keeping
+them: a plain ``nn.Linear`` head goes through a hand-written backward that accumulates the weight
+gradient in one float32 ``[V, H]`` buffer; any other head runs each chunk under activation
+checkpointing. Peak memory is then about ``chunk_size x V x 4 bytes`` times a small constant
+(plus that gradient buffer under autograd), whatever the batch
 (``scripts/bench_logprob_memory.py`` measures it).
 
-Both functions below are pure: tensors in, tensors out.
+The two public functions are pure: tensors in, tensors out.
 """
 
 from __future__ import annotations

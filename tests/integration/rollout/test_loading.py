@@ -30,10 +30,13 @@ def _cfg(path, *overrides):
 
 
 def test_load_text_policy(text_dir):
-    cfg = _cfg(text_dir, "model.dtype=float32", "model.logprob_chunk_size=7")
+    cfg = _cfg(
+        text_dir, "model.dtype=float32", "model.logprob_chunk_size=7", "model.attn_implementation=eager"
+    )
     policy = load_policy(cfg.model, cfg.data)
     assert isinstance(policy, TextPolicy) and not policy.is_vision
     assert policy.source_path == str(text_dir) and policy.trust_remote_code is False
+    assert policy.model.config._attn_implementation == "eager"
     assert policy.logprob_chunk_size == 7 and policy.max_prompt_length == 300
     assert next(policy.model.parameters()).dtype == torch.float32
     rollouts = HFEngine(policy).generate(text_examples(1), 2, Sampling(max_new_tokens=3, seed=0))
@@ -44,6 +47,7 @@ def test_load_vision_policy_reads_pixel_bounds(vl_dir):
     cfg = _cfg(vl_dir, "data.min_pixels=3136", "data.max_pixels=12544", "model.dtype=bfloat16")
     policy = load_policy(cfg.model, cfg.data)
     assert isinstance(policy, VisionPolicy) and (policy.min_pixels, policy.max_pixels) == (3136, 12544)
+    assert policy.model.config._attn_implementation == "sdpa"  # the default when unset
     assert next(policy.model.parameters()).dtype == torch.bfloat16
     prompt = policy.encode(vision_examples()[0])
     w, h = prompt.example.images[0].size
