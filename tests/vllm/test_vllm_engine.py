@@ -234,3 +234,15 @@ def test_lora_adapters_are_merged_into_the_served_weights(text_setup):
         _assert_parity(SyncProbe(0.01).measure(engine, lora_policy, prompts, sampling, n=2))
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("truncation", [{"top_k": 1}, {"top_p": 1e-6}])
+def test_top_k_and_top_p_truncate_the_sampled_distribution(text_setup, truncation):
+    # Keeping only the most likely token makes sampling greedy, and the reported log-probability
+    # is that of the truncated distribution (processed_logprobs): log 1 = 0.
+    policy, engine = text_setup
+    prompts, _ = policy.prepare(text_examples(2))
+    greedy = engine.generate(prompts, 1, Sampling(temperature=0.0, max_new_tokens=6))
+    truncated = engine.generate(prompts, 3, Sampling(max_new_tokens=6, seed=0, **truncation))
+    assert [r.response_ids for r in truncated] == [g.response_ids for g in greedy for _ in range(3)]
+    assert all(lp == pytest.approx(0.0, abs=1e-6) for r in truncated for lp in r.logprobs)

@@ -229,3 +229,15 @@ def test_plain_examples_are_encoded_on_the_fly_and_sync_is_a_no_op(text_policy):
         engine.generate(examples[0], 2, Sampling())
     with pytest.raises(ValueError, match="n=0"):
         engine.generate(examples, 0, Sampling())
+
+
+@pytest.mark.parametrize("truncation", [{"top_k": 1}, {"top_p": 1e-6}])
+def test_top_k_and_top_p_truncate_the_sampled_distribution(text_policy, truncation):
+    # Keeping only the most likely token turns sampling at temperature 1 into greedy decoding, and
+    # the recorded log-probability is that of the truncated distribution: log 1 = 0.
+    prompts, _ = text_policy.prepare(text_examples(2))
+    engine = HFEngine(text_policy)
+    greedy = engine.generate(prompts, 1, Sampling(temperature=0.0, max_new_tokens=6))
+    truncated = engine.generate(prompts, 3, Sampling(max_new_tokens=6, seed=0, **truncation))
+    assert [r.response_ids for r in truncated] == [g.response_ids for g in greedy for _ in range(3)]
+    assert all(lp == pytest.approx(0.0, abs=1e-6) for r in truncated for lp in r.logprobs)
