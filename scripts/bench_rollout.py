@@ -30,6 +30,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # OpenMP threads that spin while waiting make a CPU shared with other processes many times slower
 # (measured here: 18x for SmolLM2 generation under load); must be set before torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# vLLM-CPU otherwise reserves 92% of the machine's memory for its KV cache and refuses to start
+# when other processes hold more than 8%; 1 GiB holds this benchmark's sequences many times over
+# (read by vLLM's CPU backend only).
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 import torch
 
