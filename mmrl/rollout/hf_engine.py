@@ -255,10 +255,12 @@ class HFEngine:
             cache_implementation="static" if self._use_static_cache(device) else None,
         )
         rng = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])
-        with rng, _generation_mode(model), torch.no_grad():
+        # generate on the transformers model itself: a DDP wrapper has no generate (and no gradient
+        # is synchronised here); FSDP2-sharded layers gather their parameters in their own hooks.
+        with rng, _generation_mode(model) as inner, torch.no_grad():
             if seed is not None:
                 torch.manual_seed(seed)
-            out = model.generate(
+            out = inner.generate(
                 **inputs,
                 generation_config=config,
                 logits_processor=LogitsProcessorList(processors),

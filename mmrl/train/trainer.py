@@ -154,7 +154,8 @@ class Trainer:
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last)
         self.step = 0
         self.prompts_dropped = 0.0
-        self.validations: dict[int, EvalResult] = {}
+        self.validations: dict[int, EvalResult] = {}  # on the main process
+        self.validated_steps: set[int] = set()  # on every process (validation is collective)
         self.last_metrics: dict[str, float] = {}
         self.metrics: MetricsLogger | None = None
         self.progress: ProgressReporter | None = None
@@ -194,7 +195,7 @@ class Trainer:
         """Validate at the end if the schedule missed it, save the last checkpoint and ``final/``."""
         cfg = self.cfg
         final_dir = None
-        if cfg.eval.every > 0 and self.step not in self.validations and self.step > 0:
+        if cfg.eval.every > 0 and self.step not in self.validated_steps and self.step > 0:
             assert self.metrics is not None
             self.metrics.log(self.step, self.run_validation(self.step))
         if not self._saved_at(self.step) and self.step > 0:
@@ -353,11 +354,8 @@ class Trainer:
         metrics["nonfinite/consecutive"] = float(self.guard.consecutive)
         metrics["prompts/dropped_total"] = self.prompts_dropped
         metrics["rollout/sync_probe_alarms"] = float(self.probe.num_alarms)
-        if self.is_main and cfg.logging.log_rollouts:
-            records = rollout_records(
-                batch.rollouts, batch.scores, rewards.tolist(), advantages.tolist(), step
-            )
-            write_rollouts(self.run_dir, step, records)
+        if cfg.logging.log_rollouts:
+            self._write_rollouts(step, batch, rewards, advantages)
         if cfg.eval.every > 0 and step % cfg.eval.every == 0:
             metrics.update(self.run_validation(step))
         assert self.metrics is not None and self.progress is not None
@@ -368,6 +366,18 @@ class Trainer:
         if cfg.trainer.save_every > 0 and step % cfg.trainer.save_every == 0:
             self.save_checkpoint()
         return metrics
+
+    def _write_rollouts(self, step: int, batch: Any, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
+        """``rollouts/step_N.jsonl`` with every process's trajectories (gathered to the main process)."""
+        records = rollout_records(batch.rollouts, batch.scores, rewards.tolist(), advantages.tolist(), step)
+        if self.world > 1:
+            from accelerate.utils import gather_object
+
+            for record in records:
+                record["rank"] = self.rank
+            records = gather_object(records)
+        if self.is_main:
+            write_rollouts(self.run_dir, step, records)
 
     # -- validation -------------------------------------------------------------------------------
 
@@ -387,6 +397,7 @@ class Trainer:
             progress=self.cfg.logging.progress_bar,
         )
         seconds = time.perf_counter() - started
+        self.validated_steps.add(step)
         if result is None:
             return {}
         self.validations[step] = result

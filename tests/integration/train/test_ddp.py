@@ -1,0 +1,101 @@
+"""Two data-parallel processes on CPU (``torchrun``, gloo): the same ``mmrl train`` command a GPU
+node runs with ``accelerate launch``. Every rank samples its share of the prompts, the rollouts of
+both ranks reach ``rollouts/step_N.jsonl``, validation and checkpoints are collective (a mismatch
+deadlocks, which the timeout turns into a failure), and a second launch resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mmrl.testing import save_tiny_text_model
+
+from .helpers import COIN_VERIFIER, load_weights, read_metrics, read_rollouts
+
+pytestmark = pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="needs torch.distributed with gloo",
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def _launch(model_dir, run, max_steps):
+    overrides = [
+        f"model.path={model_dir}",
+        f"trainer.output_dir={run}",
+        f"trainer.max_steps={max_steps}",
+        "trainer.prompts_per_step=4",
+        "trainer.micro_batch_size=4",
+        "trainer.learning_rate=1e-3",
+        "trainer.save_every=1",
+        "rollout.n=4",
+        "rollout.max_new_tokens=6",
+        "rollout.stop=[' ']",
+        "algorithm.overlong.buffer_length=4",
+        f"reward.verifier={COIN_VERIFIER}",
+        "reward.num_workers=0",
+        "reward.format_weight=0",
+        "reward.accuracy_weight=1",
+        "data.options={num_examples: 16}",
+        "eval.every=2",
+        "eval.limit=4",
+        "eval.n=2",
+        "eval.k=[1,2]",
+        "logging.tensorboard=false",
+        "logging.progress_bar=false",
+    ]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    log = run.parent / f"launch-{max_steps}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [*cmd, "-m", "mmrl", "train", *overrides],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            returncode = proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both workers
+            proc.wait()
+            pytest.fail(
+                "the 2-process run did not finish in 300 s (a collective mismatch?):\n"
+                + log.read_text()[-6000:]
+            )
+    assert returncode == 0, log.read_text()[-6000:]
+
+
+def test_two_processes_train_validate_checkpoint_and_resume(tmp_path):
+    model_dir = save_tiny_text_model(tmp_path / "model")
+    run = tmp_path / "run"
+    _launch(model_dir, run, max_steps=2)
+
+    metrics = read_metrics(run)
+    assert [m["step"] for m in metrics] == [1, 2]
+    assert all(m["optimizer/skipped_steps"] == 0 for m in metrics)
+    assert metrics[-1]["val/problems"] == 4  # validated once at step 2, both ranks took part
+    for step in (1, 2):
+        rows = read_rollouts(run, step)
+        assert len(rows) == 4 * 4, "prompts_per_step x rollout.n trajectories from both ranks"
+        assert {row["rank"] for row in rows} == {0, 1}
+    step_2 = run / "checkpoints" / "step_2"
+    assert {"random_states_0.pkl", "random_states_1.pkl", "COMPLETE"} <= {p.name for p in step_2.iterdir()}
+    after_2 = load_weights(run / "final")
+    assert any(
+        not torch.equal(a, b) for a, b in zip(load_weights(model_dir).values(), after_2.values(), strict=True)
+    )
+
+    _launch(model_dir, run, max_steps=3)  # the same command with more steps: resumes at step 2
+    metrics = read_metrics(run)
+    assert [m["step"] for m in metrics] == [1, 2, 3, 3]  # step 3, then the closing validation
+    assert metrics[-1]["val/problems"] == 4
+    assert len(read_rollouts(run, 3)) == 16
