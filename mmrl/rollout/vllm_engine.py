@@ -54,7 +54,7 @@ __all__ = ["VllmEngine", "export_weights"]
 
 _INSTALL_HINT = (
     "the vLLM engine needs vllm: `pip install 'mmrl[vllm]'` on a GPU machine, or the CPU build "
-    "(`bash scripts/setup_vllm_venv.sh`, see README) for tests; or set rollout.engine=hf"
+    "(`bash scripts/setup_vllm_venv.sh`, see README) for tests; or use the transformers engine: rollout.engine=hf (mmrl eval: --engine hf)"
 )
 
 
