@@ -37,6 +37,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -141,6 +142,13 @@ def _collapse_image_placeholders(prompt_ids: Sequence[int], image_token_id: int 
     return out
 
 
+#: Engines of this process whose ``vllm.LLM`` is alive. vLLM's parallel state is global to the
+#: process; it is torn down only when the last engine closes (see ``VllmEngine.close``).
+_LIVE_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
+#: ``vllm.LLM`` objects of closed engines, kept until the last live engine closes.
+_CLOSED_LLMS: list[Any] = []
+
+
 class VllmEngine:
     """Samples with a colocated ``vllm.LLM`` and receives the trainer's weights in place.
 
@@ -237,6 +245,7 @@ class VllmEngine:
             kwargs["mm_processor_kwargs"] = {"size": size}
         start = time.perf_counter()
         self.llm = vllm.LLM(**kwargs)
+        _LIVE_ENGINES.add(self)
         self._asleep: set[str] = set()
         self.init_seconds = time.perf_counter() - start
         if _is_peft(policy.model):
@@ -405,24 +414,36 @@ class VllmEngine:
             log.warning("this vLLM has no reset_encoder_cache; image embeddings may be stale after a sync")
 
     def close(self) -> None:
-        """Shut the engine down and free its memory (and the temporary checkpoints)."""
+        """Shut the engine down and free its memory (and the temporary checkpoints).
+
+        vLLM's shutdown (also run by its finalizer when a ``vllm.LLM`` is garbage-collected) tears
+        down its process-wide parallel state. While another engine of this process is alive (an
+        evaluation engine next to the training one), this engine's ``vllm.LLM`` is therefore kept
+        until the last engine closes, which shuts them all down.
+        """
         llm = getattr(self, "llm", None)
         if llm is not None:
-            with contextlib.suppress(Exception):
-                llm.llm_engine.engine_core.shutdown()
             self.llm = None
+            _LIVE_ENGINES.discard(self)
+            _CLOSED_LLMS.append(llm)
             del llm
-            with contextlib.suppress(Exception):
-                from vllm.distributed.parallel_state import (
-                    destroy_distributed_environment,
-                    destroy_model_parallel,
-                )
+            if not _LIVE_ENGINES:
+                while _CLOSED_LLMS:
+                    closed = _CLOSED_LLMS.pop()
+                    with contextlib.suppress(Exception):
+                        closed.llm_engine.engine_core.shutdown()
+                    del closed
+                with contextlib.suppress(Exception):
+                    from vllm.distributed.parallel_state import (
+                        destroy_distributed_environment,
+                        destroy_model_parallel,
+                    )
 
-                destroy_model_parallel()
-                destroy_distributed_environment()
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+                    destroy_model_parallel()
+                    destroy_distributed_environment()
+                gc.collect()
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
         for directory in self._tmp_dirs:
             shutil.rmtree(directory, ignore_errors=True)
         self._tmp_dirs.clear()

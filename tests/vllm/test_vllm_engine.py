@@ -246,3 +246,24 @@ def test_top_k_and_top_p_truncate_the_sampled_distribution(text_setup, truncatio
     truncated = engine.generate(prompts, 3, Sampling(max_new_tokens=6, seed=0, **truncation))
     assert [r.response_ids for r in truncated] == [g.response_ids for g in greedy for _ in range(3)]
     assert all(lp == pytest.approx(0.0, abs=1e-6) for r in truncated for lp in r.logprobs)
+
+
+def test_closing_one_engine_leaves_the_others_working(text_setup):
+    # vLLM's shutdown tears down process-wide state; a second engine's close must not break the first.
+    policy, engine = text_setup
+    second = build_engine(
+        load_config(
+            None,
+            [
+                f"model.path={policy.source_path}",
+                "model.dtype=float32",
+                "data.max_prompt_length=64",
+                "rollout.engine=vllm",
+                "rollout.vllm.enforce_eager=true",
+            ],
+        ).rollout,  # fmt: skip
+        policy,
+    )
+    second.close()
+    prompts, _ = policy.prepare(text_examples(1))
+    assert engine.generate(prompts, 2, Sampling(max_new_tokens=4, seed=0))
