@@ -261,7 +261,7 @@ def test_closing_one_engine_leaves_the_others_working(text_setup):
                 "rollout.engine=vllm",
                 "rollout.vllm.enforce_eager=true",
             ],
-        ).rollout,  # fmt: skip
+        ).rollout,
         policy,
     )
     second.close()
