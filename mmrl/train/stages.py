@@ -124,6 +124,10 @@ def _group_ids_of(rollouts: Sequence[Rollout]) -> Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
+#: The reward runner's counters logged as ``reward/<name>`` (summed over data-parallel ranks).
+RUNNER_COUNTERS = ("timeout", "error", "unparsable_pred", "unparsable_gold", "workers_restarted")
+
+
 def collect_batch(
     draw_prompts: Callable[[], list[Example]],
     policy: Any,
@@ -197,9 +201,13 @@ def collect_batch(
             float(sum(lengths)),
             float(truncated),
             float(dropped),
+            *(float(counters.get(key, 0)) for key in RUNNER_COUNTERS),
         ]
     )
-    reward_sum, reward_count, correct_sum, correct_count, total, length_sum, truncated_sum, dropped_sum = sums
+    reward_sum, reward_count, correct_sum, correct_count, total, length_sum, truncated_sum, dropped_sum = (
+        sums[:8]
+    )
+    counters = dict(zip(RUNNER_COUNTERS, sums[8:], strict=True))  # over every rank
     # ω = clip(Σ r / B, 0, 1) over the scorable rewards of every rank (mmrl.algos.batch_accuracy).
     omega = min(1.0, max(0.0, reward_sum / reward_count)) if reward_count else math.nan
     if total == 0:
@@ -216,9 +224,8 @@ def collect_batch(
         "prompts/dropped": dropped_sum,
         "rollout/rounds": float(rounds),
     }
-    for key in ("timeout", "error", "unparsable_pred", "unparsable_gold", "workers_restarted"):
-        if key in counters:
-            metrics[f"reward/{key}"] = float(counters[key])
+    for key in RUNNER_COUNTERS:
+        metrics[f"reward/{key}"] = float(counters[key])
     metrics.update(extra)
     return StepBatch(rollouts, scores, group_ids, rewards, correct, omega, metrics)
 
