@@ -369,6 +369,35 @@ class PolicyBase:
         text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
         return getattr(text_config, "final_logit_softcapping", None)
 
+    def _final_hidden_states(self, batch: Batch) -> torch.Tensor:
+        """The decoder's output after its final norm, ``[B, P + T, H]``.
+
+        Captured by a forward hook on that norm, so the other layers' hidden states are not kept
+        (``output_hidden_states=True`` would hold all of them until the forward returns, which
+        without autograd is memory nothing else needs); models without a ``get_decoder().norm``
+        fall back to ``output_hidden_states``.
+        """
+        inputs = {
+            "input_ids": batch.input_ids,
+            "attention_mask": batch.attention_mask,
+            **batch.model_inputs,
+            "logits_to_keep": 1,
+            "use_cache": False,
+        }
+        inner = unwrap_model(self.model)
+        decoder = inner.get_decoder() if hasattr(inner, "get_decoder") else None
+        norm = getattr(decoder, "norm", None)
+        if isinstance(norm, torch.nn.Module):
+            captured: list[torch.Tensor] = []
+            handle = norm.register_forward_hook(lambda _module, _args, output: captured.append(output))
+            try:
+                self.model(**inputs)
+            finally:
+                handle.remove()
+            if len(captured) == 1:
+                return captured[0]
+        return self.model(**inputs, output_hidden_states=True).hidden_states[-1]
+
     def logprobs(
         self, batch: Batch, *, temperature: float = 1.0, with_entropy: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -384,15 +413,7 @@ class PolicyBase:
         same distribution (0 off the mask). Gradients flow when autograd is enabled.
         """
         batch = batch.to(self.device)
-        out = self.model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            **batch.model_inputs,
-            output_hidden_states=True,
-            logits_to_keep=1,
-            use_cache=False,
-        )
-        hidden = out.hidden_states[-1]  # [B, P + T, H], after the final norm
+        hidden = self._final_hidden_states(batch)  # [B, P + T, H], after the final norm
         P, T = batch.prompt_length, batch.response_ids.shape[1]
         # The logits at position i predict token i + 1: response token t sits at P + t.
         response_hidden = hidden[:, P - 1 : P + T - 1]  # [B, T, H]
