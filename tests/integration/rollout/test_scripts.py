@@ -1,4 +1,4 @@
-"""Smoke tests of the two benchmark scripts at a tiny budget."""
+"""Smoke tests of the rollout and memory benchmark scripts at a tiny budget."""
 
 import importlib.util
 import json
@@ -45,3 +45,10 @@ def test_bench_logprob_memory_chunked_is_smaller(tmp_path):
     result = json.loads(out.read_text())
     assert set(result["passes"]) == {"forward (no grad)", "forward+backward"}
     assert all(p["naive_bytes"] > 0 for p in result["passes"].values())
+
+
+def test_bench_hidden_states_memory_prints_both_passes(capsys):
+    args = ["--layers", "2", "--hidden", "64", "--vocab", "128", "--batch", "2", "--tokens", "64"]
+    assert _load("bench_hidden_states_memory").main(args) == 0
+    out = capsys.readouterr().out
+    assert "all layers MiB" in out and "final-norm hook MiB" in out
