@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,8 @@ FULL = DemoPlan(
     tokens_per_response=30,
 )
 
-QUICK = DemoPlan(
+QUICK = replace(
+    FULL,
     name="quick",
     eval_problems=8,
     eval_n=2,
@@ -85,13 +86,7 @@ QUICK = DemoPlan(
     steps=2,
     prompts_per_step=2,
     group_size=4,
-    max_new_tokens=48,
-    learning_rate=1e-5,
-    temperature=0.7,
-    difficulty=(1, 2),
     budget_minutes=3,
-    seconds_per_token=0.012,
-    seconds_per_sequence=0.7,
     tokens_per_response=36,
 )
 
