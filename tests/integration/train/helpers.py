@@ -25,32 +25,35 @@ def even_length(response: str, example: Example) -> Score:
     return Score(float(hit), correct=hit, components={"accuracy": float(hit)})
 
 
+def tiny_text_overrides(model_dir: str | Path, out: str | Path, *overrides: str) -> list[str]:
+    """3 steps of 2 prompts x 4 samples of <= 6 tokens (stop at a space) on synthetic_arithmetic, as
+    ``a.b=c`` overrides (what ``mmrl train`` takes); later overrides win."""
+    return [
+        f"model.path={model_dir}",
+        f"trainer.output_dir={out}",
+        "trainer.max_steps=3",
+        "trainer.prompts_per_step=2",
+        "trainer.micro_batch_size=4",
+        "trainer.learning_rate=1e-3",
+        "trainer.seed=0",
+        "rollout.n=4",
+        "rollout.max_new_tokens=6",
+        "rollout.stop=[' ']",
+        "algorithm.overlong.buffer_length=4",
+        f"reward.verifier={COIN_VERIFIER}",
+        "reward.num_workers=0",
+        "reward.format_weight=0",
+        "reward.accuracy_weight=1",
+        "data.options={num_examples: 16}",
+        "logging.tensorboard=false",
+        "logging.progress_bar=false",
+        *overrides,
+    ]
+
+
 def tiny_text_config(model_dir: str | Path, out: str | Path, *overrides: str) -> Config:
-    """3 steps of 2 prompts x 4 samples of <= 6 tokens (stop at a space) on synthetic_arithmetic."""
-    return load_config(
-        None,
-        [
-            f"model.path={model_dir}",
-            f"trainer.output_dir={out}",
-            "trainer.max_steps=3",
-            "trainer.prompts_per_step=2",
-            "trainer.micro_batch_size=4",
-            "trainer.learning_rate=1e-3",
-            "trainer.seed=0",
-            "rollout.n=4",
-            "rollout.max_new_tokens=6",
-            "rollout.stop=[' ']",
-            "algorithm.overlong.buffer_length=4",
-            f"reward.verifier={COIN_VERIFIER}",
-            "reward.num_workers=0",
-            "reward.format_weight=0",
-            "reward.accuracy_weight=1",
-            "data.options={num_examples: 16}",
-            "logging.tensorboard=false",
-            "logging.progress_bar=false",
-            *overrides,
-        ],
-    )
+    """``tiny_text_overrides`` resolved into a ``Config``."""
+    return load_config(None, tiny_text_overrides(model_dir, out, *overrides))
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

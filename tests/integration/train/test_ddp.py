@@ -9,47 +9,35 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from mmrl.testing import save_tiny_text_model
 
-from .helpers import COIN_VERIFIER, load_weights, read_metrics, read_rollouts
+from .helpers import load_weights, read_metrics, read_rollouts, tiny_text_overrides
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
     reason="needs torch.distributed with gloo",
 )
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _launch(model_dir, run, max_steps):
-    overrides = [
-        f"model.path={model_dir}",
-        f"trainer.output_dir={run}",
+    overrides = tiny_text_overrides(
+        model_dir,
+        run,
         f"trainer.max_steps={max_steps}",
         "trainer.prompts_per_step=4",
-        "trainer.micro_batch_size=4",
-        "trainer.learning_rate=1e-3",
         "trainer.save_every=1",
-        "rollout.n=4",
-        "rollout.max_new_tokens=6",
-        "rollout.stop=[' ']",
-        "algorithm.overlong.buffer_length=4",
-        f"reward.verifier={COIN_VERIFIER}",
-        "reward.num_workers=0",
-        "reward.format_weight=0",
-        "reward.accuracy_weight=1",
-        "data.options={num_examples: 16}",
         "eval.every=2",
         "eval.limit=4",
         "eval.n=2",
         "eval.k=[1,2]",
-        "logging.tensorboard=false",
-        "logging.progress_bar=false",
-    ]
+    )
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     log = run.parent / f"launch-{max_steps}.log"
