@@ -6,21 +6,12 @@
 #   scripts/run_geo3k_qwen2_5_vl.sh RUN [a.b=c ...]
 #   RUN: 3b_grpo | 3b_grpo_agrae | 3b_dapo | 3b_dapo_agrae | 3b_dr_grpo | 3b_dr_grpo_agrae | 7b_grpo_agrae
 #
-# Environment: LAUNCH, MMRL, PYTHON, EVAL_BENCHMARKS, EVAL_ARGS as in run_math_qwen2_5_math_7b.sh.
+# Environment: LAUNCH, MMRL, PYTHON, EVAL_BENCHMARKS, EVAL_ARGS as in scripts/train_then_eval.sh.
 # Offline, give the benchmarks' local copies with EVAL_ARGS="... --data-dir /data/benchmarks".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME="${1:?usage: $0 RUN [a.b=c ...]  (RUN: 3b_grpo, 3b_grpo_agrae, 3b_dapo, 3b_dapo_agrae, 3b_dr_grpo, 3b_dr_grpo_agrae, 7b_grpo_agrae)}"
 shift
 CONFIG="scripts/configs/geo3k_qwen2_5_vl_${NAME}.yaml"
-[ -f "$CONFIG" ] || { echo "no config $CONFIG" >&2; exit 2; }
-MMRL="${MMRL:-mmrl}"
-PYTHON="${PYTHON:-python}"
-LAUNCH="${LAUNCH:-accelerate launch --config_file scripts/accelerate/fsdp_8gpu.yaml -m mmrl}"
-EVAL_BENCHMARKS="${EVAL_BENCHMARKS:-geometry3k,mathvision,mathverse}"
-EVAL_ARGS="${EVAL_ARGS:---n 8 --k 1,8 --temperature 0.6 --top-p 0.95 --max-new-tokens 2048 --engine vllm}"
-
-RUN="$("$PYTHON" -c 'import sys; from mmrl.config import load_config; print(load_config(sys.argv[1], sys.argv[2:]).trainer.output_dir)' "$CONFIG" "$@")"
-$LAUNCH train "$CONFIG" "$@"
-# shellcheck disable=SC2086
-$MMRL eval --model "$RUN" --benchmarks "$EVAL_BENCHMARKS" $EVAL_ARGS --output "$RUN/eval"
+exec bash scripts/train_then_eval.sh "$CONFIG" "geometry3k,mathvision,mathverse" \
+    "--n 8 --k 1,8 --temperature 0.6 --top-p 0.95 --max-new-tokens 2048 --engine vllm" "$@"

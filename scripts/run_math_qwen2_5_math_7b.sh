@@ -6,23 +6,13 @@
 #   scripts/run_math_qwen2_5_math_7b.sh ALGO [a.b=c ...]
 #   ALGO: grpo | grpo_agrae | dapo | dapo_agrae | dr_grpo | dr_grpo_agrae
 #
-# Environment: LAUNCH (default: accelerate launch with scripts/accelerate/fsdp_8gpu.yaml),
-# MMRL (default: mmrl), PYTHON (default: python), EVAL_BENCHMARKS, EVAL_ARGS (replace the paper's
-# evaluation settings, e.g. for a quick check). Rerunning the script resumes training and the
-# evaluation where they stopped.
+# Environment: LAUNCH, MMRL, PYTHON, EVAL_BENCHMARKS, EVAL_ARGS (replace the paper's evaluation
+# settings, e.g. for a quick check), as in scripts/train_then_eval.sh. Rerunning the script resumes
+# training and the evaluation where they stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALGO="${1:?usage: $0 ALGO [a.b=c ...]  (ALGO: grpo, grpo_agrae, dapo, dapo_agrae, dr_grpo, dr_grpo_agrae)}"
 shift
 CONFIG="scripts/configs/math_qwen2_5_math_7b_${ALGO}.yaml"
-[ -f "$CONFIG" ] || { echo "no config $CONFIG" >&2; exit 2; }
-MMRL="${MMRL:-mmrl}"
-PYTHON="${PYTHON:-python}"
-LAUNCH="${LAUNCH:-accelerate launch --config_file scripts/accelerate/fsdp_8gpu.yaml -m mmrl}"
-EVAL_BENCHMARKS="${EVAL_BENCHMARKS:-math:test,aime25,amc23}"
-EVAL_ARGS="${EVAL_ARGS:---n 256 --k 1,2,4,8,16,32,64,128,256 --temperature 0.6 --top-p 0.95 --max-new-tokens 4096 --engine vllm}"
-
-RUN="$("$PYTHON" -c 'import sys; from mmrl.config import load_config; print(load_config(sys.argv[1], sys.argv[2:]).trainer.output_dir)' "$CONFIG" "$@")"
-$LAUNCH train "$CONFIG" "$@"
-# shellcheck disable=SC2086
-$MMRL eval --model "$RUN" --benchmarks "$EVAL_BENCHMARKS" $EVAL_ARGS --output "$RUN/eval"
+exec bash scripts/train_then_eval.sh "$CONFIG" "math:test,aime25,amc23" \
+    "--n 256 --k 1,2,4,8,16,32,64,128,256 --temperature 0.6 --top-p 0.95 --max-new-tokens 4096 --engine vllm" "$@"
