@@ -426,7 +426,7 @@ def update_policy(
     for m, micro_batches in enumerate(plan.mini_batches):
         collated = [policy.collate([batch.rollouts[i] for i in rows]) for rows in micro_batches]
         local_n = sum(loss_normalizer(c.response_mask, agg) for c in collated)
-        counts = _all_reduce_sum(accelerator, [float(local_n), float(len(collated))], op_max_index=1)
+        counts = sum_over_ranks(accelerator, [float(local_n), float(len(collated))], op_max_index=1)
         normalizer, passes = counts[0], int(counts[1])
         mini_loss = 0.0
         for k in range(max(passes, len(collated))):
@@ -473,7 +473,7 @@ def update_policy(
                 sel = c.response_mask > 0
                 probe_engine.append(c.rollout_logprobs[sel])
                 probe_trainer.append(old.cpu()[sel])
-        mini_loss = _all_reduce_sum(accelerator, [mini_loss])[0]
+        mini_loss = sum_over_ranks(accelerator, [mini_loss])[0]
         applied, grad_norm = guarded_optimizer_step(accelerator, model, optimizer, mini_loss, max_grad_norm)
         if not applied:
             skipped += 1
@@ -501,7 +501,7 @@ def update_policy(
     return out
 
 
-def _all_reduce_sum(accelerator: Any, values: list[float], op_max_index: int | None = None) -> list[float]:
+def sum_over_ranks(accelerator: Any, values: list[float], op_max_index: int | None = None) -> list[float]:
     """Sum ``values`` over ranks (the entry at ``op_max_index`` takes the max instead)."""
     if accelerator.num_processes == 1:
         return list(values)

@@ -43,6 +43,7 @@ from mmrl.train.stages import (
     plan_update,
     shape_rewards,
     step_advantages,
+    sum_over_ranks,
     update_policy,
 )
 from mmrl.train.validation import load_eval_examples, validate
@@ -272,10 +273,7 @@ class Trainer:
         return shard_for_rank(batch, self.rank, self.world)
 
     def _all_reduce_sum(self, values: list[float]) -> list[float]:
-        if self.world == 1:
-            return values
-        t = torch.tensor(values, dtype=torch.float64, device=self.accelerator.device)
-        return self.accelerator.reduce(t, reduction="sum").tolist()
+        return sum_over_ranks(self.accelerator, values)
 
     def train_step(self) -> dict[str, float]:
         """One RL step: the stages of ``mmrl.train.stages`` in order; returns the step's metrics."""
