@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -128,11 +127,6 @@ def run_validate(args: argparse.Namespace) -> int:
 
     cfg, split = _resolve(args)
     d = cfg.data
-    # The load below skips with a threshold of 1.0 to read every row; its own "rows skipped" warning
-    # would print that provisional report (verdict "ok") before the real one, so it is dropped here.
-    logger = logging.getLogger("mmrl.data")
-    quiet = _DropSkippedWarning()
-    logger.addFilter(quiet)
     try:
         loaded = load_examples(
             d.recipe,
@@ -142,23 +136,16 @@ def run_validate(args: argparse.Namespace) -> int:
             template=d.template,
             columns=d.columns,
             limit=d.limit,
-            on_bad_row="skip",
-            max_bad_fraction=1.0,  # read everything; the verdict below applies the configured policy
+            on_bad_row=d.on_bad_row,  # every row is read either way; the policy gives the verdict
+            max_bad_fraction=d.max_bad_fraction,
             allow_remote_images=d.allow_remote_images,
+            log_report=False,  # printed below, once
         )
         report = loaded.report
     except DataValidationError as exc:
         report = exc.report
-    finally:
-        logger.removeFilter(quiet)
-    report.on_bad_row, report.max_bad_fraction = d.on_bad_row, d.max_bad_fraction
     print(report.table(max_issues=200))
     return 0 if report.clean and report.kept > 0 else 1
-
-
-class _DropSkippedWarning(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.WARNING and record.msg.startswith("some rows were skipped"))
 
 
 def _content_text(content: Any) -> str:

@@ -73,6 +73,7 @@ def load_examples(
     max_bad_fraction: float = 0.05,
     allow_remote_images: bool = False,
     check_gold: GoldCheck | None = None,
+    log_report: bool = True,
 ) -> LoadedData:
     """Load, convert and validate one split of a recipe.
 
@@ -89,6 +90,8 @@ def load_examples(
         max_bad_fraction: With ``skip``, the largest tolerated fraction of bad rows.
         allow_remote_images: Fetch ``http(s)`` image URLs instead of refusing them.
         check_gold: The gold-answer check; ``None`` uses ``rewards.check_gold``.
+        log_report: Log the outcome (a summary line, or the report of skipped rows); callers that
+            print the report themselves turn it off.
 
     Raises:
         DataValidationError: the rows fail the policy (the message holds the report table).
@@ -147,7 +150,8 @@ def load_examples(
         if limit is not None and report.kept >= limit:
             break
 
-    _log_report(report)
+    if log_report:
+        _log_report(report)
     if not report.ok:
         raise DataValidationError(report)
     return LoadedData(examples, report, rec, split, template_name)
