@@ -297,48 +297,43 @@ class Trainer:
         )
         rewards = shape_rewards(batch, settings)
         advantages, advantage_metrics = step_advantages(batch, rewards, settings)
-        if self._all_reduce_sum([float(len(batch.rollouts))])[0] == 0:
-            # DAPO kept no group with mixed outcomes on any rank: nothing to learn from this step.
-            log.warning("step %d: no trajectory left after dynamic sampling; the update is skipped", step)
-            self.scheduler.step()
-            update_metrics = {
-                "optimizer/steps": 0.0,
-                "optimizer/skipped_steps": 0.0,
-                "update/empty_batch": 1.0,
-            }
-        else:
-            plan = plan_update(
+        plan = plan_update(
+            batch,
+            advantages,
+            settings,
+            self.num_mini_batches,
+            cfg.trainer.micro_batch_size,
+            cfg.trainer.max_tokens_per_micro_batch,
+        )
+        temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
+        with timer("logprob"):
+            compute_old_and_reference_logprobs(
+                plan,
                 batch,
-                self.num_mini_batches,
-                cfg.trainer.micro_batch_size,
-                cfg.trainer.max_tokens_per_micro_batch,
+                self.policy,
+                self.ref_policy,
+                temperature,
+                needs_old=self.num_mini_batches > 1,
             )
-            temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
-            with timer("logprob"):
-                compute_old_and_reference_logprobs(
-                    plan,
-                    batch,
-                    self.policy,
-                    self.ref_policy,
-                    temperature,
-                    needs_old=self.num_mini_batches > 1,
-                )
-            with timer("update"):
-                update_metrics = update_policy(
-                    plan,
-                    batch,
-                    advantages,
-                    self.policy,
-                    self.accelerator,
-                    self.optimizer,
-                    self.scheduler,
-                    settings,
-                    temperature,
-                    cfg.trainer.max_grad_norm,
-                    probe=self.probe,
-                )
+        with timer("update"):
+            update_metrics = update_policy(
+                plan,
+                batch,
+                advantages,
+                self.policy,
+                self.accelerator,
+                self.optimizer,
+                self.scheduler,
+                settings,
+                temperature,
+                cfg.trainer.max_grad_norm,
+                probe=self.probe,
+            )
+        if update_metrics["optimizer/steps"] > 0:  # the same on every rank (all-reduced loss and norm)
             with timer("sync"):
                 self.engine.sync_weights(self.policy.model)
+        elif update_metrics["update/skipped_zero_advantage_frac"] == 1.0:
+            log.info("step %d: every advantage is 0, so there was nothing to update", step)
         self.step = step
         self.prompts_dropped += batch.metrics["prompts/dropped"]
 
