@@ -38,6 +38,7 @@ import mpmath
 
 __all__ = [
     "EVAL_BUDGET_S",
+    "GREEK",
     "Budget",
     "ParseError",
     "Unscorable",
@@ -110,7 +111,7 @@ _FUNCS = frozenset(
 )
 # fmt: on
 # fmt: off
-_GREEK = frozenset(
+GREEK = frozenset(
     (
         "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
         "lambda", "mu", "nu", "xi", "rho", "varrho", "sigma", "tau", "upsilon", "phi", "varphi", "chi",
@@ -146,7 +147,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
                 tokens.append(("sym", "/"))
             elif name in ("pi", "infty"):
                 tokens.append(("const", "pi" if name == "pi" else "inf"))
-            elif name in _GREEK:
+            elif name in GREEK:
                 tokens.append(("var", name))
             else:
                 tokens.append(("cmd", name))

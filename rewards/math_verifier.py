@@ -37,7 +37,7 @@ from mmrl.types import Example, Score
 from rewards.answers import Answer, answers_equal, parse_answer
 from rewards.choice import letter_of, resolve_options
 from rewards.expr import Budget, ParseError, Unscorable, evaluate, free_variables
-from rewards.extraction import extract_answer
+from rewards.extraction import MAX_ANSWER_CHARS, extract_answer
 from rewards.latex import normalize_answer
 from rewards.registry import register_verifier
 from rewards.verdicts import bad_gold, judged, no_answer
@@ -96,9 +96,11 @@ def _check_values(answer: Answer, budget: Budget) -> None:
     if kind == "expr":
         if not free_variables(answer[1]):
             evaluate(answer[1], {}, budget)
-    elif kind in ("list", "set", "union"):
+    elif kind in ("list", "set", "union", "ratio"):
         for item in answer[1]:
             _check_values(item, budget)
+    elif kind == "named":
+        _check_values(answer[2], budget)
     elif kind == "seq":
         for item in answer[3]:
             _check_values(item, budget)
@@ -108,13 +110,54 @@ def _check_values(answer: Answer, budget: Budget) -> None:
                 _check_values(item, budget)
 
 
+#: Gold strings that are a serialised missing or float value, not an answer (``str(None)``,
+#: ``str(float("nan"))``); each would otherwise match itself.
+NULL_GOLDS = frozenset(("none", "null", "nan", "-nan", "inf", "+inf", "-inf", "n/a"))
+_WORDS_RE = re.compile(r"^[A-Za-z0-9 .,'()\-]*[A-Za-z][A-Za-z0-9 .,'()\-]*$")
+_TEXT_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+
+
+def _unreadable_text(answer: Answer) -> str | None:
+    """The first text part of a gold answer that is not words (malformed LaTeX such as ``\\frac{``).
+
+    A gold may be words (``Monday``, ``\\text{(C)}``, ``even``): those are compared as text. Text
+    with LaTeX commands, braces or operators left over is an expression that failed to parse.
+    """
+    kind = answer[0]
+    if kind == "text":
+        return None if _WORDS_RE.match(answer[2]) else answer[2]
+    children: tuple = ()
+    if kind in ("list", "set", "union", "ratio"):
+        children = answer[1]
+    elif kind == "seq":
+        children = answer[3]
+    elif kind == "matrix":
+        children = tuple(item for row in answer[1] for item in row)
+    elif kind == "named":
+        children = (answer[2],)
+    for child in children:
+        bad = _unreadable_text(child)
+        if bad is not None:
+            return bad
+    return None
+
+
 @lru_cache(maxsize=4096)
 def _gold(text: str) -> Answer | str:
     """The parsed gold answer, or a reason why it cannot be read (cached per process)."""
     if not text.strip():
         return "empty gold answer"
+    if text.strip().lower() in NULL_GOLDS:
+        return f"gold answer {text!r} is a serialised missing or float value, not an answer"
+    if len(text) > MAX_ANSWER_CHARS:
+        return f"gold answer too long ({len(text)} characters, at most {MAX_ANSWER_CHARS})"
     try:
         answer = parse_answer(normalize_answer(text))
+        bad = _unreadable_text(answer)
+        if bad is not None:
+            return (
+                f"cannot parse gold answer {text!r}: {bad!r} is neither a mathematical expression nor words"
+            )
         _check_values(answer, Budget())
     except ParseError as exc:
         return f"cannot parse gold answer {text!r}: {exc}"

@@ -65,7 +65,7 @@ from mmrl.config import RewardConfig
 from mmrl.errors import UserError
 from mmrl.types import SCORE_STATUSES, Example, Score
 from rewards.registry import Verifier, _entry_points, get_verifier, is_builtin
-from rewards.scoring import score_detailed
+from rewards.scoring import bounds_its_time, score_detailed
 
 __all__ = ["COUNTER_KEYS", "RewardError", "RewardRunner", "RunnerResult"]
 
@@ -379,7 +379,7 @@ class RewardRunner:
             try:
                 remote: list[int] = []
                 for i, (_, fn) in enumerate(routed):
-                    if self.cfg.num_workers == 0 and is_builtin(fn):
+                    if self.cfg.num_workers == 0 and bounds_its_time(fn):
                         scores[i], traces[i] = score_detailed(
                             fn, responses[i], examples[i], truncated=flags[i], **options
                         )
