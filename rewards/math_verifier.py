@@ -235,12 +235,15 @@ def score_math(response: str, example: Example, *, use_choices: bool) -> Score:
             return no_answer(f"cannot read the final answer {candidate!r}: {exc}", extracted=found.answer)
     try:
         last = parsed[-1]
-        for other in parsed[:-1]:
-            if not answers_equal(other, last, budget):
-                return no_answer(
-                    f"ambiguous: several different final answers {list(found.candidates)}",
-                    extracted=found.answer,
-                )
+        if any(not answers_equal(other, last, budget) for other in parsed[:-1]):
+            if gold[0] in ("list", "set") and len(parsed) == len(gold[1]):
+                # "\boxed{3} and \boxed{5}" for the gold "3, 5": one box per part of the answer.
+                combined = ("list", tuple(parsed))
+                return judged(answers_equal(combined, gold, budget, abs_tol=tol), ", ".join(found.candidates))
+            return no_answer(
+                f"ambiguous: several different final answers {list(found.candidates)}",
+                extracted=found.answer,
+            )
         return judged(answers_equal(last, gold, budget, abs_tol=tol), found.answer)
     except Unscorable as exc:
         return no_answer(f"the final answer cannot be evaluated: {exc}", extracted=found.answer)
