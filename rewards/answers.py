@@ -323,7 +323,7 @@ def parse_answer(normalized: str) -> Answer:
 
     >>> parse_answer("3, 2")[0], parse_answer("(-2, 7]")[0:3], parse_answer("x = 5")
     ('list', ('seq', '(', ']'), ('named', 'x', ('expr', ('num', Fraction(5, 1), False))))
-    >>> parse_answer("-2 \\le x \\le 7")[1][0:3], parse_answer("11:21")[0]
+    >>> parse_answer("-2 \\\\le x \\\\le 7")[1][0:3], parse_answer("11:21")[0]
     (('seq', '[', ']'), 'ratio')
     """
     result = _parse_cached(normalized)

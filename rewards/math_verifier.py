@@ -42,7 +42,7 @@ from rewards.latex import normalize_answer
 from rewards.registry import register_verifier
 from rewards.verdicts import bad_gold, judged, no_answer
 
-__all__ = ["geometry", "math", "rounding_tolerance", "score_math"]
+__all__ = ["NULL_GOLDS", "geometry", "gold_problem", "math", "rounding_tolerance", "score_math"]
 
 _PLACE_WORDS = {
     "integer": 0,
@@ -166,6 +166,16 @@ def _gold(text: str) -> Answer | str:
     except ZeroDivisionError as exc:
         return f"gold answer {text!r} is undefined: {exc}"
     return answer
+
+
+def gold_problem(text: str) -> str | None:
+    """Why the ``math`` verifier cannot read a gold answer, or None when it can.
+
+    >>> gold_problem("\\\\frac{1}{2}") is None, gold_problem("\\\\frac{")
+    (True, "cannot parse gold answer '\\\\\\\\frac{': '\\\\\\\\frac{' is neither a mathematical expression nor words")
+    """
+    gold = _gold(text)
+    return gold if isinstance(gold, str) else None
 
 
 def _prompt_text(prompt: Any) -> str:
