@@ -113,8 +113,11 @@ def _check_values(answer: Answer, budget: Budget) -> None:
 #: Gold strings that are a serialised missing or float value, not an answer (``str(None)``,
 #: ``str(float("nan"))``); each would otherwise match itself.
 NULL_GOLDS = frozenset(("none", "null", "nan", "-nan", "inf", "+inf", "-inf", "n/a"))
-_WORDS_RE = re.compile(r"^[A-Za-z0-9 .,'()\-]*[A-Za-z][A-Za-z0-9 .,'()\-]*$")
-_TEXT_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+# Words, whole numbers between them and light punctuation ("Monday", "(C)", "2 pairs"); a token
+# mixing digits and letters ("1e999999999", a number too large to read) is not a word.
+_WORDS_RE = re.compile(
+    r"^(?=.*[A-Za-z])(?:[A-Za-z][A-Za-z'-]*(?![0-9])|[0-9]+(?:\.[0-9]+)?(?![A-Za-z])|[\s(),.-])+$"
+)
 
 
 def _unreadable_text(answer: Answer) -> str | None:
