@@ -58,6 +58,7 @@ _THINK_OPEN = "<think>"
 _THINK_CLOSE = "</think>"
 _BOX_OPEN = "\\boxed{"
 _DIGITS_RE = re.compile(rf"\d{{{MAX_DIGITS + 1},}}")
+_FACTORIAL_RE = re.compile(r"(?<!\\)!")  # not the negative space \!
 _EXPONENT_RE = re.compile(r"\d[eE][-+]?(\d+)")
 
 
@@ -86,7 +87,7 @@ def _hazard(text: str) -> str | None:
     """Why mathruler's sympy step could run without bound on ``text``, or None."""
     if len(text) > MAX_CHARS:
         return f"longer than {MAX_CHARS} characters"
-    if "!" in text:
+    if _FACTORIAL_RE.search(text):
         return "a factorial"
     if "**" in text:
         return "a '**' power"
