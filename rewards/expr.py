@@ -1,7 +1,7 @@
 """A small LaTeX/plain-text expression parser and a bounded evaluator for answer equivalence.
 
 Why not ``sympy.parse_expr`` + ``simplify``: ``parse_expr`` runs ``eval`` on model output, and
-``simplify`` has no time bound (``research/perf_reliability.md`` B1: verifiers that hang freeze a
+``simplify`` has no time bound (a verifier that hangs freezes a
 run). Here the answer is parsed by a recursive-descent parser into a tuple tree, and two answers
 are equal when they have the same value:
 
@@ -13,7 +13,7 @@ are equal when they have the same value:
   so ``(x+1)^2 == x^2+2x+1``.
 
 A decimal prediction for a gold value that is not rational is never equal (``4.47`` is not
-``2\\sqrt5``; ``research/benchmarks.md`` §0.2): see ``values_equal``.
+``2\\sqrt5``): see ``values_equal``.
 
 Every evaluation runs under a ``Budget`` (a deadline checked at every node, thread-safe, no
 signals) and size guards (exponents, factorials, digits), so no input can make it hang:
