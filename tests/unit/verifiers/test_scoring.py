@@ -82,7 +82,7 @@ MIXED = [
 
 
 def test_scores_from_threads_equal_main_thread():
-    # perf_reliability B2 test 3: no signal-based timeout, so threads give the same verdicts.
+    # No signal-based timeout, so threads give the same verdicts.
     expected = [score(r, ex) for r, ex in MIXED]
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(3):
