@@ -109,6 +109,7 @@ HEDGE_WORDS = frozenset(
         "approximately", "about", "around", "roughly", "nearly", "almost", "but", "to", "than", "is", "are",
         "was", "were", "be", "if", "except", "plus", "minus", "times", "over", "under", "between", "less",
         "more", "least", "most", "only", "also", "else", "otherwise", "none", "all", "each", "every", "unless",
+        "never", "wrong", "incorrect", "false", "true", "impossible", "cannot", "undefined", "invalid", "guess",
     )
 )  # fmt: skip
 _LABEL_RE = re.compile(r"^\s*[A-Za-z][A-Za-z'-]*(?:\s+[A-Za-z][A-Za-z'-]*){0,3}\s*$")
