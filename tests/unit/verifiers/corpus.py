@@ -99,6 +99,7 @@ CASES: list[Case] = [
     _math("5 m^2", "5", True, "MATH drops units"),
     _math("5\\text{ apples}", "5", True, "MATH _remove_right_units drops text after a value"),
     _math("5\\text{ at most}", "5", False, "a qualifier is not a unit"),
+    _math("5\\text{ is wrong}", "5", False, "a negation is not a unit"),
     _math("2\\sqrt{5} \\approx 4.47", "\\sqrt{20}", True, "the exact value before \\approx"),
     _math("x \\approx 4.47", "4.47", True, "the value after \\approx when the left side is a name"),
     _math("4.47", "2\\sqrt{5}", False, "no tolerance against an exact gold"),
