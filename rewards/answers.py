@@ -56,12 +56,20 @@ MAX_ITEMS = 32
 
 _OPENERS = "([{"
 _CLOSERS = ")]}"
-# A name: a letter or Greek letter, an optional subscript, an optional argument list (f(x)).
-_NAME = (
-    r"(?:[a-zA-Z]|\\(?:" + "|".join(sorted(GREEK, key=len, reverse=True)) + r")(?![a-zA-Z]))"
-    r"(?:_\{[a-zA-Z0-9]+\}|_[a-zA-Z0-9])?"
-    r"(?:\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\))?"
+# A name: a letter or Greek letter, an optional subscript, an optional argument list (f(x));
+# or a geometric one: a segment or angle (AB, \angle ABC, m\angle A) or a ratio of segments.
+_SYMBOL = (
+    r"(?:(?:m\s*)?\\angle\s*[A-Z]{1,3}|[A-Z]{2,3}(?![a-zA-Z])|(?:[a-zA-Z]|\\(?:"
+    + "|".join(sorted(GREEK, key=len, reverse=True))
+    + r"))(?![a-zA-Z]))"
 )
+_NAME = (
+    r"(?:\\frac\s*\{\s*[A-Z]{1,3}\s*\}\s*\{\s*[A-Z]{1,3}\s*\}|"
+    + _SYMBOL
+    + r"(?:_\{[a-zA-Z0-9]+\}|_[a-zA-Z0-9])?"
+    r"(?:\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\))?)"
+)
+_ARGUMENTS_RE = re.compile(r"\([a-zA-Z,]*\)$")
 # What a named quantity's left side may be: a name, a tuple of names, or a ratio of names.
 _NAMED_RE = re.compile(
     rf"^\s*(?P<lhs>{_NAME}|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\)|{_NAME}(?:\s*:\s*{_NAME})+)"
@@ -87,6 +95,7 @@ _REL_CANON = {
     "!=": "!=",
     "=": "=",
 }
+_PM_RE = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 _APPROX_RE = re.compile(r"\\approx(?![a-zA-Z])")
 _TEXT_STRIP_RE = re.compile(r"\\text|\\mathrm|[\s{}]")
 
@@ -166,7 +175,9 @@ def _split_named(s: str) -> tuple[str, str] | None:
     rest = s[m.end() :]
     if not rest.strip() or len(_split_relations(rest)) > 1:
         return None
-    return re.sub(r"\s+", "", m.group("lhs")), rest
+    name = re.sub(r"\s+", "", m.group("lhs"))
+    # W(n) = 1 and W(x) = 1 name the same value: the argument's letter is not part of the name.
+    return _ARGUMENTS_RE.sub("", name) if "," not in name[:1] else name, rest
 
 
 def _interval_of(rel: Answer) -> Answer | None:
@@ -186,17 +197,24 @@ def _interval_of(rel: Answer) -> Answer | None:
 
 
 def _chain(parts: list[str]) -> Answer | None:
-    """``a < x \\le b`` (or reversed with ``>``) as ``("chain", (a, b])``, else None."""
+    """``a < x \\le b`` (or reversed with ``>``) as ``("chain", (a, b])``; ``f(2) < f(1) < f(4)``
+    (an ordering, no constant ends) as ``("order", ops, terms)``; else None."""
     ops = parts[1::2]
-    if len(parts) != 5 or any(op not in ("<", "<=", ">", ">=") for op in ops):
+    if len(parts) < 5 or any(op not in ("<", "<=", ">", ">=") for op in ops):
         return None
-    if ops[0][0] != ops[1][0]:
-        return None  # "a < x > b" is not an interval
-    low, var, high = (parse_expression(p.strip()) for p in parts[0::2])
+    if len({op[0] for op in ops}) != 1:
+        return None  # "a < x > b" is neither an interval nor an ordering
+    terms = [parse_expression(p.strip()) for p in parts[0::2]]
     if ops[0][0] == ">":
-        low, high, ops = high, low, [ops[1], ops[0]]
-    if var[0] != "var" or free_variables(low) or free_variables(high):
-        return None
+        terms, ops = terms[::-1], [op.replace(">", "<") for op in ops[::-1]]
+    if (
+        len(parts) != 5
+        or free_variables(terms[0])
+        or free_variables(terms[2])
+        or not free_variables(terms[1])
+    ):
+        return ("order", tuple(ops), tuple(terms))
+    low, _, high = terms
     interval = (
         "seq",
         "(" if ops[0] == "<" else "[",
@@ -226,12 +244,12 @@ def _parse_item(s: str) -> Answer:
         parts = [p for p in re.split(r"\\cup", s)]
         if len(parts) > 1:
             items = tuple(_parse_item(p) for p in parts)
-            if all(it[0] == "seq" for it in items):
+            if all(it[0] in ("seq", "set") for it in items):
                 return ("union", items)
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
         items = [p for p in _split_top(inner, ",;") if p.strip()]
-        return ("set", tuple(_parse_item(p) for p in items[:MAX_ITEMS]))
+        return ("set", _expand_pm(tuple(_parse_item(p) for p in items[:MAX_ITEMS]), items[:MAX_ITEMS]))
     if s[0] in "([" and s[-1] in ")]" and _outer_span(s):
         inner = s[1:-1]
         items = _split_top(inner, ",")
@@ -298,8 +316,13 @@ def _parse(s: str) -> Answer:
             s = before  # "2\sqrt5 \approx 4.47": the exact value is the answer
     if not s:
         raise ParseError("empty answer")
-    pm = re.search(r"\\(?:pm|mp)(?![a-zA-Z])", s)
-    if pm and s.count("\\pm") + s.count("\\mp") == 1:
+    pm = _PM_RE.search(s)
+    if (
+        pm
+        and s.count("\\pm") + s.count("\\mp") == 1
+        and len(_split_top(s, ",;")) == 1
+        and not s.startswith("\\{")
+    ):
         named = _split_named(s)
         if named is not None:
             s = named[1]
@@ -314,8 +337,20 @@ def _parse(s: str) -> Answer:
             raise ParseError("empty list item")
         if len(items) > MAX_ITEMS:
             raise ParseError("too many items")
-        return ("list", tuple(_parse_item(p) for p in items))
+        return ("list", _expand_pm(tuple(_parse_item(p) for p in items), items))
     return _parse_item(s)
+
+
+def _expand_pm(parsed: tuple, texts: list[str]) -> tuple:
+    """List or set items with one ``\\pm`` become their two solutions (``-2, 1 \\pm \\sqrt5``)."""
+    out: list[Answer] = []
+    for answer, text in zip(parsed, texts, strict=True):
+        pm = _PM_RE.search(text)
+        if pm and text.count("\\pm") + text.count("\\mp") == 1:
+            out += [_parse_item(text.replace(pm.group(), sign, 1)) for sign in "+-"]
+        else:
+            out.append(answer)
+    return tuple(out)
 
 
 def parse_answer(normalized: str) -> Answer:
@@ -449,6 +484,13 @@ def answers_equal(pred: Answer, gold: Answer, budget: Budget, *, abs_tol: float 
     if gk == "ratio" and pk == "ratio":
         return len(pred[1]) == len(gold[1]) and all(
             answers_equal(p, g, budget, abs_tol=abs_tol) for p, g in zip(pred[1], gold[1], strict=True)
+        )
+    if gk == "order" and pk == "order":
+        return (
+            pred[1] == gold[1]
+            and all(values_equal(p, g, budget) for p, g in zip(pred[2], gold[2], strict=True))
+            if len(pred[2]) == len(gold[2])
+            else False
         )
     if gk == "matrix" and pk == "matrix":
         if len(pred[1]) != len(gold[1]) or any(

@@ -113,10 +113,12 @@ def _check_values(answer: Answer, budget: Budget) -> None:
 #: Gold strings that are a serialised missing or float value, not an answer (``str(None)``,
 #: ``str(float("nan"))``); each would otherwise match itself.
 NULL_GOLDS = frozenset(("none", "null", "nan", "-nan", "inf", "+inf", "-inf", "n/a"))
-# Words, whole numbers between them and light punctuation ("Monday", "(C)", "2 pairs"); a token
-# mixing digits and letters ("1e999999999", a number too large to read) is not a word.
+# Words, whole numbers between them, numerals in a base (204_5) and light punctuation ("Monday",
+# "(C)", "2 pairs"); a token mixing digits and letters ("1e999999999", a number too large to read)
+# is not a word.
 _WORDS_RE = re.compile(
-    r"^(?=.*[A-Za-z])(?:[A-Za-z][A-Za-z'-]*(?![0-9])|[0-9]+(?:\.[0-9]+)?(?![A-Za-z])|[\s(),.-])+$"
+    r"^(?=.*[A-Za-z0-9])(?:[0-9A-Za-z]+_\{?[0-9]+\}?|[A-Za-z][A-Za-z'-]*(?![0-9])|[0-9]+(?:\.[0-9]+)?(?![A-Za-z])"
+    r"|[\s(),.-])+$"
 )
 
 
