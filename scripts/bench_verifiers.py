@@ -3,6 +3,7 @@
     python scripts/bench_verifiers.py                 # agreement + 8192 responses, batches of 512, 2 workers
     python scripts/bench_verifiers.py --n 256 --batch 64 --quick   # a smoke run (no in-process baselines)
     python scripts/bench_verifiers.py --agreement-only             # only the corpus table
+    python scripts/bench_verifiers.py --verifier mathruler --quick # the paper's Geometry3K reward in the runner
 
 **Agreement** (printed first): every case of the conformance corpus
 (``tests/unit/verifiers/corpus.py``, labelled by the rule each follows) scored by mmrl (the case's
@@ -235,10 +236,10 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
     return p50, p99
 
 
-def bench_runner(responses, examples, batch: int, workers: int) -> dict:
+def bench_runner(responses, examples, batch: int, workers: int, verifier: str | None = None) -> dict:
     from rewards import RewardRunner
 
-    cfg = RewardConfig(num_workers=workers)
+    cfg = RewardConfig(num_workers=workers, verifier=verifier)
     with RewardRunner(cfg) as runner:
         runner.wait_until_ready()
         runner.score(responses[:batch], examples[:batch])  # warm-up: imports, caches of the first golds
@@ -343,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the in-process baselines (smoke runs)")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     parser.add_argument("--agreement-only", action="store_true", help="only the corpus agreement table")
+    parser.add_argument(
+        "--verifier",
+        default=None,
+        help="score every example with this verifier in the runner (e.g. mathruler); default: each task's own",
+    )
     args = parser.parse_args(argv)
     report: dict = {"agreement": agreement()}
     if args.agreement_only:
@@ -361,10 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{sum(map(len, responses)) / len(responses):.0f} chars; {os.cpu_count()} CPUs"
     )
     report.update({"n": len(responses), "batch": args.batch, "workers": args.workers, "cpus": os.cpu_count()})
-    runner = bench_runner(responses, examples, args.batch, args.workers)
+    runner = bench_runner(responses, examples, args.batch, args.workers, args.verifier)
     report["runner"] = runner
+    label = f"runner ({args.verifier})" if args.verifier else "runner"
     print(
-        f"runner      {runner['scores_per_s']:8.0f} scores/s   batch of {args.batch}: "
+        f"{label:12}{runner['scores_per_s']:8.0f} scores/s   batch of {args.batch}: "
         f"p50 {runner['batch_p50_ms']:.1f} ms, p99 {runner['batch_p99_ms']:.1f} ms   counters {runner['counters']}"
     )
     if not args.quick:

@@ -1,7 +1,7 @@
 """The conformance corpus: labelled (response, gold) cases, each citing the rule it follows.
 
 ``test_conformance.py`` checks every case against the built-in verifier named by ``task``;
-``scripts/bench_verifiers.py --agreement`` scores the same cases with Math-Verify and MathRuler.
+``scripts/bench_verifiers.py --agreement-only`` scores the same cases with Math-Verify and MathRuler.
 ``expected`` is the truth (a human's verdict under the cited rule), not what any checker says.
 
 Rules cited: **MATH** (Hendrycks et al., ``math_equivalence._strip_string``: ``\\!`` and
