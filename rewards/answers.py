@@ -17,6 +17,8 @@
 * ``("rel", op, lhs, rhs)``: an equation or inequality (``=`` compares ``lhs-rhs`` up to a
   non-zero factor, so a rearranged line ``2x - y + 3 = 0`` equals ``y = 2x + 3``; ``<``/``\\le``
   compare both sides, with ``>`` flipped to ``<``);
+* ``("order", ops, terms)``: an ordering ``f(2) < f(1) < f(4)``, term by term (``>`` read from
+  the right);
 * ``("named", name, answer)``: a named quantity, ``x = 5``, ``(p,q)=(3,2)``, ``f(x)=1``,
   ``V_1:V_2=11:21``, ``x \\in [2,5]``; the name is dropped when the other side has none (MATH's
   ``_strip_string`` drops ``x=``), two different names are different answers, and against an
@@ -176,8 +178,10 @@ def _split_named(s: str) -> tuple[str, str] | None:
     if not rest.strip() or len(_split_relations(rest)) > 1:
         return None
     name = re.sub(r"\s+", "", m.group("lhs"))
-    # W(n) = 1 and W(x) = 1 name the same value: the argument's letter is not part of the name.
-    return _ARGUMENTS_RE.sub("", name) if "," not in name[:1] else name, rest
+    if not name.startswith("("):
+        # W(n) = 1 and W(x) = 1 name the same value: the argument's letter is not part of the name.
+        name = _ARGUMENTS_RE.sub("", name)
+    return name, rest
 
 
 def _interval_of(rel: Answer) -> Answer | None:
@@ -486,12 +490,9 @@ def answers_equal(pred: Answer, gold: Answer, budget: Budget, *, abs_tol: float 
             answers_equal(p, g, budget, abs_tol=abs_tol) for p, g in zip(pred[1], gold[1], strict=True)
         )
     if gk == "order" and pk == "order":
-        return (
-            pred[1] == gold[1]
-            and all(values_equal(p, g, budget) for p, g in zip(pred[2], gold[2], strict=True))
-            if len(pred[2]) == len(gold[2])
-            else False
-        )
+        if pred[1] != gold[1] or len(pred[2]) != len(gold[2]):
+            return False
+        return all(values_equal(p, g, budget) for p, g in zip(pred[2], gold[2], strict=True))
     if gk == "matrix" and pk == "matrix":
         if len(pred[1]) != len(gold[1]) or any(
             len(a) != len(b) for a, b in zip(pred[1], gold[1], strict=False)

@@ -72,6 +72,7 @@ CASES: list[Case] = [
     _math("x = 5", "5", True, "MATH _strip_string drops 'x='"),
     _math("k=\\frac{1}{2}", "0.5", True, "MATH: 'k=' dropped; 0.5 = 1/2"),
     _math("x=5", "y=5", False, "a different unknown is a different answer"),
+    _math("(r,s)=(3,2)", "(p,q)=(3,2)", False, "different unknowns, even as a tuple"),
     # -- sets and solution lists -----------------------------------------------------------------
     _math("\\{1,3\\}", "1, 3", True, "Math-Verify: a set equals the same solutions as a list"),
     _math("\\{1,3\\}", "1, 4", False, "a set with a wrong element"),
