@@ -10,16 +10,16 @@ Public API::
     @register_verifier("my_task")       # a custom verifier: fn(response, example) -> Score | float | None
 
 Built-in verifiers (``Example.task``): ``math``, ``geometry``, ``chart``, ``chart_official``,
-``choice`` and ``format``. Custom ones: ``@register_verifier``, ``pkg.module:fn``,
+``choice``, ``format``, and ``mathruler`` (the A-GRAE paper's Geometry3K reward, as verl computes it). Custom ones: ``@register_verifier``, ``pkg.module:fn``,
 ``path/to/file.py:fn``, or the entry-point group ``mmrl.verifiers`` (``docs/verifiers.md``).
 
 Modules: ``extraction`` (where the final answer is), ``latex`` (spelling normalisation),
 ``expr`` and ``answers`` (values and shapes of answers), ``math_verifier``, ``choice``,
-``chart``, ``format`` (the verifiers), ``scoring`` (``score``/``check_gold``), ``registry``,
+``chart``, ``format``, ``mathruler_verifier`` (the verifiers), ``scoring`` (``score``/``check_gold``), ``registry``,
 ``runner``.
 """
 
-from rewards import chart, choice, format, math_verifier  # noqa: F401  (register the built-ins)
+from rewards import chart, choice, format, math_verifier, mathruler_verifier  # noqa: F401  (register the built-ins)
 from rewards.extraction import Extraction, extract_answer
 from rewards.format import format_score
 from rewards.registry import (

@@ -1,4 +1,4 @@
-"""The format check (issue 3 item 6; ``research/perf_reliability.md`` B1 "reward hacking via format")."""
+"""The format check (issue 3 item 6): a format reward must not be won without an answer."""
 
 from __future__ import annotations
 
