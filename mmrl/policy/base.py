@@ -243,6 +243,9 @@ class PolicyBase:
         #: Compute each distinct prompt of a batch once in ``logprobs`` where the model allows it
         #: (``shares_prompts``); exact, so only equivalence tests turn it off.
         self.share_prompts = True
+        #: The dtype forward and backward compute in when it differs from the weights' (the autocast
+        #: dtype; the trainer sets it). Engines that keep their own copy of the weights use it.
+        self.compute_dtype: torch.dtype | None = None
         #: Total examples dropped by ``prepare`` over the policy's life (the trainer logs it).
         self.num_dropped = 0
         #: Where the weights were loaded from (``load_policy`` sets it; the vLLM engine reads it).

@@ -28,6 +28,7 @@ import torch
 from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
 from mmrl.eval import EvalResult, write_outputs
+from mmrl.hardware import resolve_mixed_precision
 from mmrl.rollout import Sampling, SyncProbe, build_engine
 from mmrl.train.checkpoint import (
     CheckpointManager,
@@ -109,7 +110,11 @@ class Trainer:
         self.cfg = cfg
         t = cfg.trainer
         self.settings = resolve_algorithm(cfg.algorithm, cfg.rollout)  # config errors before any loading
-        self.accelerator = accelerator or _accelerator(t.mixed_precision)
+        if accelerator is None:
+            precision, why = resolve_mixed_precision(t.mixed_precision, _default_device())
+            accelerator = _accelerator(precision)
+            log.info("mixed precision %s (%s)", precision, why)
+        self.accelerator = accelerator
         acc = self.accelerator
         self.world, self.rank = acc.num_processes, acc.process_index
         if t.prompts_per_step % self.world:
@@ -126,7 +131,12 @@ class Trainer:
         validating = cfg.eval.every > 0 or cfg.eval.before_train
         self.eval_data = load_eval_examples(cfg) if validating else None
         self.runner = RewardRunner(cfg.reward)  # its workers start while the models load
-        self.policy = load_policy(cfg.model, cfg.data, device=acc.device)
+        model_cfg = cfg.model
+        if model_cfg.dtype == "auto" and acc.mixed_precision != "no":
+            # The optimizer updates float32 master weights; autocast runs the products in bf16/fp16.
+            model_cfg = dataclasses.replace(model_cfg, dtype="float32")
+        self.policy = load_policy(model_cfg, cfg.data, device=acc.device)
+        self.policy.compute_dtype = _compute_dtype(acc.mixed_precision, self.policy)
         self.ref_policy = None
         if self.settings.needs_reference:
             ref_model_cfg = dataclasses.replace(
@@ -329,11 +339,11 @@ class Trainer:
                 cfg.trainer.max_grad_norm,
                 probe=self.probe,
             )
-        if update_metrics["optimizer/steps"] > 0:  # the same on every rank (all-reduced loss and norm)
-            with timer("sync"):
+        with timer("sync"):
+            if update_metrics["optimizer/steps"] > 0:  # the same on every rank (all-reduced loss and norm)
                 self.engine.sync_weights(self.policy.model)
-        elif update_metrics["update/skipped_zero_advantage_frac"] == 1.0:
-            log.info("step %d: every advantage is 0, so there was nothing to update", step)
+            elif update_metrics["update/skipped_zero_advantage_frac"] == 1.0:
+                log.info("step %d: every advantage is 0, so there was nothing to update", step)
         self.step = step
         self.prompts_dropped += batch.metrics["prompts/dropped"]
 
@@ -429,6 +439,22 @@ def fit(cfg: Config, accelerator: Any = None) -> FitResult:
         raise
     finally:
         trainer.close()
+
+
+def _default_device() -> torch.device:
+    """The device accelerate will place this process on (before an ``Accelerator`` exists)."""
+    import os
+
+    from accelerate.utils import str_to_bool
+
+    use_cpu = str_to_bool(os.environ.get("ACCELERATE_USE_CPU", "false"))
+    return torch.device("cuda" if torch.cuda.is_available() and not use_cpu else "cpu")
+
+
+def _compute_dtype(mixed_precision: str, policy: Any) -> torch.dtype:
+    """The dtype forward and backward compute in: the autocast dtype, else the weights' dtype."""
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    return autocast.get(mixed_precision) or next(policy.model.parameters()).dtype
 
 
 def _accelerator(mixed_precision: str) -> Any:
