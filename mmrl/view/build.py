@@ -36,7 +36,7 @@ from typing import Any
 from mmrl import __version__
 from mmrl.view.charts import line_chart
 from mmrl.view.render import fmt
-from mmrl.view.site import Entry, Item, Listing, Site, entries_of, group_view, slug
+from mmrl.view.site import SAMPLES_PER_PAGE, Entry, Item, Listing, Site, entries_of, group_view, slug
 from mmrl.view.sources import (
     EvalSource,
     Group,
@@ -109,8 +109,18 @@ class BuildReport:
     seconds: float
 
 
-def build_site(dirs: Sequence[str | Path], output: str | Path, *, progress: bool = True) -> BuildReport:
-    """Build the site for ``dirs`` (run and evaluation directories) into ``output``."""
+def build_site(
+    dirs: Sequence[str | Path],
+    output: str | Path,
+    *,
+    progress: bool = True,
+    samples_per_page: int = SAMPLES_PER_PAGE,
+) -> BuildReport:
+    """Build the site for ``dirs`` (run and evaluation directories) into ``output``.
+
+    ``progress`` shows a bar over the steps on a terminal; ``samples_per_page`` bounds each static
+    page of a listing (``scripts/bench_view.py`` compares it with one page for everything).
+    """
     from mmrl.errors import UserError
 
     started = time.perf_counter()
@@ -119,7 +129,7 @@ def build_site(dirs: Sequence[str | Path], output: str | Path, *, progress: bool
     sources = [load_source(d) for d in dirs]
     site = Site(Path(output), [str(Path(d)) for d in dirs])
     site.prepare()
-    builder = _Builder(site, progress)
+    builder = _Builder(site, progress, samples_per_page)
     single = len(sources) == 1
     runs = [s for s in sources if isinstance(s, RunSource)]
     evals = [s for s in sources if isinstance(s, EvalSource)]
@@ -165,9 +175,10 @@ def _join(base: str, path: str) -> str:
 
 
 class _Builder:
-    def __init__(self, site: Site, progress: bool):
+    def __init__(self, site: Site, progress: bool, samples_per_page: int):
         self.site = site
         self.progress = progress
+        self.per_page = samples_per_page
         self.steps_built = 0
         self.steps_reused = 0
         self.evaluations = 0
@@ -279,7 +290,7 @@ class _Builder:
                     "group_size_text": "/".join(map(str, sizes)) or "0",
                     "a_grae": a_grae is not None,
                 },
-            ).write(self.site, entries_of(groups, self.site, ROLLOUT_FACETS))
+            ).write(self.site, entries_of(groups, self.site, ROLLOUT_FACETS), self.per_page)
             counts[step_file.step] = (len(groups), samples)
             self.site.write_text(
                 f"{base}/.source", json.dumps({**stamp, "groups": len(groups), "samples": samples})
@@ -379,7 +390,7 @@ class _Builder:
                 "description": f"{len(groups)} problems x n={result.n} samples. p is the problem's share of "
                 "correct samples among its scored ones (c/n).",
             },
-        ).write(self.site, entries_of(groups, self.site, EVAL_FACETS))
+        ).write(self.site, entries_of(groups, self.site, EVAL_FACETS), self.per_page)
 
     # -- comparisons ------------------------------------------------------------------------------
 
@@ -431,7 +442,7 @@ class _Builder:
                     "b_label": b.label,
                     "benchmark": name,
                 },
-            ).write(self.site, entries)
+            ).write(self.site, entries, self.per_page)
             rows = sorted(
                 (
                     {

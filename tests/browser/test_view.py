@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,27 @@ def test_ten_thousand_rollouts_page_and_filter(page, tmp_path):
     assert set(_visible_rows(page)) == {"v-wrong"}
     images = page.locator("img")
     assert images.count() == 25 and images.first.get_attribute("loading") == "lazy"
+
+
+def test_bench_script_runs_at_a_tiny_size(chromium):
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(root / "scripts" / "bench_view.py"),
+            "--prompts",
+            "6",
+            "--n",
+            "2",
+            "--repeats",
+            "1",
+            "--chromium",
+            chromium,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 3 and "mmrl view (200 per page)" in table[1] and "one page for the step" in table[2]
