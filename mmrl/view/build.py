@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import re
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -174,6 +175,13 @@ def _join(base: str, path: str) -> str:
     return f"{base}/{path}" if base else path
 
 
+def _read_stamp(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 class _Builder:
     def __init__(self, site: Site, progress: bool, samples_per_page: int):
         self.site = site
@@ -237,8 +245,6 @@ class _Builder:
         wanted = {f"step_{s.step}" for s in run.steps}
         root = self.site.root / steps_dir
         if root.is_dir():
-            import shutil
-
             for old in root.iterdir():
                 if old.is_dir() and old.name not in wanted:
                     shutil.rmtree(old)  # a step the run no longer has (dropped on resume)
@@ -246,28 +252,33 @@ class _Builder:
         bar = _progress(len(run.steps), "view: steps", self.progress)
         for i, step_file in enumerate(run.steps):
             base = f"{steps_dir}/step_{step_file.step}"
-            stat = step_file.path.stat()
-            stamp = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "mmrl": __version__}
-            stamp_path = self.site.root / base / ".source"
-            if stamp_path.is_file():
-                try:
-                    kept = json.loads(stamp_path.read_text())
-                except json.JSONDecodeError:
-                    kept = {}
-                if {k: kept.get(k) for k in stamp} == stamp:
-                    counts[step_file.step] = (kept["groups"], kept["samples"])
-                    self.steps_reused += 1
-                    bar.update(1)
-                    continue
-            groups = read_step(step_file.path)
             metrics = run.metrics_at(step_file.step)
+            prev_step = run.steps[i - 1].step if i > 0 else None
+            next_step = run.steps[i + 1].step if i + 1 < len(run.steps) else None
+            # What the pages show besides the rollouts: a page is reused only if none of it changed.
+            stat = step_file.path.stat()
+            stamp = {
+                "size": stat.st_size,
+                "mtime_ns": stat.st_mtime_ns,
+                "mmrl": __version__,
+                "metrics": json.dumps(metrics, sort_keys=True),
+                "a_grae": list(a_grae) if a_grae else None,
+                "neighbours": [prev_step, next_step],
+            }
+            kept = _read_stamp(self.site.root / base / ".source")
+            if kept is not None and {k: kept.get(k) for k in stamp} == stamp:
+                counts[step_file.step] = (kept["groups"], kept["samples"])
+                self.steps_reused += 1
+                bar.update(1)
+                continue
+            groups = read_step(step_file.path)
             if a_grae is not None and "advantages/omega" in metrics:
                 add_a_grae_factors(groups, metrics["advantages/omega"], *a_grae)
-            neighbours = run.steps
-            prev_step = neighbours[i - 1].step if i > 0 else None
-            next_step = neighbours[i + 1].step if i + 1 < len(neighbours) else None
-            samples = sum(len(g.samples) for g in groups)
             sizes = sorted({len(g.samples) for g in groups})
+
+            def link(step: int | None) -> tuple[int, str] | None:
+                return None if step is None else (step, f"{steps_dir}/step_{step}/index.html")
+
             Listing(
                 base,
                 "step.html",
@@ -279,18 +290,15 @@ class _Builder:
                     "crumbs": [(title, run_page), (f"step {step_file.step}", None)],
                     "step": step_file.step,
                     "with_advantage": True,
-                    "prev_step": None
-                    if prev_step is None
-                    else (prev_step, f"{steps_dir}/step_{prev_step}/index.html"),
-                    "next_step": None
-                    if next_step is None
-                    else (next_step, f"{steps_dir}/step_{next_step}/index.html"),
+                    "prev_step": link(prev_step),
+                    "next_step": link(next_step),
                     "summary": _step_summary(metrics, groups),
                     "all_metrics": [(k, fmt(v, 4)) for k, v in sorted(metrics.items()) if k != "step"],
                     "group_size_text": "/".join(map(str, sizes)) or "0",
                     "a_grae": a_grae is not None,
                 },
             ).write(self.site, entries_of(groups, self.site, ROLLOUT_FACETS), self.per_page)
+            samples = sum(len(g.samples) for g in groups)
             counts[step_file.step] = (len(groups), samples)
             self.site.write_text(
                 f"{base}/.source", json.dumps({**stamp, "groups": len(groups), "samples": samples})

@@ -154,6 +154,12 @@ def test_a_rebuild_renders_only_changed_steps_and_drops_removed_ones(tmp_path):
     assert (third.steps, third.steps_reused) == (1, 1)
     assert len(_rows((tmp_path / "site" / "steps" / "step_2" / "index.html").read_text())) == 2
     assert not (tmp_path / "site" / "steps" / "step_3").exists()
+    # the metrics line of a step written after its rollouts (the trainer's order) shows up too
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 1, "reward/mean": 0.987654}) + "\n")
+    fourth = build_site([run], tmp_path / "site", progress=False)
+    assert (fourth.steps, fourth.steps_reused) == (1, 1)
+    assert "0.9877" in (tmp_path / "site" / "steps" / "step_1" / "index.html").read_text()
 
 
 def test_a_directory_that_is_not_a_site_is_not_overwritten(run, tmp_path):
