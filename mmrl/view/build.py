@@ -37,7 +37,18 @@ from typing import Any
 from mmrl import __version__
 from mmrl.view.charts import line_chart
 from mmrl.view.render import fmt
-from mmrl.view.site import SAMPLES_PER_PAGE, Entry, Item, Listing, Site, entries_of, group_view, slug
+from mmrl.view.site import (
+    SAMPLES_PER_PAGE,
+    Entry,
+    Item,
+    Listing,
+    Site,
+    entries_of,
+    group_text,
+    group_view,
+    sample_text,
+    slug,
+)
 from mmrl.view.sources import (
     EvalSource,
     Group,
@@ -134,6 +145,10 @@ def build_site(
     single = len(sources) == 1
     runs = [s for s in sources if isinstance(s, RunSource)]
     evals = [s for s in sources if isinstance(s, EvalSource)]
+    labels = [e.label for e in evals]
+    for e in evals:  # two evaluations of one model: tell them apart by their directories
+        if labels.count(e.label) > 1:
+            e.label = f"{e.label} ({e.path.name})"
     run_pages = []
     for i, run in enumerate(runs):
         base = "" if single else (f"run-{i + 1}" if len(runs) > 1 else "run")
@@ -422,12 +437,10 @@ class _Builder:
                     "task": view["task"],
                     "category": view["category"] or "(none)",
                 }
-                text = "\n".join(
-                    [
-                        *(g.example_id for g in (ga, gb) if g),
-                        *(s.response.lower() for g in (ga, gb) if g for s in g.samples),
-                    ]
-                ).lower()
+                shown = ga or gb
+                assert shown is not None
+                responses = (sample_text(s) for g in (ga, gb) if g for s in g.samples)
+                text = "\n".join([group_text(shown), *responses])
                 entries.append(
                     Entry(
                         view,

@@ -266,7 +266,7 @@ def read_step(path: Path) -> list[Group]:
                     example_id=example_id,
                     task=str(row.get("task") or ""),
                     category=None,
-                    answer=str(row.get("answer") or ""),
+                    answer="" if row.get("answer") is None else str(row["answer"]),
                     prompt=row.get("prompt"),
                     images=resolve_images(row.get("images") or (), path.parent),
                     samples=[],

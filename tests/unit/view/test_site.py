@@ -251,3 +251,11 @@ def test_the_command_writes_beside_the_run_and_serves_it(run, tmp_path, capsys):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_two_evaluations_of_one_model_are_told_apart_by_their_directories(tmp_path):
+    a = _eval_dir(tmp_path / "t0.6", "base", [0, 2])
+    b = _eval_dir(tmp_path / "t1.0", "base", [1, 2])
+    build_site([a, b], tmp_path / "site", progress=False)
+    home = (tmp_path / "site" / "index.html").read_text()
+    assert "base (t0.6) vs base (t1.0)" in home
