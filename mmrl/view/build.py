@@ -84,15 +84,15 @@ KEY_CURVES: tuple[str, ...] = (
 
 #: Numbers in a step's summary table, when the step logged them.
 STEP_SUMMARY: tuple[tuple[str, str], ...] = (
-    ("reward/mean", "reward (mean)"),
+    ("reward/mean", "reward"),
     ("reward/accuracy", "accuracy"),
     ("advantages/omega", "ω (batch accuracy)"),
-    ("advantages/attenuation", "A-GRAE attenuation min(1, ω/α)"),
-    ("advantages/pos_mass", "Σ positive advantages"),
-    ("advantages/neg_mass", "Σ |negative advantages|"),
+    ("advantages/attenuation", "min(1, ω/α)"),
+    ("advantages/pos_mass", "Σ A⁺"),
+    ("advantages/neg_mass", "Σ |A⁻|"),
     ("advantages/zero_variance_frac", "groups without signal"),
-    ("response/length_mean", "response length (tokens)"),
-    ("response/truncated_frac", "truncated share"),
+    ("response/length_mean", "length (tokens)"),
+    ("response/truncated_frac", "truncated"),
     ("loss", "loss"),
     ("grad_norm", "gradient norm"),
     ("time/step", "seconds"),
@@ -701,7 +701,7 @@ def _group_tables(result: Any, metrics: dict[str, Any], by_category: dict[str, s
 def _step_summary(metrics: dict[str, float], groups: Sequence[Group]) -> list[tuple[str, str]]:
     samples = [s for g in groups for s in g.samples]
     rows = [("prompts × samples", f"{len(groups)} groups, {len(samples)} samples")]
-    rows += [(label, fmt(metrics[key], 4)) for key, label in STEP_SUMMARY if key in metrics]
+    rows += [(label, fmt(metrics[key])) for key, label in STEP_SUMMARY if key in metrics]
     return rows
 
 
