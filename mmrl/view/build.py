@@ -425,30 +425,8 @@ class _Builder:
         crumbs = ([parent] if parent else []) + [(label, None)]
         benchmarks = []
         for name in [n for n in a.results if n in b.results]:
-            ra, rb = a.results[name], b.results[name]
-            pairs = _pairs(a.groups(name), b.groups(name))
             bench_dir = f"{base}/{slug(name)}"
-            entries = []
-            for i, (ga, gb) in enumerate(pairs):
-                key = f"g{i}"
-                view = _pair_view(key, ga, gb, self.site)
-                facets = {
-                    "change": view["change"],
-                    "task": view["task"],
-                    "category": view["category"] or "(none)",
-                }
-                shown = ga or gb
-                assert shown is not None
-                responses = (sample_text(s) for g in (ga, gb) if g for s in g.samples)
-                text = "\n".join([group_text(shown), *responses])
-                entries.append(
-                    Entry(
-                        view,
-                        max(len(ga.samples) if ga else 0, len(gb.samples) if gb else 0, 1),
-                        "",
-                        [Item(key, facets, text)],
-                    )
-                )
+            entries = _pair_entries(_pairs(a.groups(name), b.groups(name)), self.site)
             page_of = Listing(
                 bench_dir,
                 "pairs.html",
@@ -464,63 +442,14 @@ class _Builder:
                     "benchmark": name,
                 },
             ).write(self.site, entries, self.per_page)
-            rows = sorted(
-                (
-                    {
-                        "id": e.view["example_id"],
-                        "category": e.view["category"] or "",
-                        "a": e.view["a_rate"],
-                        "b": e.view["b_rate"],
-                        "delta": e.view["delta"],
-                        "change": e.view["change"],
-                        "href": f"{page_of[e.view['key']]}#{e.view['key']}",
-                        "order": e.view["delta_value"],
-                    }
-                    for e in entries
-                ),
-                key=lambda r: (-r["order"] if math.isfinite(r["order"]) else math.inf, r["id"]),
-            )
-            counts: dict[str, int] = {}
-            for e in entries:
-                counts[e.view["change"]] = counts.get(e.view["change"], 0) + 1
-            ks = [k for k in ra.ks if k in rb.ks]
-            ma, mb = ra.metrics()["overall"], rb.metrics()["overall"]
             benchmarks.append(
                 {
                     "name": name,
                     "anchor": f"b-{slug(name)}",
                     "href": f"{bench_dir}/index.html",
-                    "ks": ks,
-                    "charts": [
-                        line_chart(
-                            {
-                                f"A {metric}": [(k, ma[metric].get(k)) for k in ra.ks],
-                                f"B {metric}": [(k, mb[metric].get(k)) for k in rb.ks],
-                            },
-                            title=f"{name}: {metric}",
-                            xlabel="k",
-                            log2_x=True,
-                            y_range=(0.0, 1.0),
-                        )
-                        for metric in ("pass@k", "maj@k")
-                    ],
-                    "metric_rows": [
-                        (f"{side} {m}", [fmt(r[m].get(k)) for k in ks])
-                        for m in ("pass@k", "mean@k", "maj@k")
-                        for side, r in (("A", ma), ("B", mb))
-                    ],
-                    "counts": [
-                        (label_, counts[c])
-                        for c, label_ in (
-                            ("better", "better in B"),
-                            ("worse", "worse in B"),
-                            ("same", "the same"),
-                            ("only in A", "only in A"),
-                            ("only in B", "only in B"),
-                        )
-                        if c in counts
-                    ],
-                    "rows": rows,
+                    **_compare_numbers(name, a.results[name], b.results[name]),
+                    "counts": _change_counts(entries),
+                    "rows": _change_rows(entries, page_of),
                 }
             )
         self.site.write(
@@ -546,6 +475,80 @@ def _pairs(a: Sequence[Group], b: Sequence[Group]) -> list[tuple[Group | None, G
     out: list[tuple[Group | None, Group | None]] = [(g, in_b.pop(g.example_id, None)) for g in a]
     out.extend((None, g) for g in b if g.example_id in in_b)
     return out
+
+
+def _pair_entries(pairs: Sequence[tuple[Group | None, Group | None]], site: Site) -> list[Entry]:
+    """One listing entry per problem pair; its one item (the pair itself) carries the facets."""
+    entries = []
+    for i, (a, b) in enumerate(pairs):
+        key = f"g{i}"
+        view = _pair_view(key, a, b, site)
+        facets = {"change": view["change"], "task": view["task"], "category": view["category"] or "(none)"}
+        shown = a or b
+        assert shown is not None
+        text = "\n".join([group_text(shown), *(sample_text(s) for g in (a, b) if g for s in g.samples)])
+        size = max(len(a.samples) if a else 0, len(b.samples) if b else 0, 1)
+        entries.append(Entry(view, size, "", [Item(key, facets, text)]))
+    return entries
+
+
+def _compare_numbers(name: str, a: Any, b: Any) -> dict[str, Any]:
+    """The two results' curves in one chart per metric, and their metrics side by side."""
+    ks = [k for k in a.ks if k in b.ks]
+    ma, mb = a.metrics()["overall"], b.metrics()["overall"]
+    charts = [
+        line_chart(
+            {
+                f"A {metric}": [(k, ma[metric].get(k)) for k in a.ks],
+                f"B {metric}": [(k, mb[metric].get(k)) for k in b.ks],
+            },
+            title=f"{name}: {metric}",
+            xlabel="k",
+            log2_x=True,
+            y_range=(0.0, 1.0),
+        )
+        for metric in ("pass@k", "maj@k")
+    ]
+    rows = [
+        (f"{side} {m}", [fmt(r[m].get(k)) for k in ks])
+        for m in ("pass@k", "mean@k", "maj@k")
+        for side, r in (("A", ma), ("B", mb))
+    ]
+    return {"ks": ks, "charts": charts, "metric_rows": rows}
+
+
+_CHANGE_LABELS = (
+    ("better", "better in B"),
+    ("worse", "worse in B"),
+    ("same", "the same"),
+    ("only in A", "only in A"),
+    ("only in B", "only in B"),
+)
+
+
+def _change_counts(entries: Sequence[Entry]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e.view["change"]] = counts.get(e.view["change"], 0) + 1
+    return [(label, counts[change]) for change, label in _CHANGE_LABELS if change in counts]
+
+
+def _change_rows(entries: Sequence[Entry], page_of: dict[str, str]) -> list[dict[str, Any]]:
+    """One table row per problem, the largest improvement first (problems in one only, last)."""
+    rows = [
+        {
+            "id": e.view["example_id"],
+            "category": e.view["category"] or "",
+            "a": e.view["a_rate"],
+            "b": e.view["b_rate"],
+            "delta": e.view["delta"],
+            "change": e.view["change"],
+            "href": f"{page_of[e.view['key']]}#{e.view['key']}",
+            "order": e.view["delta_value"],
+        }
+        for e in entries
+    ]
+    return sorted(rows, key=lambda r: (-r["order"] if math.isfinite(r["order"]) else math.inf, r["id"]))
 
 
 def _pair_view(key: str, a: Group | None, b: Group | None, site: Site) -> dict[str, Any]:
