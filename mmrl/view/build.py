@@ -238,13 +238,15 @@ class _Builder:
                     "samples": samples,
                 }
             )
+        sections, constants = chart_sections(run.metrics)
         self.site.write(
             page,
             "run.html",
             title=title,
             crumbs=crumbs,
             facts=_run_facts(run),
-            chart_sections=chart_sections(run.metrics),
+            chart_sections=sections,
+            constants=constants,
             step_columns=[label for _, label in columns],
             step_rows=rows,
             evaluations=eval_rows,
@@ -727,9 +729,15 @@ def _family(key: str) -> tuple[str, str]:
     return key, key
 
 
-def chart_sections(metrics: Sequence[dict[str, float]]) -> list[tuple[str, list[str]]]:
+def chart_sections(
+    metrics: Sequence[dict[str, float]],
+) -> tuple[list[tuple[str, list[str]]], list[tuple[str, str]]]:
     """Charts of every numeric key of ``metrics.jsonl`` over steps: the key curves first
-    (``KEY_CURVES``), then one section per first path segment (``actor``, ``reward``, ``val``, ...)."""
+    (``KEY_CURVES``), then one section per first path segment (``actor``, ``reward``, ``val``, ...).
+
+    A key that is not a key curve and has the same value at every step it was logged (a zero
+    error count, a fixed learning rate) gets no chart but a row of the second list, ``(key, value)``.
+    """
     families: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for row in metrics:
         for key, value in row.items():
@@ -754,13 +762,20 @@ def chart_sections(metrics: Sequence[dict[str, float]]) -> list[tuple[str, list[
     if key_charts:
         sections.append(("Key curves", [line_chart(families[c], title=c) for c in key_charts]))
     rest: dict[str, list[str]] = {}
+    constants: list[tuple[str, str]] = []
     for chart in sorted(families):
-        if chart not in used:
-            section = chart.split("/", 1)[0] if "/" in chart else "update"
-            rest.setdefault(section, []).append(chart)
+        if chart in used:
+            continue
+        series = families[chart]
+        values = {y for y in (v for pts in series.values() for _, v in pts) if math.isfinite(y)}
+        if list(series) == [chart] and len(values) <= 1:
+            constants.append((chart, fmt(values.pop()) if values else "never finite"))
+            continue
+        section = chart.split("/", 1)[0] if "/" in chart else "update"
+        rest.setdefault(section, []).append(chart)
     for section in sorted(rest, key=lambda s: (s == "val", s)):
         sections.append((section, [line_chart(families[c], title=c) for c in rest[section]]))
-    return sections
+    return sections, constants
 
 
 def _series_order(label: str) -> tuple[float, int, str]:

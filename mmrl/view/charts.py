@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from markupsafe import Markup, escape
 
-__all__ = ["MAX_POINTS", "PALETTE", "line_chart", "nice_ticks", "reduce_points"]
+__all__ = ["MAX_POINTS", "PALETTE", "line_chart", "nice_ticks", "reduce_points", "tick_labels"]
 
 #: Points drawn per series at most (see the module doc).
 MAX_POINTS = 800
@@ -35,7 +35,7 @@ PALETTE: tuple[str, ...] = (
 
 Point = tuple[float, float]
 
-_WIDTH, _HEIGHT = 360, 210
+_WIDTH, _HEIGHT = 292, 190
 _LEFT, _RIGHT, _TOP, _BOTTOM = 52, 10, 26, 34
 _MARKERS_UP_TO = 60  # points per series drawn as circles with a hover title
 
@@ -98,6 +98,23 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Labels with as many decimals as the tick step needs (scientific for tiny or huge values).
+
+    >>> tick_labels([6.2230, 6.2232, 6.2234]), tick_labels([0.0, 0.25, 0.5]), tick_labels([0, 50, 100])
+    (['6.2230', '6.2232', '6.2234'], ['0.00', '0.25', '0.50'], ['0', '50', '100'])
+    """
+    if len(ticks) < 2:
+        return [_fmt(t) for t in ticks]
+    step = min(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+    if step < 1e-4 or max(abs(t) for t in ticks) >= 1e6:
+        return [_fmt(t) for t in ticks]
+    digits = max(0, -math.floor(math.log10(step) + 1e-9))
+    if abs(step * 10**digits - round(step * 10**digits)) > 1e-6:  # 0.25: one more decimal
+        digits += 1
+    return [f"{t:.{digits}f}" for t in ticks]
+
+
 def _segments(points: Sequence[Point]) -> list[list[Point]]:
     """Runs of finite points (a missing or non-finite value breaks the line)."""
     runs: list[list[Point]] = [[]]
@@ -155,10 +172,10 @@ def line_chart(
         return _TOP + (1 - (y - y_low) / (y_high - y_low)) * plot_h
 
     parts.append(f'<g class="axes"><rect x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}"/>')
-    for t in y_ticks:
+    for t, text in zip(y_ticks, tick_labels(y_ticks), strict=True):
         y = py(t)
         parts.append(f'<line class="grid" x1="{_LEFT}" x2="{_LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick" x="{_LEFT - 4}" y="{y + 3:.1f}" text-anchor="end">{_fmt(t)}</text>')
+        parts.append(f'<text class="tick" x="{_LEFT - 4}" y="{y + 3:.1f}" text-anchor="end">{text}</text>')
     if log2_x:
         x_ticks = sorted(set(xs))
     else:

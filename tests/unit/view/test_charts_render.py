@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import math
 import re
+
+import pytest
 
 from mmrl.view.charts import line_chart, nice_ticks, reduce_points
 from mmrl.view.render import fmt, mark_answer, prompt_messages, split_reasoning
@@ -99,3 +103,11 @@ def test_numbers():
         "0.500",
         "1.0e-09",
     ]
+
+
+@pytest.mark.parametrize(
+    "name", ["mmrl.view.charts", "mmrl.view.render", "mmrl.view.site", "mmrl.data.image_store"]
+)
+def test_module_doctests(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

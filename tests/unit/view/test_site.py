@@ -217,6 +217,7 @@ def test_unknown_metric_keys_are_drawn_too(tmp_path):
     run = synthetic_run(tmp_path / "run", steps=2, prompts_per_step=1, n=2, images=False)
     with (run / "metrics.jsonl").open("a") as f:
         f.write(json.dumps({"step": 3, "my_probe/sparsity": 0.3, "loss": 0.1}) + "\n")
+        f.write(json.dumps({"step": 4, "my_probe/sparsity": 0.5}) + "\n")
     build_site([run], tmp_path / "site", progress=False)
     home = (tmp_path / "site" / "index.html").read_text()
     assert 'aria-label="my_probe/sparsity"' in home and "<h3>my_probe</h3>" in home
@@ -259,3 +260,16 @@ def test_two_evaluations_of_one_model_are_told_apart_by_their_directories(tmp_pa
     build_site([a, b], tmp_path / "site", progress=False)
     home = (tmp_path / "site" / "index.html").read_text()
     assert "base (t0.6) vs base (t1.0)" in home
+
+
+def test_keys_with_one_value_at_every_step_are_listed_not_drawn(tmp_path):
+    run = synthetic_run(tmp_path / "run", steps=2, prompts_per_step=1, n=2, images=False)
+    with (run / "metrics.jsonl").open("a") as f:
+        for step in (3, 4):
+            f.write(json.dumps({"step": step, "reward/timeout": 0.0, "actor/approx_kl": 0.0}) + "\n")
+    build_site([run], tmp_path / "site", progress=False)
+    home = (tmp_path / "site" / "index.html").read_text()
+    constants = home[home.index("The same at every step") :]
+    assert '<th>reward/timeout</th><td class="num">0.000</td>' in constants
+    assert 'aria-label="reward/timeout"' not in home
+    assert 'aria-label="actor/approx_kl"' in home  # a key curve is always drawn
