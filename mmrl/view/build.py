@@ -190,6 +190,16 @@ def _join(base: str, path: str) -> str:
     return f"{base}/{path}" if base else path
 
 
+#: Folders of the site itself, which a benchmark's folder must not replace.
+_RESERVED = {"assets", "images", "steps", "evals", "compare", "run"}
+
+
+def _benchmark_dir(name: str) -> str:
+    """A benchmark's folder: its slug, prefixed when that is one of the site's own folders."""
+    name = slug(name)
+    return f"benchmark-{name}" if name in _RESERVED or name.startswith("run-") else name
+
+
 def _read_stamp(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -346,7 +356,7 @@ class _Builder:
         title = source.label
         benchmarks, rows = [], []
         for name, result in source.results.items():
-            bench_dir = _join(base, slug(name))
+            bench_dir = _join(base, _benchmark_dir(name))
             metrics = result.metrics()
             overall = metrics["overall"]
             groups = source.groups(name)

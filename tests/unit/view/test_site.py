@@ -273,3 +273,13 @@ def test_keys_with_one_value_at_every_step_are_listed_not_drawn(tmp_path):
     assert '<th>reward/timeout</th><td class="num">0.000</td>' in constants
     assert 'aria-label="reward/timeout"' not in home
     assert 'aria-label="actor/approx_kl"' in home  # a key curve is always drawn
+
+
+def test_a_benchmark_named_like_a_folder_of_the_site_does_not_replace_it(tmp_path):
+    problems = [ProblemRecord("p0", "math", None, "4", (SampleRecord("4", "stop", 1, 1.0, True, "ok", "4"),))]
+    write_outputs(
+        [EvalResult("images", n=1, ks=(1,), problems=problems)], tmp_path / "e", {"model": {"label": "m"}}
+    )
+    build_site([tmp_path / "e"], tmp_path / "site", progress=False)
+    assert (tmp_path / "site" / "assets" / "view.js").is_file()
+    assert (tmp_path / "site" / "benchmark-images" / "index.html").is_file()
