@@ -9,7 +9,8 @@ Order of work, so that mistakes fail before anything slow:
 4. load the policy, build the engine and the scoring workers;
 5. per benchmark: encode prompts (over-budget ones are dropped and reported), then
    ``evaluate_examples``, which skips the problems already cached;
-6. write ``results.json``, ``samples.jsonl``, ``report.md`` and ``passk.png`` into ``OUTPUT``.
+6. write ``results.json``, ``samples.jsonl``, ``report.md`` and ``passk.png`` into ``OUTPUT`` (the
+   prompts' images are files in ``OUTPUT/images/``, written as the problems are scored).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmrl.data.image_store import IMAGES_DIR, ImageStore
 from mmrl.errors import UserError
 from mmrl.eval.benchmarks import BenchmarkSpec, ResolvedModel, eval_split, model_identity, resolve_model
 from mmrl.eval.cache import SampleCache
@@ -232,7 +234,9 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     try:
         with RewardRunner(cfg.reward) as runner:
             for spec, data, cache in loaded:
-                results.append(_evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts))
+                results.append(
+                    _evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts, out)
+                )
     finally:
         engine.close()
     paths = write_outputs(results, out, header)
@@ -294,6 +298,7 @@ def _evaluate_one(
     sampling: Any,
     ks: Sequence[int],
     opts: EvalOptions,
+    out: Path,
 ) -> EvalResult:
     prompts, dropped = policy.prepare(list(data))
     if not prompts:
@@ -311,6 +316,7 @@ def _evaluate_one(
         cache=cache,
         name=spec.label,
         chunk_size=opts.chunk_size,
+        images=ImageStore(out / IMAGES_DIR),
     )
     result.dropped = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     report = data.report.to_dict()

@@ -365,6 +365,7 @@ def run_demo(
     print(
         f"Done in {_minutes(seconds)}. Everything is in {run}/ (summary.md, passk.png).", file=out, flush=True
     )
+    print(f"See every rollout, curve and evaluation in a browser: mmrl view {run}", file=out, flush=True)
     pass1_before, pass1_after = before.pass_at_k()[1], after.pass_at_k()[1]
     return {
         "run_dir": run,

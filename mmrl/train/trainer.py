@@ -35,7 +35,14 @@ from mmrl.train.checkpoint import (
     find_resume_checkpoint,
     save_final_model,
 )
-from mmrl.train.metrics import MetricsLogger, PhaseTimer, ProgressReporter, rollout_records, write_rollouts
+from mmrl.train.metrics import (
+    MetricsLogger,
+    PhaseTimer,
+    ProgressReporter,
+    rollout_images,
+    rollout_records,
+    write_rollouts,
+)
 from mmrl.train.sampler import PromptSampler, shard_for_rank
 from mmrl.train.stages import (
     NonFiniteGuard,
@@ -47,7 +54,7 @@ from mmrl.train.stages import (
     sum_over_ranks,
     update_policy,
 )
-from mmrl.train.validation import load_eval_examples, validate
+from mmrl.train.validation import load_eval_examples, validate, validation_images
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +379,14 @@ class Trainer:
 
     def _write_rollouts(self, step: int, batch: Any, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
         """``rollouts/step_N.jsonl`` with every process's trajectories (gathered to the main process)."""
-        records = rollout_records(batch.rollouts, batch.scores, rewards.tolist(), advantages.tolist(), step)
+        records = rollout_records(
+            batch.rollouts,
+            batch.scores,
+            rewards.tolist(),
+            advantages.tolist(),
+            step,
+            images=rollout_images(self.run_dir),  # every rank writes its own examples' images
+        )
         if self.world > 1:
             from accelerate.utils import gather_object
 
@@ -398,6 +412,7 @@ class Trainer:
             seed=self.cfg.trainer.seed + EVAL_SEED_OFFSET,
             accelerator=self.accelerator,
             progress=self.cfg.logging.progress_bar,
+            images=validation_images(self.run_dir, step),
         )
         seconds = time.perf_counter() - started
         self.validated_steps.add(step)
