@@ -350,7 +350,8 @@ class RewardRunner:
         examples: Sequence[Example],
         truncated: Sequence[bool] | None = None,
     ) -> RunnerResult:
-        """Score ``responses[i]`` against ``examples[i]``; ``truncated[i]`` means no answer.
+        """Score ``responses[i]`` against ``examples[i]``; ``truncated[i]`` means no answer (unless
+        ``reward.score_truncated``, which scores a cut-off response like any other).
 
         Returns scores in input order and counters (``COUNTER_KEYS``). Raises ``RewardError`` per
         the failure policy (module docstring) and ``UserError`` for an unknown verifier.
@@ -362,7 +363,10 @@ class RewardRunner:
                 f"{n} responses, {len(examples)} examples, "
                 f"{'no' if truncated is None else len(truncated)} truncated flags"
             )
-        flags = [False] * n if truncated is None else [bool(t) for t in truncated]
+        if truncated is None or self.cfg.score_truncated:
+            flags = [False] * n
+        else:
+            flags = [bool(t) for t in truncated]
         with self._lock:
             if self._closed:
                 raise RuntimeError("RewardRunner.score called after close()")

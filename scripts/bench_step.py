@@ -55,6 +55,18 @@ def random_qwen2_0_5b(directory: Path) -> Path:
     return directory
 
 
+def coin_flip(response: str, example: object) -> object:
+    """The benchmark's reward: heads or tails from a hash of the response, so that a random model's
+    groups get mixed rewards and every step trains (the recipe's verifier would score it 0 always,
+    and zero advantages skip the update)."""
+    import hashlib
+
+    from mmrl.types import Score
+
+    heads = hashlib.sha256(response.encode()).digest()[0] % 2 == 0
+    return Score(float(heads), correct=heads, components={"accuracy": float(heads)})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -67,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--micro-batch-size", type=int, default=16)
     parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    parser.add_argument("--mixed-precision", default="no", choices=["no", "bf16", "fp16"])
-    parser.add_argument("--engine", default="hf", choices=["hf", "vllm"])
+    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16", "fp16"])
+    parser.add_argument("--engine", default="auto", choices=["auto", "hf", "vllm"])
     parser.add_argument("--algorithm", default="grpo+a_grae")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--steps", type=int, default=1, help="timed steps")
@@ -97,8 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             f"rollout.batch_size={max(64, args.prompts * n)}",
             f"algorithm.name={args.algorithm}",
             f"algorithm.overlong.buffer_length={min(32, args.max_new_tokens)}",
+            f"reward.verifier={Path(__file__).resolve()}:coin_flip",
             "reward.num_workers=0",
             "reward.format_weight=0",
+            "reward.accuracy_weight=1",
+            "reward.score_truncated=true",  # a random model never stops: every response is cut off
             f"trainer.prompts_per_step={args.prompts}",
             f"trainer.micro_batch_size={args.micro_batch_size}",
             f"trainer.mixed_precision='{args.mixed_precision}'",

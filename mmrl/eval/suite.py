@@ -229,7 +229,16 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     # vLLM loads its own copy of the weights from the checkpoint; the policy (tokenizer, prompt
     # encoding, dtype) then stays on the CPU instead of taking GPU memory from vLLM.
     policy = load_policy(cfg.model, cfg.data, device="cpu" if engine_name == "vllm" else device)
-    engine = build_engine(cfg.rollout, policy)
+    engine = build_engine(dataclasses.replace(cfg.rollout, engine=opts.engine), policy)
+    if engine.name != engine_name:  # --engine auto fell back to hf: its samples are cached as such
+        log.info("engine %s after all; the sample caches are keyed by it", engine.name)
+        header["engine"] = engine.name
+        policy.model.to(device)
+        loaded = [(spec, data, _cache(spec, data, opts, out, header)) for spec, data, _ in loaded]
+        for _, _, cache in loaded:
+            if opts.restart:
+                cache.clear()
+            cache.load()
     results: list[EvalResult] = []
     try:
         with RewardRunner(cfg.reward) as runner:

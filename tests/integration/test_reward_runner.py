@@ -335,3 +335,19 @@ def test_workers_that_cannot_start_fail_loudly(monkeypatch):
     with RewardRunner(cfg()) as runner, pytest.raises(RewardError, match="died while starting"):
         runner.score(["x"], [ex("math", "1")])
     assert time.monotonic() - start < 30
+
+
+def test_score_truncated_scores_a_cut_off_response_like_any_other():
+    import dataclasses
+
+    from mmrl.config import RewardConfig
+    from mmrl.types import Example
+
+    example = Example("t", "math", "What is 2 + 2?", "4")
+    for flag, reward in ((False, 0.0), (True, 1.0)):
+        cfg = dataclasses.replace(
+            RewardConfig(), num_workers=0, format_weight=0.0, accuracy_weight=1.0, score_truncated=flag
+        )
+        with RewardRunner(cfg) as runner:
+            (score,) = runner.score(["The answer is \\boxed{4}"], [example], [True]).scores
+        assert score.reward == reward, (flag, score)

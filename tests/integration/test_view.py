@@ -11,7 +11,7 @@ from mmrl.testing import save_tiny_vl_model, tiny_image
 from mmrl.train import fit
 from tests.integration.train.helpers import tiny_text_config
 
-FAST = ["--max-new-tokens", "8", "--reward-workers", "0", "--max-prompt-length", "1024"]
+FAST = ["--engine", "hf", "--max-new-tokens", "8", "--reward-workers", "0", "--max-prompt-length", "1024"]
 
 
 def _images_resolve(page_path) -> list[str]:

@@ -267,3 +267,30 @@ def test_closing_one_engine_leaves_the_others_working(text_setup):
     second.close()
     prompts, _ = policy.prepare(text_examples(1))
     assert engine.generate(prompts, 2, Sampling(max_new_tokens=4, seed=0))
+
+
+def test_auto_picks_vllm_and_falls_back_to_hf_where_vllm_cannot_run_the_model(tmp_path, caplog):
+    from mmrl.testing import save_tiny_text_model
+
+    served, tok = vllm_text_model(seed=0)
+    served.save_pretrained(tmp_path / "served")
+    tok.save_pretrained(tmp_path / "served")
+    save_tiny_text_model(tmp_path / "unsupported")  # head size 16: no vLLM-CPU attention kernel
+    for name, expected in (("served", "vllm"), ("unsupported", "hf")):
+        cfg = load_config(
+            None,
+            [f"model.path={tmp_path / name}", "model.dtype=float32", "data.max_prompt_length=64",
+             "rollout.max_new_tokens=8", "algorithm.overlong.buffer_length=4", "rollout.vllm.enforce_eager=true"],
+        )  # fmt: skip
+        assert cfg.rollout.engine == "auto"
+        policy = load_policy(cfg.model, cfg.data)
+        caplog.clear()
+        engine = build_engine(cfg.rollout, policy)
+        try:
+            assert engine.name == expected
+            prompts, _ = policy.prepare(text_examples(1))
+            assert len(engine.generate(prompts, 2, Sampling(max_new_tokens=4, seed=0))) == 2
+        finally:
+            engine.close()
+        fell_back = "vLLM cannot serve this model" in caplog.text
+        assert fell_back == (expected == "hf"), caplog.text

@@ -12,7 +12,7 @@ from mmrl.rollout.hf_engine import HFEngine
 from mmrl.testing import save_tiny_text_model, save_tiny_vl_model, tiny_image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FAST = ["--max-new-tokens", "8", "--reward-workers", "0", "--max-prompt-length", "1024"]
+FAST = ["--engine", "hf", "--max-new-tokens", "8", "--reward-workers", "0", "--max-prompt-length", "1024"]
 
 
 def assert_png(path, min_side=200):
