@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["mmrl.eval.passk", "mmrl.config", "mmrl.plugins"]
+MODULES = ["mmrl.eval.passk", "mmrl.config", "mmrl.plugins", "mmrl.algos.groups"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -7,8 +7,12 @@ import textwrap
 
 import pytest
 
+from mmrl.algos import ESTIMATORS, PRESETS
+from mmrl.data import RECIPES
 from mmrl.errors import UserError
 from mmrl.plugins import PluginError, Registry, UnknownNameError, load_module, load_object
+from mmrl.rollout import ENGINES
+from rewards import VERIFIERS
 
 #: The registry the built-in modules of test_builtins_are_imported_before_the_first_lookup register into.
 SHARED: Registry | None = None
@@ -154,3 +158,16 @@ def test_isolated_forgets_what_was_registered_inside():
         reg.register("blue", lambda: "#00f")
         assert reg.names() == ["blue", "red"]
     assert reg.names() == ["red"]
+
+
+def test_every_extension_kind_is_a_registry_with_its_entry_point_group():
+    groups = {r.kind: r.group for r in (ESTIMATORS, PRESETS, ENGINES, RECIPES, VERIFIERS)}
+    assert groups == {
+        "advantage estimator": "mmrl.estimators",
+        "algorithm preset": "mmrl.presets",
+        "rollout engine": "mmrl.engines",
+        "data recipe": "mmrl.recipes",
+        "verifier": "mmrl.verifiers",
+    }
+    assert {"grpo", "grpo+a_grae", "positive_dominant"} <= set(ESTIMATORS)
+    assert {"hf", "vllm"} <= set(ENGINES) and "gsm8k" in RECIPES and "math" in VERIFIERS
