@@ -17,7 +17,8 @@
 
 A leading ``x =`` / ``k=`` / ``x \\in`` (one letter, optionally subscripted) is dropped from each item, as
 MATH's ``_strip_string`` does; in a chain ``x = 2\\sqrt5 = \\sqrt{20}`` of constants the last
-value is the answer; in ``2\\sqrt5 \\approx 4.47`` the exact value before ``\\approx`` is. Rule book: ``research/benchmarks.md`` §0.2 and §3.5.
+value is the answer; in ``2\\sqrt5 \\approx 4.47`` the exact value before ``\\approx`` is.
+Rule book: ``docs/verifiers.md`` (Benchmark rules: math, and the table of cases).
 """
 
 from __future__ import annotations

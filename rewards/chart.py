@@ -1,6 +1,6 @@
 """The ``chart`` verifiers: ChartQA's relaxed accuracy, for training and for evaluation.
 
-Rule book: ``research/benchmarks.md`` §1 "ChartQA" and §0.3.
+Rule book: ``docs/verifiers.md`` (Benchmark rules: charts).
 
 ``chart`` (training-friendly relaxed accuracy):
 

@@ -1,6 +1,6 @@
 """The ``choice`` verifier: the response must pick exactly one option (or the gold set of options).
 
-Rule book: ``research/benchmarks.md`` §0.4 and the "MC letters" row of §3.5.
+Rule book: ``docs/verifiers.md`` (Benchmark rules: multiple choice, and the "option letters" row).
 
 * **Letters in any common form**: ``B``, ``(B)``, ``[B]``, ``B.``, ``B:``, ``B)``, ``**B**``,
   ``\\text{B}``, ``Answer: B``, ``Option B``, ``\\boxed{B}``; a lone lower-case ``b`` too. A letter

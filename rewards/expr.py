@@ -1,9 +1,9 @@
 """A small LaTeX/plain-text expression parser and a bounded evaluator for answer equivalence.
 
 Why not ``sympy.parse_expr`` + ``simplify``: ``parse_expr`` runs ``eval`` on model output, and
-``simplify`` has no time bound (``research/perf_reliability.md`` B1: verifiers that hang freeze a
-run). Here the answer is parsed by a recursive-descent parser into a tuple tree, and two answers
-are equal when they have the same value:
+``simplify`` has no time bound (verifiers that hang freeze a run: ``docs/verifiers.md``, "Why
+scoring runs in worker processes"). Here the answer is parsed by a recursive-descent parser into a
+tuple tree, and two answers are equal when they have the same value:
 
 * **exactly** when both sides are rational numbers (``fractions.Fraction``: ``0.5 == \\frac12``,
   ``18.90 == 18.9``, ``10^{3} == 1000``, ``5! == 120``, ``\\sqrt{16} == 4``);
@@ -13,7 +13,7 @@ are equal when they have the same value:
   so ``(x+1)^2 == x^2+2x+1``.
 
 A decimal prediction for a gold value that is not rational is never equal (``4.47`` is not
-``2\\sqrt5``; ``research/benchmarks.md`` §0.2): see ``values_equal``.
+``2\\sqrt5``; ``docs/verifiers.md``, Benchmark rules): see ``values_equal``.
 
 Every evaluation runs under a ``Budget`` (a deadline checked at every node, thread-safe, no
 signals) and size guards (exponents, factorials, digits), so no input can make it hang:

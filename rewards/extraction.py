@@ -1,6 +1,6 @@
 """Find the final answer in a response: the one place every verifier reads it from.
 
-Rule book: ``research/benchmarks.md`` §0.1 and §0.5, ``research/anchors.md`` §7.3. In order:
+Rule book: ``docs/verifiers.md`` (Benchmark rules: extraction, hedging). In order:
 
 1. **The final region.** Text after the last ``</think>``. A ``<think>`` that is never closed
    (a truncated or rambling thought) has **no answer**, and an answer that appears only inside

@@ -1,9 +1,9 @@
 """String normalisation of a final answer before it is parsed (MATH ``_strip_string`` and more).
 
 ``normalize_answer`` turns the many ways people write the same answer into one spelling, without
-doing any mathematics. Rule book: ``research/benchmarks.md`` §0.2 and §3.3 (Hendrycks MATH
-``_strip_string``), plus the Unicode and thousands-separator cases of §3.5 that mathruler and
-Math-Verify miss.
+doing any mathematics. Rule book: ``docs/verifiers.md`` (Benchmark rules: math): Hendrycks MATH's
+``_strip_string``, plus the Unicode and thousands-separator cases that mathruler and Math-Verify
+miss.
 
 What it does, in order:
 

@@ -1,6 +1,6 @@
 """The ``math`` and ``geometry`` verifiers: is the final answer mathematically the gold answer?
 
-Pipeline (rule book ``research/benchmarks.md`` §0.1, §0.2, §0.5 and §3.5):
+Pipeline (rule book: ``docs/verifiers.md``, Benchmark rules):
 
 1. ``rewards.extraction.extract_answer``: the final answer (boxed > answer tag > anchor > a
    response that is only the answer); none after a truncated or unclosed thought.

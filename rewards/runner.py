@@ -7,7 +7,7 @@ What the trainer and the evaluator call::
         rewards = [s.reward for s in result.scores]              # input order; None = masked
         log(result.counters)                                     # per status, timeouts, errors ...
 
-Guarantees (``research/perf_reliability.md`` B1 and B2 tests 1-3, ``research/anchors.md`` §7.2):
+Guarantees (why: ``docs/verifiers.md``, "Why scoring runs in worker processes"):
 
 * **Hard timeout per response.** Each response gets at most ``timeout_s`` of one worker's time,
   measured by the parent from the moment the worker starts on it. A worker past its deadline is

@@ -1,4 +1,4 @@
-"""Answer extraction (issue 3 item 1; ``research/benchmarks.md`` §0.1 and §0.5)."""
+"""Answer extraction and hedging (``docs/verifiers.md``, Benchmark rules)."""
 
 from __future__ import annotations
 

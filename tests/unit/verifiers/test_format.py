@@ -1,4 +1,4 @@
-"""The format check (issue 3 item 6; ``research/perf_reliability.md`` B1 "reward hacking via format")."""
+"""The format check, and the reward hacks it must not reward (``docs/verifiers.md``, Benchmark rules)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Reward-hacking and robustness probes, run against every built-in verifier.
 
-``research/perf_reliability.md`` B2 tests 4 and 5, ``research/anchors.md`` §7.3: each probe must
+Reward hacks seen in other toolkits (an empty answer, "A or B or C", two boxes, the answer only inside
+the thought) and pathological inputs (huge responses, thousands of ``\\boxed{``): each probe must
 score *wrong* (accuracy 0, never ``None`` or 1) and take well under a second, in this process,
 without any timeout machinery.
 """
