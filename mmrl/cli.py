@@ -19,7 +19,7 @@ from mmrl.config import ConfigError
 from mmrl.errors import UserError
 
 #: Subcommand modules in ``mmrl.commands``, in the order ``--help`` lists them.
-COMMANDS: tuple[str, ...] = ("config", "models", "data", "verify", "eval", "train", "demo")
+COMMANDS: tuple[str, ...] = ("config", "models", "data", "verify", "eval", "train", "demo", "view")
 
 
 def build_parser() -> argparse.ArgumentParser:

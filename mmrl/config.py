@@ -192,7 +192,10 @@ class ModelConfig(Section):
     )
     tokenizer_path: str | None = opt(None, "Tokenizer/processor location when it differs from `path`.")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = opt(
-        "auto", "Weight dtype; 'auto' is bfloat16 on a GPU that supports it, float32 otherwise."
+        "auto",
+        "Weight dtype; 'auto': float32 master weights when training under mixed precision, bfloat16 for a "
+        "model that only generates where bf16 is fast (CUDA, CPUs with AVX512-BF16/AMX), else float32 "
+        "(bfloat16 on a bf16-capable GPU).",
     )
     attn_implementation: str | None = opt(
         None,
@@ -269,7 +272,11 @@ class VllmConfig(Section):
         None, "vLLM context length; None uses max_prompt_length + max_new_tokens."
     )
     enforce_eager: bool = opt(False, "Disable CUDA graphs in vLLM (slower, less memory, faster start).")
-    dtype: str | None = opt(None, "vLLM weight dtype; None follows model.dtype.")
+    dtype: str | None = opt(
+        None,
+        "vLLM weight dtype; None uses the trainer's compute dtype (bfloat16 under bf16 mixed precision, "
+        "else the weights' dtype).",
+    )
     weight_sync: Literal["auto", "load_weights", "reload_weights"] = opt(
         "auto",
         "How weights reach vLLM: 'load_weights' (in place, GPU), 'reload_weights' (vLLM's in-place reload, "
@@ -279,8 +286,10 @@ class VllmConfig(Section):
 
 @config_section
 class RolloutConfig(Section):
-    engine: Literal["hf", "vllm"] = opt(
-        "hf", "Generation engine: 'hf' (transformers, any device) or 'vllm' (fast)."
+    engine: Literal["auto", "hf", "vllm"] = opt(
+        "auto",
+        "Generation engine: 'vllm' (fast), 'hf' (transformers, any device), or 'auto': vllm where it is "
+        "installed, else hf.",
     )
     n: PositiveInt = opt(8, "Samples per prompt (the group size G).")
     temperature: NonNegativeFloat = opt(1.0, "Sampling temperature.", hint="0 means greedy")
@@ -450,7 +459,11 @@ class TrainerConfig(Section):
     warmup_steps: NonNegativeInt = opt(0, "Linear warm-up, in RL steps (the learning rate ramps from 0).")
     lr_scheduler: Literal["constant", "linear", "cosine"] = opt("constant", "Schedule after warm-up.")
     max_grad_norm: NonNegativeFloat = opt(1.0, "Gradient clipping norm; 0 disables clipping.")
-    mixed_precision: Literal["no", "bf16", "fp16"] = opt("no", "accelerate mixed precision.")
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = opt(
+        "auto",
+        "accelerate mixed precision (autocast; weights stay float32); 'auto' is bf16 where bf16 matrix "
+        "products are fast (CUDA, CPUs with AVX512-BF16/AMX), else 'no'.",
+    )
     seed: int = opt(0, "Seed for data order, sampling and initialisation.")
     save_every: NonNegativeInt = opt(
         0, "Checkpoint every N steps; 0 saves only at the end.", hint="0 turns it off"
@@ -549,7 +562,7 @@ def _cross_checks(cfg: Config) -> list[str]:
     if d.min_pixels > d.max_pixels:
         errors.append(f"data.min_pixels={d.min_pixels} must be <= data.max_pixels={d.max_pixels}")
     needed = d.max_prompt_length + r.max_new_tokens
-    if r.engine == "vllm" and r.vllm.max_model_len is not None and r.vllm.max_model_len < needed:
+    if r.engine != "hf" and r.vllm.max_model_len is not None and r.vllm.max_model_len < needed:
         errors.append(
             f"rollout.vllm.max_model_len={r.vllm.max_model_len} is below data.max_prompt_length + "
             f"rollout.max_new_tokens = {needed}; raise it or set it to null"

@@ -263,3 +263,147 @@ def tiny_image(seed: int = 0, size: tuple[int, int] = (224, 224)) -> Any:
         x1, y1 = x0 + rng.randrange(8, size[0] // 2), y0 + rng.randrange(8, size[1] // 2)
         draw.rectangle([x0, y0, x1, y1], fill=tuple(rng.randrange(256) for _ in range(3)))
     return img
+
+
+def synthetic_run(
+    directory: str | Path,
+    *,
+    steps: int = 3,
+    prompts_per_step: int = 4,
+    n: int = 4,
+    images: bool = True,
+    validations: tuple[int, ...] = (),
+    seed: int = 0,
+) -> Path:
+    """A training run directory as ``mmrl train`` writes it, without training: ``config.yaml``,
+    ``metrics.jsonl``, ``rollouts/step_N.jsonl`` (with their images) and, for each step in
+    ``validations`` (0 = before training), ``validation/step_N/``, all through the trainer's own
+    writers, with random responses (``<think>`` reasoning then a ``\\boxed{}`` answer; one in ten
+    truncated), verdicts, and GRPO + A-GRAE advantages.
+
+    For tests and benchmarks of what reads runs (``mmrl view``): ``steps x prompts_per_step x n``
+    rollouts in all.
+    """
+    import random
+
+    import torch
+
+    from mmrl.algos import compute_advantages_with_metrics, score_tensors
+    from mmrl.config import config_to_yaml, load_config
+    from mmrl.eval import EvalResult, ProblemRecord, SampleRecord, write_outputs
+    from mmrl.train.metrics import MetricsLogger, rollout_images, rollout_records, write_rollouts
+    from mmrl.train.validation import validation_images
+    from mmrl.types import Example, Rollout, Score
+
+    run = Path(directory)
+    run.mkdir(parents=True, exist_ok=True)
+    cfg = load_config(
+        None,
+        [
+            f"trainer.output_dir={run}",
+            f"trainer.max_steps={steps}",
+            f"trainer.prompts_per_step={prompts_per_step}",
+            f"rollout.n={n}",
+            "algorithm.name=grpo+a_grae",
+            "algorithm.a_grae.alpha=0.5",
+            "logging.tensorboard=false",
+        ],
+    )
+    (run / "config.yaml").write_text(config_to_yaml(cfg))
+    rng = random.Random(seed)
+
+    def example(split: str, index: int) -> Example:
+        a, b = rng.randrange(2, 50), rng.randrange(2, 50)
+        meta = {"category": ("circle", "triangle", "bars")[index % 3]}
+        text = f"What is {a} + {b}? Put the final answer in \\boxed{{}}."
+        if not images:
+            return Example(f"synthetic/{split}/{index}", "math", text, str(a + b), meta=meta)
+        prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        image = tiny_image(index + (0 if split == "train" else 10**6), size=(64, 48))
+        return Example(f"synthetic/{split}/{index}", "math", prompt, str(a + b), images=(image,), meta=meta)
+
+    def respond(ex: Example, p: float) -> tuple[str, Score, str]:
+        """A response right with probability ``p``: (text, score, finish reason)."""
+        right = rng.random() < p
+        reasoning = "\n".join(
+            f"step {i}: add the {rng.choice(('ones', 'tens'))}" for i in range(rng.randrange(1, 9))
+        )
+        if rng.random() < 0.1:
+            return f"<think>{reasoning}", Score(0.0, False, "unparsable_pred", message="truncated"), "length"
+        guess = ex.answer if right else str(int(ex.answer) + rng.choice((-2, -1, 1, 10)))
+        return (
+            f"<think>{reasoning}</think> \\boxed{{{guess}}}",
+            Score(float(right), right, extracted=guess),
+            "stop",
+        )
+
+    held_out = [example("test", i) for i in range(6)]
+    difficulty = [rng.random() for _ in held_out]
+
+    def validate(step: int) -> dict[str, float]:
+        store = validation_images(run, step)
+        problems = []
+        for ex, p in zip(held_out, difficulty, strict=True):
+            samples = []
+            for _ in range(n):
+                text, score, finish = respond(ex, min(1.0, p + step / max(1, steps)))
+                samples.append(SampleRecord.from_score(text, finish, len(text) // 4 + 1, score))
+            problems.append(
+                ProblemRecord(
+                    ex.id,
+                    ex.task,
+                    ex.meta["category"],
+                    ex.answer,
+                    tuple(samples),
+                    prompt=ex.prompt,
+                    images=tuple(store.reference(img) for img in ex.images),
+                )
+            )
+        result = EvalResult("val", n=n, ks=tuple(k for k in (1, 2, 4, 8, 16) if k <= n), problems=problems)
+        write_outputs(
+            [result], run / "validation" / f"step_{step}", {"model": {"label": f"step {step}"}, "step": step}
+        )
+        return result.flat_metrics("val/")
+
+    logger = MetricsLogger(run, cfg.logging, enabled=True)
+    if 0 in validations:
+        logger.log(0, validate(0))
+    for step in range(1, steps + 1):
+        batch = [example("train", (step - 1) * prompts_per_step + i) for i in range(prompts_per_step)]
+        rollouts, scores = [], []
+        for ex in batch:
+            p = rng.random()
+            for i in range(n):
+                text, score, finish = respond(ex, p)
+                rollouts.append(Rollout(ex, i, (1,), tuple(range(len(text) // 4 + 1)), text, finish))  # type: ignore[arg-type]
+                scores.append(score)
+        rewards, correct = score_tensors(scores)
+        group_ids = torch.arange(len(batch)).repeat_interleave(n)
+        omega = float(rewards.mean())
+        advantages, metrics = compute_advantages_with_metrics(
+            "grpo+a_grae", rewards, group_ids, correct=correct, batch_accuracy=omega, alpha=0.5
+        )
+        records = rollout_records(
+            rollouts, scores, rewards.tolist(), advantages.tolist(), step, images=rollout_images(run)
+        )
+        write_rollouts(run, step, records)
+        metrics.update(
+            {
+                "reward/mean": omega,
+                "reward/accuracy": float(correct.mean()),
+                "response/length_mean": sum(len(r.response_ids) for r in rollouts) / len(rollouts),
+                "response/truncated_frac": sum(r.truncated for r in rollouts) / len(rollouts),
+                "actor/entropy_mean": 1.0 / step,
+                "actor/approx_kl": 0.001 * step,
+                "grad_norm": rng.uniform(0.5, 2.0),
+                "loss": rng.uniform(-0.1, 0.1),
+                "time/generate": rng.uniform(1, 2),
+                "time/update": rng.uniform(0.5, 1),
+                "time/step": rng.uniform(2, 3),
+            }
+        )
+        if step in validations:
+            metrics.update(validate(step))
+        logger.log(step, metrics)
+    logger.close()
+    return run

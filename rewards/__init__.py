@@ -10,14 +10,14 @@ Public API::
     @register_verifier("my_task")       # a custom verifier: fn(response, example) -> Score | float | None
 
 Built-in verifiers (``Example.task``): ``math``, ``geometry``, ``chart``, ``chart_official``,
-``choice`` and ``format``; each registers itself in its module, and the registry imports the
-modules of this package before its first lookup. Custom ones: ``@register_verifier``,
-``pkg.module:fn``, ``path/to/file.py:fn``, or the entry-point group ``mmrl.verifiers``
-(``docs/verifiers.md``).
+``choice``, ``format``, and ``mathruler`` (the A-GRAE paper's Geometry3K reward, as verl computes
+it); each registers itself in its module, and the registry imports the modules of this package
+before its first lookup. Custom ones: ``@register_verifier``, ``pkg.module:fn``,
+``path/to/file.py:fn``, or the entry-point group ``mmrl.verifiers`` (``docs/verifiers.md``).
 
 Modules: ``extraction`` (where the final answer is), ``latex`` (spelling normalisation),
 ``expr`` and ``answers`` (values and shapes of answers), ``math_verifier``, ``choice``,
-``chart``, ``format`` (the verifiers), ``scoring`` (``score``/``check_gold``), ``registry``,
+``chart``, ``format``, ``mathruler_verifier`` (the verifiers), ``scoring`` (``score``/``check_gold``), ``registry``,
 ``runner``.
 """
 

@@ -4,21 +4,35 @@
 
 * ``("expr", tree)``: one expression (``rewards.expr``);
 * ``("list", items)``: several answers separated by top-level commas, semicolons, ``or``/``and``
-  or expanded from ``\\pm``; compared **unordered** (an "all solutions" answer: ``3, 2`` equals
-  ``2, 3``; an extra or missing root is wrong; ``5 or 10`` is not ``5``);
+  (also ``, and``: ``19, 46, and 82``) or expanded from ``\\pm``; compared **unordered** (an "all
+  solutions" answer: ``3, 2`` equals ``2, 3``; an extra or missing root is wrong; ``5 or 10`` is
+  not ``5``);
 * ``("seq", open, close, items)``: a bracketed tuple or interval; compared **in order with the
   same brackets** (``(1,-2)`` is not ``(-2,1)``; ``(-2,7]`` is not ``[-2,7)``);
 * ``("union", items)``: intervals joined by ``\\cup``, unordered;
-* ``("set", items)``: ``\\{1, 2\\}``, unordered;
-* ``("matrix", rows)``: ``pmatrix``/``bmatrix``/``matrix``, element-wise;
+* ``("set", items)``: ``\\{1, 2\\}``, unordered (equal to the same solutions as a list);
+* ``("matrix", rows)``: ``pmatrix``/``bmatrix``/``matrix``/``array`` (also inside ``[..]`` or
+  ``(..)``), element-wise;
+* ``("ratio", items)``: ``11:21``, element-wise (``22:42`` is another spelling, not the answer);
 * ``("rel", op, lhs, rhs)``: an equation or inequality (``=`` compares ``lhs-rhs`` up to a
-  non-zero factor; ``<``/``\\le`` compare both sides, with ``>`` flipped to ``<``);
-* ``("text", canonical)``: anything else, compared as lower-case text without spaces/braces.
+  non-zero factor, so a rearranged line ``2x - y + 3 = 0`` equals ``y = 2x + 3``; ``<``/``\\le``
+  compare both sides, with ``>`` flipped to ``<``);
+* ``("order", ops, terms)``: an ordering ``f(2) < f(1) < f(4)``, term by term (``>`` read from
+  the right);
+* ``("named", name, answer)``: a named quantity, ``x = 5``, ``(p,q)=(3,2)``, ``f(x)=1``,
+  ``V_1:V_2=11:21``, ``x \\in [2,5]``; the name is dropped when the other side has none (MATH's
+  ``_strip_string`` drops ``x=``), two different names are different answers, and against an
+  equation gold ``y = 2x+3`` is the equation;
+* ``("text", canonical, original)``: anything else, compared as lower-case text without
+  spaces/braces.
 
-A leading ``x =`` / ``k=`` / ``x \\in`` (one letter, optionally subscripted) is dropped from each item, as
-MATH's ``_strip_string`` does; in a chain ``x = 2\\sqrt5 = \\sqrt{20}`` of constants the last
-value is the answer; in ``2\\sqrt5 \\approx 4.47`` the exact value before ``\\approx`` is.
-Rule book: ``docs/verifiers.md`` (Benchmark rules: math, and the table of cases).
+Inequalities in one variable are intervals (Math-Verify compares them so): ``-2 \\le x \\le 7``
+equals ``[-2, 7]``, ``x > 3`` equals ``(3, \\infty)``, ``x < -1 or x > 5`` equals
+``(-\\infty,-1) \\cup (5,\\infty)``; but only against a gold that is unmistakably an interval
+(a square bracket, an infinite end or a union), never against ``(1, 3)``, which may be a point.
+In a chain ``x = 2\\sqrt5 = \\sqrt{20}`` of constants the last value is the answer; in
+``2\\sqrt5 \\approx 4.47`` the exact value before ``\\approx`` is (``x \\approx 4.47``: the value
+after it).
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ import re
 from functools import lru_cache
 
 from rewards.expr import (
+    GREEK,
     Budget,
     ParseError,
     free_variables,
@@ -43,10 +58,27 @@ MAX_ITEMS = 32
 
 _OPENERS = "([{"
 _CLOSERS = ")]}"
-_PREFIX_RE = re.compile(
-    r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[a-zA-Z0-9]+\}?)?\s*(?:=(?!=)|\\in(?![a-zA-Z]))\s*"
+# A name: a letter or Greek letter, an optional subscript, an optional argument list (f(x));
+# or a geometric one: a segment or angle (AB, \angle ABC, m\angle A) or a ratio of segments.
+_SYMBOL = (
+    r"(?:(?:m\s*)?\\angle\s*[A-Z]{1,3}|[A-Z]{2,3}(?![a-zA-Z])|(?:[a-zA-Z]|\\(?:"
+    + "|".join(sorted(GREEK, key=len, reverse=True))
+    + r"))(?![a-zA-Z]))"
 )
-_WORD_SEP_RE = re.compile(r"\s+(?:or|and)\s+", re.IGNORECASE)
+_NAME = (
+    r"(?:\\frac\s*\{\s*[A-Z]{1,3}\s*\}\s*\{\s*[A-Z]{1,3}\s*\}|"
+    + _SYMBOL
+    + r"(?:_\{[a-zA-Z0-9]+\}|_[a-zA-Z0-9])?"
+    r"(?:\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])*\s*\))?)"
+)
+_ARGUMENTS_RE = re.compile(r"\([a-zA-Z,]*\)$")
+# What a named quantity's left side may be: a name, a tuple of names, or a ratio of names.
+_NAMED_RE = re.compile(
+    rf"^\s*(?P<lhs>{_NAME}|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\)|{_NAME}(?:\s*:\s*{_NAME})+)"
+    r"\s*(?:=(?!=)|\\in(?![a-zA-Z]))\s*"
+)
+_NAME_ONLY_RE = re.compile(rf"^\s*{_NAME}\s*$")
+_WORD_SEP_RE = re.compile(r"(?:\s*,)?\s+(?:or|and)\s+", re.IGNORECASE)
 _MATRIX_RE = re.compile(r"^\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}$", re.DOTALL)
 _REL_RE = re.compile(r"\\(?:leq|le|geq|ge|lt|gt|neq|ne)(?![a-zA-Z])|<=|>=|!=|[<>=]")
 _REL_CANON = {
@@ -65,6 +97,7 @@ _REL_CANON = {
     "!=": "!=",
     "=": "=",
 }
+_PM_RE = re.compile(r"\\(?:pm|mp)(?![a-zA-Z])")
 _APPROX_RE = re.compile(r"\\approx(?![a-zA-Z])")
 _TEXT_STRIP_RE = re.compile(r"\\text|\\mathrm|[\s{}]")
 
@@ -136,18 +169,75 @@ def _split_relations(s: str) -> list[str]:
     return out
 
 
-def _strip_prefix(s: str) -> str:
-    m = _PREFIX_RE.match(s)
-    if m and "=" not in s[m.end() :]:
-        return s[m.end() :]
-    return s
+def _split_named(s: str) -> tuple[str, str] | None:
+    """``(name, rest)`` for ``NAME = rest`` / ``NAME \\in rest`` (no other top-level ``=``), else None."""
+    m = _NAMED_RE.match(s)
+    if m is None:
+        return None
+    rest = s[m.end() :]
+    if not rest.strip() or len(_split_relations(rest)) > 1:
+        return None
+    name = re.sub(r"\s+", "", m.group("lhs"))
+    if not name.startswith("("):
+        # W(n) = 1 and W(x) = 1 name the same value: the argument's letter is not part of the name.
+        name = _ARGUMENTS_RE.sub("", name)
+    return name, rest
+
+
+def _interval_of(rel: Answer) -> Answer | None:
+    """``x < 3`` as ``(-\\infty, 3)`` (one variable against a constant), ``1 < x < 3`` as
+    ``(1, 3)``, else None."""
+    if rel[0] == "chain":
+        return rel[1]
+    if rel[0] != "rel" or rel[1] not in ("<", "<="):
+        return None
+    _, op, lhs, rhs = rel
+    inf = ("expr", ("const", "inf"))
+    if lhs[0] == "var" and not free_variables(rhs):
+        return ("seq", "(", ")" if op == "<" else "]", (("expr", ("neg", inf[1])), ("expr", rhs)))
+    if rhs[0] == "var" and not free_variables(lhs):
+        return ("seq", "(" if op == "<" else "[", ")", (("expr", lhs), inf))
+    return None
+
+
+def _chain(parts: list[str]) -> Answer | None:
+    """``a < x \\le b`` (or reversed with ``>``) as ``("chain", (a, b])``; ``f(2) < f(1) < f(4)``
+    (an ordering, no constant ends) as ``("order", ops, terms)``; else None."""
+    ops = parts[1::2]
+    if len(parts) < 5 or any(op not in ("<", "<=", ">", ">=") for op in ops):
+        return None
+    if len({op[0] for op in ops}) != 1:
+        return None  # "a < x > b" is neither an interval nor an ordering
+    terms = [parse_expression(p.strip()) for p in parts[0::2]]
+    if ops[0][0] == ">":
+        terms, ops = terms[::-1], [op.replace(">", "<") for op in ops[::-1]]
+    if (
+        len(parts) != 5
+        or free_variables(terms[0])
+        or free_variables(terms[2])
+        or not free_variables(terms[1])
+    ):
+        return ("order", tuple(ops), tuple(terms))
+    low, _, high = terms
+    interval = (
+        "seq",
+        "(" if ops[0] == "<" else "[",
+        ")" if ops[1] == "<" else "]",
+        (("expr", low), ("expr", high)),
+    )
+    return ("chain", interval)
 
 
 def _parse_item(s: str) -> Answer:
     s = s.strip()
     if not s:
         raise ParseError("empty item")
+    named = _split_named(s)
+    if named is not None:
+        return ("named", named[0], _parse_item(named[1]))
     m = _MATRIX_RE.match(s)
+    if m is None and len(s) > 2 and s[0] in "([" and s[-1] in ")]" and _outer_span(s):
+        m = _MATRIX_RE.match(s[1:-1].strip())  # \left[\begin{array}{cc}..\end{array}\right]
     if m:
         body = m.group(2).strip()
         rows = [r for r in re.split(r"\\\\", body) if r.strip()]
@@ -158,12 +248,12 @@ def _parse_item(s: str) -> Answer:
         parts = [p for p in re.split(r"\\cup", s)]
         if len(parts) > 1:
             items = tuple(_parse_item(p) for p in parts)
-            if all(it[0] == "seq" for it in items):
+            if all(it[0] in ("seq", "set") for it in items):
                 return ("union", items)
     if s.startswith("\\{") and s.endswith("\\}"):
         inner = s[2:-2]
         items = [p for p in _split_top(inner, ",;") if p.strip()]
-        return ("set", tuple(_parse_item(_strip_prefix(p)) for p in items[:MAX_ITEMS]))
+        return ("set", _expand_pm(tuple(_parse_item(p) for p in items[:MAX_ITEMS]), items[:MAX_ITEMS]))
     if s[0] in "([" and s[-1] in ")]" and _outer_span(s):
         inner = s[1:-1]
         items = _split_top(inner, ",")
@@ -173,6 +263,12 @@ def _parse_item(s: str) -> Answer:
             return ("seq", s[0], s[-1], tuple(_parse_item(p) for p in items))
         if s[0] == "(":
             return _parse_item(inner)
+    ratio = _split_top(s, ":")
+    if 1 < len(ratio) <= MAX_ITEMS:
+        try:
+            return ("ratio", tuple(("expr", parse_expression(p.strip())) for p in ratio))
+        except ParseError:
+            return ("text", canonical_text(s), s)
     parts = _split_relations(s)
     if len(parts) > 1:
         ops = set(parts[1::2])
@@ -186,6 +282,9 @@ def _parse_item(s: str) -> Answer:
             if len(trees) == 2:
                 return ("rel", "=", trees[0], trees[1])
             raise ParseError("unreadable chain of equations")
+        interval = _chain(parts)
+        if interval is not None:
+            return interval
         if len(sides) == 2 and len(ops) == 1:
             op = parts[1]
             lhs = parse_expression(sides[0].strip())
@@ -197,7 +296,7 @@ def _parse_item(s: str) -> Answer:
     try:
         return ("expr", parse_expression(s))
     except ParseError:
-        return ("text", canonical_text(s))
+        return ("text", canonical_text(s), s)
 
 
 @lru_cache(maxsize=8192)
@@ -214,12 +313,23 @@ def _parse(s: str) -> Answer:
     s = s.strip()
     approx = _APPROX_RE.search(s)
     if approx:
-        s = s[: approx.start()].strip()  # "2\sqrt5 \approx 4.47": the exact value is the answer
+        before, after = s[: approx.start()].strip(), s[approx.end() :].strip()
+        if not before or (_NAME_ONLY_RE.match(before) and after):
+            s = after  # "x \approx 4.47": the value is after it
+        else:
+            s = before  # "2\sqrt5 \approx 4.47": the exact value is the answer
     if not s:
         raise ParseError("empty answer")
-    pm = re.search(r"\\(?:pm|mp)(?![a-zA-Z])", s)
-    if pm and s.count("\\pm") + s.count("\\mp") == 1:
-        s = _strip_prefix(s)
+    pm = _PM_RE.search(s)
+    if (
+        pm
+        and s.count("\\pm") + s.count("\\mp") == 1
+        and len(_split_top(s, ",;")) == 1
+        and not s.startswith("\\{")
+    ):
+        named = _split_named(s)
+        if named is not None:
+            s = named[1]
         return (
             "list",
             (_parse_item(s.replace(pm.group(), "+", 1)), _parse_item(s.replace(pm.group(), "-", 1))),
@@ -231,15 +341,29 @@ def _parse(s: str) -> Answer:
             raise ParseError("empty list item")
         if len(items) > MAX_ITEMS:
             raise ParseError("too many items")
-        return ("list", tuple(_parse_item(_strip_prefix(p)) for p in items))
-    return _parse_item(_strip_prefix(s))
+        return ("list", _expand_pm(tuple(_parse_item(p) for p in items), items))
+    return _parse_item(s)
+
+
+def _expand_pm(parsed: tuple, texts: list[str]) -> tuple:
+    """List or set items with one ``\\pm`` become their two solutions (``-2, 1 \\pm \\sqrt5``)."""
+    out: list[Answer] = []
+    for answer, text in zip(parsed, texts, strict=True):
+        pm = _PM_RE.search(text)
+        if pm and text.count("\\pm") + text.count("\\mp") == 1:
+            out += [_parse_item(text.replace(pm.group(), sign, 1)) for sign in "+-"]
+        else:
+            out.append(answer)
+    return tuple(out)
 
 
 def parse_answer(normalized: str) -> Answer:
     """The shape of a normalised answer (see the module docstring); raises ``ParseError``.
 
     >>> parse_answer("3, 2")[0], parse_answer("(-2, 7]")[0:3], parse_answer("x = 5")
-    ('list', ('seq', '(', ']'), ('expr', ('num', Fraction(5, 1), False)))
+    ('list', ('seq', '(', ']'), ('named', 'x', ('expr', ('num', Fraction(5, 1), False))))
+    >>> parse_answer("-2 \\\\le x \\\\le 7")[1][0:3], parse_answer("11:21")[0]
+    (('seq', '[', ']'), 'ratio')
     """
     result = _parse_cached(normalized)
     if isinstance(result, ParseError):
@@ -266,18 +390,90 @@ def _match_unordered(preds: tuple, golds: tuple, budget: Budget, abs_tol: float 
     return assign(0)
 
 
+def _is_interval(answer: Answer) -> bool:
+    """A gold that can only be an interval: a square bracket or an infinite end (``(1, 3)`` may be a point)."""
+    if answer[0] != "seq" or len(answer[3]) != 2:
+        return False
+    ends = [item[1] for item in answer[3] if item[0] == "expr"]
+    infinite = any(e == ("const", "inf") or e == ("neg", ("const", "inf")) for e in ends)
+    return "[" in (answer[1], answer[2]) or "]" in (answer[1], answer[2]) or infinite
+
+
+def _as_intervals(answer: Answer) -> tuple | None:
+    """The intervals of ``x < 3`` or ``x < -1 or x > 5`` (a list of one-variable inequalities), else None."""
+    items = answer[1] if answer[0] == "list" else (answer,)
+    out = []
+    for item in items:
+        interval = _interval_of(item[2] if item[0] == "named" else item)
+        if interval is None:
+            return None
+        out.append(interval)
+    return tuple(out)
+
+
+def _interval_view(answer: Answer, *, is_gold: bool) -> tuple[tuple | None, bool]:
+    """``(intervals, from_inequalities)``: the intervals an answer denotes, and whether it was
+    written as inequalities. A gold ``(a, b)`` counts only when it is unmistakably an interval
+    (it may be a point); a predicted ``(1, 3)`` for the gold ``1 < x < 3`` is that interval."""
+    kind = answer[0]
+    if kind == "union":
+        return answer[1], False
+    if kind == "seq":
+        return ((answer,) if len(answer[3]) == 2 and (_is_interval(answer) or not is_gold) else None), False
+    return _as_intervals(answer), True
+
+
+def _intervals_equal(pred: Answer, gold: Answer, budget: Budget, abs_tol: float | None) -> bool:
+    """Inequalities against intervals, as the sets of numbers they describe (module docstring)."""
+    preds, pred_ineq = _interval_view(pred, is_gold=False)
+    golds, gold_ineq = _interval_view(gold, is_gold=True)
+    if preds is None or golds is None or not (pred_ineq or gold_ineq):
+        return False
+    return _match_unordered(preds, golds, budget, abs_tol)
+
+
+def _named_as_equation(named: Answer) -> Answer | None:
+    """``y = 2x + 3`` as the equation ``("rel", "=", y, 2x + 3)`` when its name is one variable."""
+    inner = named[2]
+    if inner[0] != "expr":
+        return None
+    try:
+        lhs = parse_expression(named[1])
+    except ParseError:
+        return None
+    return ("rel", "=", lhs, inner[1]) if lhs[0] == "var" else None
+
+
 def answers_equal(pred: Answer, gold: Answer, budget: Budget, *, abs_tol: float | None = None) -> bool:
     """Whether a predicted answer equals the gold one (rules in the module docstring).
 
     Raises ``rewards.expr.Unscorable`` when a value is too large or the budget runs out.
     """
     pk, gk = pred[0], gold[0]
+    if pk == "named" or gk == "named":
+        if pk == gk:
+            return pred[1] == gold[1] and answers_equal(pred[2], gold[2], budget, abs_tol=abs_tol)
+        named, other = (pred, gold) if pk == "named" else (gold, pred)
+        if other[0] == "rel" and other[1] == "=":
+            equation = _named_as_equation(named)
+            if equation is None:
+                return False
+            return (
+                answers_equal(equation, other, budget)
+                if pk == "named"
+                else answers_equal(other, equation, budget)
+            )
+        if pk == "named":
+            return answers_equal(pred[2], gold, budget, abs_tol=abs_tol)
+        return answers_equal(pred, gold[2], budget, abs_tol=abs_tol)
     if gk == "expr" and pk == "expr":
         return values_equal(pred[1], gold[1], budget, abs_tol=abs_tol)
     if gk == "text" or pk == "text":
         return pk == gk == "text" and pred[1] == gold[1]
     if gk in ("list", "set") and pk in ("list", "set"):
         return _match_unordered(pred[1], gold[1], budget, abs_tol)
+    if "chain" in (pk, gk) or {pk, gk} & {"seq", "union"} and {pk, gk} & {"rel", "list"}:
+        return _intervals_equal(pred, gold, budget, abs_tol)
     if gk == "union" and pk == "union":
         return _match_unordered(pred[1], gold[1], budget, abs_tol)
     if gk == "seq" and pk == "seq":
@@ -289,6 +485,14 @@ def answers_equal(pred: Answer, gold: Answer, budget: Budget, *, abs_tol: float 
                 answers_equal(p, g, budget, abs_tol=abs_tol) for p, g in zip(pred[3], gold[3], strict=True)
             )
         )
+    if gk == "ratio" and pk == "ratio":
+        return len(pred[1]) == len(gold[1]) and all(
+            answers_equal(p, g, budget, abs_tol=abs_tol) for p, g in zip(pred[1], gold[1], strict=True)
+        )
+    if gk == "order" and pk == "order":
+        if pred[1] != gold[1] or len(pred[2]) != len(gold[2]):
+            return False
+        return all(values_equal(p, g, budget) for p, g in zip(pred[2], gold[2], strict=True))
     if gk == "matrix" and pk == "matrix":
         if len(pred[1]) != len(gold[1]) or any(
             len(a) != len(b) for a, b in zip(pred[1], gold[1], strict=False)

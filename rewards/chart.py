@@ -1,6 +1,6 @@
 """The ``chart`` verifiers: ChartQA's relaxed accuracy, for training and for evaluation.
 
-Rule book: ``docs/verifiers.md`` (Benchmark rules: charts).
+Rules: ChartQA's relaxed accuracy (pix2struct, the metric lmms-eval and VLMEvalKit copy).
 
 ``chart`` (training-friendly relaxed accuracy):
 

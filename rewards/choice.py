@@ -1,6 +1,7 @@
 """The ``choice`` verifier: the response must pick exactly one option (or the gold set of options).
 
-Rule book: ``docs/verifiers.md`` (Benchmark rules: multiple choice, and the "option letters" row).
+The rules follow the benchmarks' official parsers (MathVista, MathVerse, WeMath, LogicVista)
+where they agree, and are stricter where a parser would reward a hedge (``docs/verifiers.md``).
 
 * **Letters in any common form**: ``B``, ``(B)``, ``[B]``, ``B.``, ``B:``, ``B)``, ``**B**``,
   ``\\text{B}``, ``Answer: B``, ``Option B``, ``\\boxed{B}``; a lone lower-case ``b`` too. A letter
@@ -10,7 +11,8 @@ Rule book: ``docs/verifiers.md`` (Benchmark rules: multiple choice, and the "opt
   ``140^\\circ``), then by mathematical value (``0.5`` == ``\\frac12``). Matching is whole-answer,
   never substring, so ``40°`` does not pick ``140°`` and ``quarter`` does not pick
   ``quarter past``.
-* **Wrong**: several letters for a single-answer item (``B or C``, ``A, B``), a letter used as a
+* **Wrong**: several letters for a single-answer item, in any spelling (``B or C``, ``A, B``,
+  ``(A)(B)(C)(D)``, ``A.B.C.D``, one letter per line): a hedge, not an answer; a letter used as a
   word (``A triangle``), a letter outside the options, text that matches no or several options.
 * **Gold**: a letter, or the option text (MathVista stores the text; when the options are
   themselves letters, ``A``..``E``, both readings agree). ``choices=None`` (options inline in the
@@ -42,6 +44,25 @@ _LETTER_TEXT_RE = re.compile(r"^[(\[]?([A-Z])(?:\s*[)\]]\s*[.:]?|\s*[.:])\s*(.+)
 _PREFIX_RE = re.compile(r"^(?:option|choice)\s+", re.IGNORECASE)
 _LETTER_SET_RE = re.compile(r"^[(\[]?[A-Z][)\]]?(?:\s*(?:,|;|&|/|\band\b|\bor\b|\s)\s*[(\[]?[A-Z][)\]]?)+$")
 _LETTERS = string.ascii_uppercase
+# One piece of a run of option letters: "(A)", "[B]", "C.", "D)", "E", or a separator between them.
+_LETTER_TOKEN_RE = re.compile(
+    r"\(\s*([A-Z])\s*\)|\[\s*([A-Z])\s*\]|(?<![A-Za-z])([A-Z])(?![A-Za-z])[.:)]?|\s+|[,;&/]|\b(?:and|or)\b"
+)
+
+
+def _letter_run(text: str) -> list[str] | None:
+    """The letters of an answer made only of option letters (``(A)(B)``, ``A.B.C.D``, ``B or C``,
+    ``A, B``), when there are at least two, else None."""
+    letters: list[str] = []
+    pos = 0
+    for m in _LETTER_TOKEN_RE.finditer(text):
+        if m.start() != pos:
+            return None
+        pos = m.end()
+        letter = m.group(1) or m.group(2) or m.group(3)
+        if letter:
+            letters.append(letter)
+    return letters if pos == len(text) and len(letters) >= 2 else None
 
 
 def _clean(text: str) -> str:
@@ -115,6 +136,12 @@ def resolve_options(
     index = letter_of(s, n)
     if index is not None:
         return frozenset((index,)), None
+    run = _letter_run(s)
+    if run is not None:
+        indices = frozenset(_LETTERS.index(c) for c in run)
+        if n is not None and max(indices) >= n:
+            return None, f"{s!r} names a letter outside the {n} options"
+        return indices, None
     m = _LETTER_TEXT_RE.match(s)
     if m:
         index = _LETTERS.index(m.group(1))
@@ -127,12 +154,6 @@ def resolve_options(
                     f"the letter {m.group(1)} contradicts its text {text!r} (option {_LETTERS[hits[0]]})",
                 )
             return frozenset((index,)), None
-    if _LETTER_SET_RE.match(s):
-        letters = re.findall(r"[A-Z]", s)
-        indices = frozenset(_LETTERS.index(c) for c in letters)
-        if n is not None and max(indices) >= n:
-            return None, f"{s!r} names a letter outside the {n} options"
-        return indices, None
     if choices:
         hits = _text_matches(s, choices, budget)
         if len(hits) == 1:

@@ -1,9 +1,9 @@
 """A small LaTeX/plain-text expression parser and a bounded evaluator for answer equivalence.
 
 Why not ``sympy.parse_expr`` + ``simplify``: ``parse_expr`` runs ``eval`` on model output, and
-``simplify`` has no time bound (verifiers that hang freeze a run: ``docs/verifiers.md``, "Why
-scoring runs in worker processes"). Here the answer is parsed by a recursive-descent parser into a
-tuple tree, and two answers are equal when they have the same value:
+``simplify`` has no time bound (a verifier that hangs freezes a
+run). Here the answer is parsed by a recursive-descent parser into a tuple tree, and two answers
+are equal when they have the same value:
 
 * **exactly** when both sides are rational numbers (``fractions.Fraction``: ``0.5 == \\frac12``,
   ``18.90 == 18.9``, ``10^{3} == 1000``, ``5! == 120``, ``\\sqrt{16} == 4``);
@@ -13,7 +13,7 @@ tuple tree, and two answers are equal when they have the same value:
   so ``(x+1)^2 == x^2+2x+1``.
 
 A decimal prediction for a gold value that is not rational is never equal (``4.47`` is not
-``2\\sqrt5``; ``docs/verifiers.md``, Benchmark rules): see ``values_equal``.
+``2\\sqrt5``): see ``values_equal``.
 
 Every evaluation runs under a ``Budget`` (a deadline checked at every node, thread-safe, no
 signals) and size guards (exponents, factorials, digits), so no input can make it hang:
@@ -38,6 +38,7 @@ import mpmath
 
 __all__ = [
     "EVAL_BUDGET_S",
+    "GREEK",
     "Budget",
     "ParseError",
     "Unscorable",
@@ -56,6 +57,11 @@ MAX_EXACT_BITS = 200_000
 #: Largest |log10| of any intermediate value; beyond it the expression is refused as too large.
 MAX_LOG10 = 100_000
 MAX_DEPTH = 60
+#: Longest number literal (digits) and largest ``e`` exponent of a literal such as ``1.5e300``.
+MAX_LITERAL_DIGITS = 400
+MAX_LITERAL_EXPONENT = 1000
+#: Largest argument of a trigonometric function (``\\sin(10^{90000})`` would need 90,000 digits).
+MAX_TRIG_ARGUMENT = 10**12
 _DPS = 40
 _REL_TOL = mpmath.mpf("1e-25")
 
@@ -105,7 +111,7 @@ _FUNCS = frozenset(
 )
 # fmt: on
 # fmt: off
-_GREEK = frozenset(
+GREEK = frozenset(
     (
         "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota", "kappa",
         "lambda", "mu", "nu", "xi", "rho", "varrho", "sigma", "tau", "upsilon", "phi", "varphi", "chi",
@@ -141,7 +147,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
                 tokens.append(("sym", "/"))
             elif name in ("pi", "infty"):
                 tokens.append(("const", "pi" if name == "pi" else "inf"))
-            elif name in _GREEK:
+            elif name in GREEK:
                 tokens.append(("var", name))
             else:
                 tokens.append(("cmd", name))
@@ -394,10 +400,29 @@ class _Parser:
         raise ParseError(f"unsupported command \\{name}")
 
 
+_LITERAL_RE = re.compile(r"^(\d*)(?:\.(\d*))?(?:[eE]([-+]?\d+))?$")
+
+
 def _to_fraction(text: str) -> Fraction:
-    if len(text) > 400:
+    """A number literal as an exact ``Fraction``, refused *before* building it when it is too large.
+
+    ``Fraction("1e999999999")`` would compute ``10**999999999`` (minutes, gigabytes); here the
+    digits and the exponent are checked first: at most ``MAX_LITERAL_DIGITS`` digits and an
+    exponent of at most ``MAX_LITERAL_EXPONENT`` in absolute value.
+    """
+    m = _LITERAL_RE.match(text)
+    if m is None:
+        raise ParseError(f"bad number {text!r}")
+    whole, frac, exp = m.group(1), m.group(2) or "", m.group(3)
+    if len(whole) + len(frac) > MAX_LITERAL_DIGITS:
         raise ParseError("number literal too long")
-    return Fraction(text)
+    if exp is not None and (len(exp.lstrip("+-")) > 6 or abs(int(exp)) > MAX_LITERAL_EXPONENT):
+        raise ParseError(f"exponent of {text[:20]!r} too large")
+    value = Fraction(int(whole + frac or "0"), 10 ** len(frac))
+    if exp is not None:
+        e = int(exp)
+        value = value * 10**e if e >= 0 else value / 10**-e
+    return value
 
 
 _MIXED_LATEX_RE = re.compile(r"^(-?)\s*(\d+)\s*\\frac\s*\{?\s*(\d+)\s*\}?\s*\{?\s*(\d+)\s*\}?$")
@@ -466,6 +491,35 @@ def _mpv(x: Value) -> Any:
     return x
 
 
+def _exact_size(x: Fraction) -> Fraction:
+    """An exact result, refused when it outgrows ``MAX_EXACT_BITS`` (never rounded to 40 digits:
+    ``10^{100000} + 1 - 10^{100000}`` must not become 0)."""
+    if x.numerator.bit_length() > MAX_EXACT_BITS or x.denominator.bit_length() > MAX_EXACT_BITS:
+        raise Unscorable("number too large to compare exactly")
+    return x
+
+
+#: Digits of the 40 that a sum may cancel before its result is no longer trusted.
+_MAX_CANCELLED_DIGITS = 25
+_CANCEL_RATIO = mpmath.mpf(10) ** -_MAX_CANCELLED_DIGITS
+
+
+def _sum(a: Any, b: Any) -> Any:
+    """``a + b`` at 40 digits, refused when the sum cancels more than 25 of them.
+
+    ``\\pi 10^{50} + 1 - \\pi 10^{50}`` is 1, but at 40 digits it evaluates to 0; a sum far
+    smaller than its terms carries no trustworthy digits, so it is ``Unscorable`` (scored wrong),
+    never "equal".
+    """
+    r = a + b
+    if _mp.isinf(a) or _mp.isinf(b):
+        return r
+    largest = max(abs(a), abs(b))
+    if largest != 0 and abs(r) < largest * _CANCEL_RATIO:
+        raise Unscorable("the value cancels beyond the working precision")
+    return r
+
+
 def _check_size(x: Any) -> Any:
     if _mp.isnan(x):
         raise ZeroDivisionError("undefined value")
@@ -494,7 +548,7 @@ def _exact_pow(base: Fraction, exp: Fraction) -> Fraction | None:
             raise ZeroDivisionError("0 to a negative power")
         bits = max(base.numerator.bit_length(), base.denominator.bit_length())
         if bits * abs(e) > MAX_EXACT_BITS:
-            return None
+            raise Unscorable("power too large to compare exactly")
         return base**e
     q = exp.denominator
     if q > 64 or max(base.numerator.bit_length(), base.denominator.bit_length()) > 4000:
@@ -529,6 +583,7 @@ def _power(base: Value, exp: Value) -> Value:
     return _check_size(_mp.power(b, e))
 
 
+_TRIG = frozenset(("sin", "cos", "tan", "cot", "sec", "csc"))
 _MP_FUNCS = {
     "sin": "sin",
     "cos": "cos",
@@ -574,20 +629,16 @@ def evaluate(node: tuple, env: dict[str, Any], budget: Budget) -> Value:
         a = evaluate(node[1], env, budget)
         b = evaluate(node[2], env, budget)
         if isinstance(a, Fraction) and isinstance(b, Fraction):
-            if op == "add":
-                return a + b
-            if op == "sub":
-                return a - b
-            if op == "mul":
-                return a * b
-            if b == 0:
+            if op == "div" and b == 0:
                 raise ZeroDivisionError("division by zero")
-            return a / b
+            return _exact_size(
+                a + b if op == "add" else a - b if op == "sub" else a * b if op == "mul" else a / b
+            )
         a, b = _mpv(a), _mpv(b)
         if op == "add":
-            return _check_size(a + b)
+            return _check_size(_sum(a, b))
         if op == "sub":
-            return _check_size(a - b)
+            return _check_size(_sum(a, -b))
         if op == "mul":
             return _check_size(a * b)
         if b == 0:
@@ -638,6 +689,8 @@ def evaluate(node: tuple, env: dict[str, Any], budget: Budget) -> Value:
         x = _mpv(evaluate(node[2], env, budget))
         if abs(x) > 10**6 and node[1] in ("exp", "sinh", "cosh"):
             raise Unscorable("exponential too large")
+        if abs(x) > MAX_TRIG_ARGUMENT and node[1] in _TRIG:
+            raise Unscorable("argument of a trigonometric function too large")
         if node[1] == "ln" and x == 0:
             raise ZeroDivisionError("log of 0")
         return _check_size(getattr(_mp, _MP_FUNCS[node[1]])(x))

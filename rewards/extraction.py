@@ -1,19 +1,27 @@
 """Find the final answer in a response: the one place every verifier reads it from.
 
-Rule book: ``docs/verifiers.md`` (Benchmark rules: extraction, hedging). In order:
+The rules (``docs/verifiers.md`` "Where the answer is read from"), in order:
 
 1. **The final region.** Text after the last ``</think>``. A ``<think>`` that is never closed
    (a truncated or rambling thought) has **no answer**, and an answer that appears only inside
    ``<think>..</think>`` is not an answer. Without think tags the whole response is the region.
 2. **Boxes**: every top-level ``\\boxed{..}`` (or ``\\fbox{..}``) with balanced braces, plus the
-   contents of ``<answer>..</answer>`` tags that hold no box.
+   contents of ``<answer>..</answer>`` tags that hold no box. When a "final answer" anchor comes
+   after the first box, the boxes before it are intermediate results: the final answer is the
+   boxes after the anchor, or else the anchored text (``\\boxed{12} is one half ... Final Answer:
+   24`` is 24, when that text has a digit, ``$`` or ``\\`` or is at most 3 characters;
+   Math-Verify also ranks "final answer" above boxes).
 3. Else **answer tags** ``<answer>..</answer>``.
 4. Else an **anchor**: "the answer is", "final answer:", "Answer:", "the correct option is" ...;
-   the answer runs to the end of its line or sentence.
+   the answer runs to the end of its line or sentence. An anchor that ends its line takes the
+   display block below it (``\\[ .. \\]``, ``$$ .. $$``) or the next non-empty line. A sentence
+   with one "is" and no digit before it keeps what follows (``Final Answer: The largest $n$ is
+   34`` is 34).
 5. Else, only when the whole region is one short line (at most ``BARE_MAX_CHARS``), the region
    itself (a response that *is* the answer: ``42``, ``(B)``, ``Yes``). For choice tasks the last
-   line also counts when it is a lone option letter (``**B**``). There is **never** a "last number
-   in the text" fallback, so a truncated response does not score by luck.
+   line also counts when it is a lone option letter (``**B**``); several lone-letter lines at the
+   end (``A``, ``B``, ``C`` one per line) are several candidates, a hedge. There is **never** a
+   "last number in the text" fallback, so a truncated response does not score by luck.
 
 Within the winning tier every candidate must be the same answer: ``\\boxed{3} or \\boxed{5}`` or
 two different ``Answer:`` lines are *ambiguous* (scored wrong); the same answer twice is fine.
@@ -55,6 +63,10 @@ _ANCHOR_RE = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END_RE = re.compile(r"\.(?=\s|$)")
+_FINAL_RE = re.compile(r"\bfinal\s+answer\b", re.IGNORECASE)
+_COPULA_RE = re.compile(r"\s+is\s+")
+_MATHY_RE = re.compile(r"[\d$\\]")  # an anchored answer that outranks earlier boxes looks like math
+_MAX_BLOCK_LINES = 12
 _LETTER_LINE_RE = re.compile(r"^[\s*_(\[]*([A-Z])[\s*_)\].:]*$")
 
 
@@ -104,12 +116,12 @@ def _brace_matches(text: str) -> dict[int, int]:
     return matches
 
 
-def _boxes(text: str) -> list[str]:
-    """Contents of the top-level balanced ``\\boxed{..}`` in ``text``, in order."""
+def _boxes(text: str) -> list[tuple[int, str]]:
+    """``(start, content)`` of the top-level balanced ``\\boxed{..}`` in ``text``, in order."""
     if "\\boxed" not in text and "\\fbox" not in text:
         return []
     matches = _brace_matches(text)
-    out: list[str] = []
+    out: list[tuple[int, str]] = []
     end = -1
     for m in _BOX_RE.finditer(text):
         open_pos = m.end() - 1
@@ -118,7 +130,7 @@ def _boxes(text: str) -> list[str]:
         close = matches.get(open_pos)
         if close is None:
             continue
-        out.append(text[open_pos + 1 : close])
+        out.append((m.start(), text[open_pos + 1 : close]))
         end = close
     return out
 
@@ -146,19 +158,53 @@ def _clean(candidate: str) -> str:
     return s
 
 
+def _display_block(lines: list[str], start: int) -> str | None:
+    """The math on the lines after an anchor that ends its line: ``\\[ .. \\]``, ``$$ .. $$`` or the
+    next non-empty line (at most ``_MAX_BLOCK_LINES`` lines are read)."""
+    rest = [ln.strip() for ln in lines[start : start + _MAX_BLOCK_LINES]]
+    while rest and not rest[0]:
+        rest.pop(0)
+    if not rest:
+        return None
+    for left, right in (("\\[", "\\]"), ("$$", "$$")):
+        if rest[0].startswith(left):
+            body = " ".join(rest)
+            close = body.find(right, len(left))
+            return body[: close + len(right)] if close >= 0 else None
+    return rest[0]
+
+
+def _after_copula(found: str) -> str:
+    """``The largest $n$ is 34`` -> ``34``: a sentence with one ``is`` and no digit before it."""
+    parts = _COPULA_RE.split(found)
+    if len(parts) == 2 and parts[1].strip() and not any(c.isdigit() for c in parts[0]):
+        return parts[1].strip()
+    return found
+
+
 def _anchored(text: str) -> list[str]:
     out: list[str] = []
-    for line in text.splitlines():
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
         if "nswer" not in line and "NSWER" not in line and "option" not in line and "choice" not in line:
             continue
         ends = [m.end() for m in _ANCHOR_RE.finditer(line)]
         if not ends:
             continue
         found = line[ends[-1] :]  # "Final Answer: The final answer is $5$." -> after the last anchor
+        if not found.strip().strip("*_$").strip() or found.strip() in ("\\[", "$$"):
+            block = (
+                _display_block(lines, i + 1)
+                if not found.strip()
+                else _display_block([found, *lines[i + 1 :]], 0)
+            )
+            if block is None:
+                continue
+            found = block
         end = _SENTENCE_END_RE.search(found)
         if end:
             found = found[: end.start()]
-        found = found.strip().rstrip(",;:").strip()
+        found = _after_copula(found.strip().rstrip(",;:").strip())
         if found:
             out.append(found)
     return out
@@ -186,23 +232,45 @@ def extract_answer(response: str, *, truncated: bool = False, choice: bool = Fal
     region, problem = final_region(response)
     if region is None:
         return Extraction(None, problem=problem)
+    scope = region
+    found_anchor: list[str] | None = None
     boxes = _boxes(region)
-    tags = _answer_tags(region)
+    finals = list(_FINAL_RE.finditer(region)) if boxes else []
+    final = finals[-1] if finals else None
+    if final is not None and boxes[0][0] < final.start():
+        # "... \boxed{12} is one part ... Final Answer: 24": the boxes before the last "final
+        # answer" are intermediate results; the final answer is what follows it.
+        later = [b for b in boxes if b[0] >= final.start()]
+        anchored = [a for a in _anchored(region[final.start() :]) if _MATHY_RE.search(a) or len(a) <= 3]
+        if later or anchored:
+            boxes = later
+            scope = region[final.start() :]
+            if not later:
+                found_anchor = anchored
+    tags = _answer_tags(scope)
     if boxes:
-        found = boxes + [t for t in tags if "\\boxed" not in t and "\\fbox" not in t]
+        found = [b for _, b in boxes] + [t for t in tags if "\\boxed" not in t and "\\fbox" not in t]
         source = "boxed"
     elif tags:
         found, source = tags, "answer_tag"
     else:
-        found, source = _anchored(region), "anchor"
+        found, source = (found_anchor if found_anchor is not None else _anchored(scope)), "anchor"
         if not found:
-            stripped = region.strip()
+            stripped = scope.strip()
             if stripped and len(stripped) <= BARE_MAX_CHARS and "\n" not in stripped:
                 found, source = [stripped], "bare"
             elif choice and stripped:
-                last_line = stripped.rsplit("\n", 1)[-1]
-                if _LETTER_LINE_RE.match(last_line):
-                    found, source = [last_line], "letter_line"
+                # The lone-letter lines that end the response: one is the answer; "A\nB\nC" is
+                # a hedge (several candidates, scored wrong by the verifier).
+                letters = []
+                for line in reversed(stripped.splitlines()[-_MAX_BLOCK_LINES:]):
+                    if not line.strip():
+                        continue
+                    if not _LETTER_LINE_RE.match(line):
+                        break
+                    letters.append(line)
+                if letters:
+                    found, source = letters[::-1], "letter_line"
     if not found:
         inside = "" if region is response else " (an answer inside <think> does not count)"
         return Extraction(None, problem="no final answer found" + inside)

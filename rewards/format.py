@@ -4,8 +4,8 @@
 
 * exactly one ``</think>``, and at most one ``<think>``; when present, ``<think>`` opens the
   response (only whitespace before it). A response without ``<think>`` but with ``</think>`` is
-  accepted: chat templates that prefill ``<think>`` in the prompt (TRL issue 6966)
-  would otherwise score 0 on every sample;
+  accepted: chat templates that prefill ``<think>`` in the prompt (TRL#6966) would otherwise
+  score 0 on every sample;
 * the thought is not empty;
 * after ``</think>`` there is exactly one final answer by the rules of
   ``rewards.extraction`` (one distinct candidate; none means no answer, several mean a hedge).

@@ -1,9 +1,8 @@
 """String normalisation of a final answer before it is parsed (MATH ``_strip_string`` and more).
 
 ``normalize_answer`` turns the many ways people write the same answer into one spelling, without
-doing any mathematics. Rule book: ``docs/verifiers.md`` (Benchmark rules: math): Hendrycks MATH's
-``_strip_string``, plus the Unicode and thousands-separator cases that mathruler and Math-Verify
-miss.
+doing any mathematics. It follows Hendrycks MATH's ``_strip_string``, plus the Unicode,
+thousands-separator, currency and label cases that mathruler and Math-Verify miss.
 
 What it does, in order:
 
@@ -12,13 +11,18 @@ What it does, in order:
    ``×``/``·`` -> ``*``, ``÷`` -> ``/``, ``≤``/``≥``/``≠``, superscript digits; ``°`` is dropped;
 3. ``\\dfrac``/``\\tfrac`` -> ``\\frac``; ``\\left``/``\\right``/``\\big``.. and ``\\displaystyle``
    dropped; a ``\\boxed{..}`` that wraps the whole answer is unwrapped;
-4. thousands separators ``12{,}345`` and ``12\\,345`` joined; a plain ``1,234,567`` is joined
-   when every group after the first has exactly three digits (``1,2`` stays a list); an answer
-   that is only space-grouped digits (``1 000 000``) is one number;
-5. degrees (``^\\circ``, ``^{\\circ}``, ``\\circ``, ``\\degree``), ``\\%``, ``%``, ``\\$`` and ``$``
-   dropped (a percentage is compared in percent units: ``25\\%`` equals ``25``, not ``0.25``);
-6. units: a trailing ``\\text{ cm}``, ``\\mathrm{~cm}^2`` or plain ``12 inches`` is dropped when
-   every word in it is a unit word (``UNIT_WORDS``); any other ``\\text{..}`` is unwrapped to its
+4. thousands separators: ``12{,}345``, MATH's ``10,\\!000`` and ``12\\,345`` joined; a plain
+   ``1,234,567`` is joined when every comma of the answer sits in such a group and the answer has
+   no brackets (``1,2`` stays a list, ``(3,100)`` a pair); an answer that is only space-grouped
+   digits (``1 000 000``) is one number;
+5. degrees (``^\\circ``, ``^{\\circ}``, ``\\circ``, ``\\degree``), ``\\%``, ``%``, ``\\$``, ``$``
+   and the other currency signs (``€``, ``£``, ``¥``, ``₹``, ``\\euro``, ``\\pounds``) dropped (a
+   percentage is compared in percent units: ``25\\%`` and ``25 percent`` equal ``25``, not ``0.25``);
+6. units and labels: a trailing ``\\text{ cm}``, ``\\mathrm{~cm}^2`` or plain ``12 inches`` is
+   dropped when every word in it is a unit word (``UNIT_WORDS``); a trailing ``\\text{ apples}``
+   after a value is dropped when it is one to four plain words and none is a hedge word
+   (``HEDGE_WORDS``: ``or``, ``and``, ``not``, ``approximately`` ...), as MATH's
+   ``_remove_right_units`` drops text after a value; any other ``\\text{..}`` is unwrapped to its
    words, so ``5 \\text{ or } 10`` becomes ``5 or 10`` (a hedge, never ``5`` with a "unit");
 7. LaTeX spacing (``\\,``, ``\\!``, ``~``, ``\\quad``) to spaces, whitespace collapsed, a trailing
    full stop dropped.
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["UNIT_WORDS", "normalize_answer", "strip_units"]
+__all__ = ["HEDGE_WORDS", "UNIT_WORDS", "normalize_answer", "strip_units"]
 
 #: Words that make up a unit phrase after a number (``12 square inches``, ``3 km/h``). A trailing
 #: phrase is dropped only when every word is here, so a variable (``5 x``) is never mistaken for a
@@ -51,6 +55,7 @@ UNIT_WORDS = frozenset(
         "g", "kg", "mg", "gram", "grams", "kilogram", "kilograms", "lb", "lbs", "pound", "pounds", "oz",
         "ounce", "ounces", "ton", "tons", "l", "ml", "liter", "liters", "litre", "litres", "gallon", "gallons",
         "degree", "degrees", "deg", "dollar", "dollars", "cent", "cents", "mph", "kph", "per",
+        "percent", "pct", "euro", "euros", "eur", "usd", "yen", "rupee", "rupees",
     )
 )
 # fmt: on
@@ -74,6 +79,10 @@ _UNICODE = {
     "∪": r" \cup ",
     "±": r" \pm ",
     "°": "",
+    "€": "",
+    "£": "",
+    "¥": "",
+    "₹": "",
     "²": "^2",
     "³": "^3",
     "\u00a0": " ",
@@ -90,8 +99,20 @@ _SIZING_RE = re.compile(
 )
 _LEFT_RIGHT_DOT_RE = re.compile(r"\\(?:left|right)\s*\.")
 _STYLE_RE = re.compile(r"\\(?:displaystyle|textstyle|scriptstyle|limits|nolimits)(?![a-zA-Z])")
-_BRACED_THOUSANDS_RE = re.compile(r"(\d)\{,\}(?=\d{3}(?!\d))")
-_THIN_THOUSANDS_RE = re.compile(r"(\d)\\,(?=\d{3}(?!\d))")
+# "12{,}345", MATH's "10,\!000" and "12\,345": unambiguous thousands separators, joined anywhere.
+_SEP_THOUSANDS_RE = re.compile(r"(\d)(?:\{,\}|,\s*\\!|\\,)(?=\d{3}(?!\d))")
+_CURRENCY_RE = re.compile(r"\\(?:euro|texteuro|pounds|textsterling|yen|textyen|textdollar)(?![a-zA-Z])")
+#: Words that make a trailing ``\text{..}`` more than a label: ``5\text{ or }10``, ``5\text{ at most}``.
+HEDGE_WORDS = frozenset(
+    (
+        "or", "and", "not", "no", "nor", "either", "neither", "maybe", "perhaps", "possibly", "probably",
+        "approximately", "about", "around", "roughly", "nearly", "almost", "but", "to", "than", "is", "are",
+        "was", "were", "be", "if", "except", "plus", "minus", "times", "over", "under", "between", "less",
+        "more", "least", "most", "only", "also", "else", "otherwise", "none", "all", "each", "every", "unless",
+        "never", "wrong", "incorrect", "false", "true", "impossible", "cannot", "undefined", "invalid", "guess",
+    )
+)  # fmt: skip
+_LABEL_RE = re.compile(r"^\s*[A-Za-z][A-Za-z'-]*(?:\s+[A-Za-z][A-Za-z'-]*){0,3}\s*$")
 _PLAIN_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\d,])")
 _SPACED_NUMBER_RE = re.compile(r"^-?\d{1,3}(?: \d{3})+(?:\.\d+)?$")
 _SPACING_RE = re.compile(r"(?<!\\)\\[,;:! ]|\\q?quad(?![a-zA-Z])|~")
@@ -150,6 +171,11 @@ def _is_unit_phrase(text: str) -> bool:
     return all(w.lower() in UNIT_WORDS for w in words)
 
 
+def _is_label_phrase(text: str) -> bool:
+    """A trailing ``\\text{ apples}``: one to four plain words, none of them a hedge (``or``, ``not``)."""
+    return bool(_LABEL_RE.match(text)) and not any(w.lower() in HEDGE_WORDS for w in text.split())
+
+
 def _is_unit_token(token: str) -> bool:
     return bool(token) and _is_unit_phrase(token)
 
@@ -161,7 +187,11 @@ def strip_units(s: str) -> str:
     """
     while True:
         m = _TRAILING_TEXT_UNIT_RE.search(s)
-        if m and s[: m.start()].strip() and _is_unit_phrase(m.group(1)):
+        if (
+            m
+            and _ENDS_LIKE_VALUE_RE.search(s[: m.start()].rstrip())
+            and (_is_unit_phrase(m.group(1)) or _is_label_phrase(m.group(1)))
+        ):
             s = s[: m.start()].rstrip()
             continue
         parts = s.split()
@@ -175,8 +205,17 @@ def strip_units(s: str) -> str:
 
 
 def _join_thousands(s: str) -> str:
-    s = _BRACED_THOUSANDS_RE.sub(r"\1", s)
-    s = _THIN_THOUSANDS_RE.sub(r"\1", s)
+    """Join thousands separators (rule 4 of the module docstring).
+
+    A plain comma is a separator only when the answer has no brackets (``(3,100)`` is a pair,
+    ``(2,12) \\cup (12,102)`` two intervals) and every comma in it sits in a ``1,234,567`` group.
+    """
+    s = _SEP_THOUSANDS_RE.sub(r"\1", s)
+    if "," not in s or any(c in s for c in "()[]") or "\\{" in s:
+        return s
+    groups = _PLAIN_THOUSANDS_RE.findall(s)
+    if sum(g.count(",") for g in groups) != s.count(","):
+        return s
     return _PLAIN_THOUSANDS_RE.sub(lambda m: m.group(0).replace(",", ""), s)
 
 
@@ -196,6 +235,7 @@ def normalize_answer(text: str) -> str:
         s = _unwrap_whole_box(s.strip())
         s = _DEGREE_RE.sub("", s)
         s = s.replace("\\%", "").replace("\\$", "")
+        s = _CURRENCY_RE.sub("", s)
     if "," in s:
         s = _join_thousands(s)
     s = s.replace("%", "").replace("$", "")

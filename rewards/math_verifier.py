@@ -1,6 +1,6 @@
 """The ``math`` and ``geometry`` verifiers: is the final answer mathematically the gold answer?
 
-Pipeline (rule book: ``docs/verifiers.md``, Benchmark rules):
+Pipeline (the rules are in ``docs/verifiers.md`` and each module's docstring):
 
 1. ``rewards.extraction.extract_answer``: the final answer (boxed > answer tag > anchor > a
    response that is only the answer); none after a truncated or unclosed thought.
@@ -37,12 +37,12 @@ from mmrl.types import Example, Score
 from rewards.answers import Answer, answers_equal, parse_answer
 from rewards.choice import letter_of, resolve_options
 from rewards.expr import Budget, ParseError, Unscorable, evaluate, free_variables
-from rewards.extraction import extract_answer
+from rewards.extraction import MAX_ANSWER_CHARS, extract_answer
 from rewards.latex import normalize_answer
 from rewards.registry import register_verifier
 from rewards.verdicts import bad_gold, judged, no_answer
 
-__all__ = ["geometry", "math", "rounding_tolerance", "score_math"]
+__all__ = ["NULL_GOLDS", "geometry", "gold_problem", "math", "rounding_tolerance", "score_math"]
 
 _PLACE_WORDS = {
     "integer": 0,
@@ -96,9 +96,11 @@ def _check_values(answer: Answer, budget: Budget) -> None:
     if kind == "expr":
         if not free_variables(answer[1]):
             evaluate(answer[1], {}, budget)
-    elif kind in ("list", "set", "union"):
+    elif kind in ("list", "set", "union", "ratio"):
         for item in answer[1]:
             _check_values(item, budget)
+    elif kind == "named":
+        _check_values(answer[2], budget)
     elif kind == "seq":
         for item in answer[3]:
             _check_values(item, budget)
@@ -108,13 +110,59 @@ def _check_values(answer: Answer, budget: Budget) -> None:
                 _check_values(item, budget)
 
 
+#: Gold strings that are a serialised missing or float value, not an answer (``str(None)``,
+#: ``str(float("nan"))``); each would otherwise match itself.
+NULL_GOLDS = frozenset(("none", "null", "nan", "-nan", "inf", "+inf", "-inf", "n/a"))
+# Words, whole numbers between them, numerals in a base (204_5) and light punctuation ("Monday",
+# "(C)", "2 pairs"); a token mixing digits and letters ("1e999999999", a number too large to read)
+# is not a word.
+_WORDS_RE = re.compile(
+    r"^(?=.*[A-Za-z0-9])(?:[0-9A-Za-z]+_\{?[0-9]+\}?|[A-Za-z][A-Za-z'-]*(?![0-9])|[0-9]+(?:\.[0-9]+)?(?![A-Za-z])"
+    r"|[\s(),.-])+$"
+)
+
+
+def _unreadable_text(answer: Answer) -> str | None:
+    """The first text part of a gold answer that is not words (malformed LaTeX such as ``\\frac{``).
+
+    A gold may be words (``Monday``, ``\\text{(C)}``, ``even``): those are compared as text. Text
+    with LaTeX commands, braces or operators left over is an expression that failed to parse.
+    """
+    kind = answer[0]
+    if kind == "text":
+        return None if _WORDS_RE.match(answer[2]) else answer[2]
+    children: tuple = ()
+    if kind in ("list", "set", "union", "ratio"):
+        children = answer[1]
+    elif kind == "seq":
+        children = answer[3]
+    elif kind == "matrix":
+        children = tuple(item for row in answer[1] for item in row)
+    elif kind == "named":
+        children = (answer[2],)
+    for child in children:
+        bad = _unreadable_text(child)
+        if bad is not None:
+            return bad
+    return None
+
+
 @lru_cache(maxsize=4096)
 def _gold(text: str) -> Answer | str:
     """The parsed gold answer, or a reason why it cannot be read (cached per process)."""
     if not text.strip():
         return "empty gold answer"
+    if text.strip().lower() in NULL_GOLDS:
+        return f"gold answer {text!r} is a serialised missing or float value, not an answer"
+    if len(text) > MAX_ANSWER_CHARS:
+        return f"gold answer too long ({len(text)} characters, at most {MAX_ANSWER_CHARS})"
     try:
         answer = parse_answer(normalize_answer(text))
+        bad = _unreadable_text(answer)
+        if bad is not None:
+            return (
+                f"cannot parse gold answer {text!r}: {bad!r} is neither a mathematical expression nor words"
+            )
         _check_values(answer, Budget())
     except ParseError as exc:
         return f"cannot parse gold answer {text!r}: {exc}"
@@ -123,6 +171,16 @@ def _gold(text: str) -> Answer | str:
     except ZeroDivisionError as exc:
         return f"gold answer {text!r} is undefined: {exc}"
     return answer
+
+
+def gold_problem(text: str) -> str | None:
+    """Why the ``math`` verifier cannot read a gold answer, or None when it can.
+
+    >>> gold_problem("\\\\frac{1}{2}") is None, gold_problem("\\\\frac{")
+    (True, "cannot parse gold answer '\\\\\\\\frac{': '\\\\\\\\frac{' is neither a mathematical expression nor words")
+    """
+    gold = _gold(text)
+    return gold if isinstance(gold, str) else None
 
 
 def _prompt_text(prompt: Any) -> str:
@@ -192,12 +250,15 @@ def score_math(response: str, example: Example, *, use_choices: bool) -> Score:
             return no_answer(f"cannot read the final answer {candidate!r}: {exc}", extracted=found.answer)
     try:
         last = parsed[-1]
-        for other in parsed[:-1]:
-            if not answers_equal(other, last, budget):
-                return no_answer(
-                    f"ambiguous: several different final answers {list(found.candidates)}",
-                    extracted=found.answer,
-                )
+        if any(not answers_equal(other, last, budget) for other in parsed[:-1]):
+            if gold[0] in ("list", "set") and len(parsed) == len(gold[1]):
+                # "\boxed{3} and \boxed{5}" for the gold "3, 5": one box per part of the answer.
+                combined = ("list", tuple(parsed))
+                return judged(answers_equal(combined, gold, budget, abs_tol=tol), ", ".join(found.candidates))
+            return no_answer(
+                f"ambiguous: several different final answers {list(found.candidates)}",
+                extracted=found.answer,
+            )
         return judged(answers_equal(last, gold, budget, abs_tol=tol), found.answer)
     except Unscorable as exc:
         return no_answer(f"the final answer cannot be evaluated: {exc}", extracted=found.answer)

@@ -7,7 +7,7 @@ What the trainer and the evaluator call::
         rewards = [s.reward for s in result.scores]              # input order; None = masked
         log(result.counters)                                     # per status, timeouts, errors ...
 
-Guarantees (why: ``docs/verifiers.md``, "Why scoring runs in worker processes"):
+Guarantees:
 
 * **Hard timeout per response.** Each response gets at most ``timeout_s`` of one worker's time,
   measured by the parent from the moment the worker starts on it. A worker past its deadline is
@@ -35,7 +35,8 @@ name, ``module:fn`` and ``file.py:fn`` specs and entry points by name (each work
 other registered functions by pickle (they must be importable module-level functions). Examples
 are sent without their images (verifiers score text). With ``num_workers=0`` the built-in
 verifiers score in this process (they bound their own work, see ``rewards.expr.Budget``) and any
-other verifier still goes to one worker process, so the timeout guarantee holds either way.
+other verifier, and the built-in ``mathruler`` (sympy has no time bound), still goes to one worker
+process, so the timeout guarantee holds either way (``rewards.scoring.bounds_its_time``).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from mmrl.config import RewardConfig
 from mmrl.errors import UserError
 from mmrl.types import SCORE_STATUSES, Example, Score
 from rewards.registry import Verifier, _entry_points, get_verifier, is_builtin
-from rewards.scoring import score_detailed
+from rewards.scoring import bounds_its_time, score_detailed
 
 __all__ = ["COUNTER_KEYS", "RewardError", "RewardRunner", "RunnerResult"]
 
@@ -379,7 +380,7 @@ class RewardRunner:
             try:
                 remote: list[int] = []
                 for i, (_, fn) in enumerate(routed):
-                    if self.cfg.num_workers == 0 and is_builtin(fn):
+                    if self.cfg.num_workers == 0 and bounds_its_time(fn):
                         scores[i], traces[i] = score_detailed(
                             fn, responses[i], examples[i], truncated=flags[i], **options
                         )

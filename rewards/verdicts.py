@@ -1,7 +1,7 @@
 """The four verdicts a built-in verifier returns, as ``mmrl.types.Score`` values.
 
 A verifier's ``Score.reward`` is its *accuracy* (1.0 or 0.0); ``rewards.score`` adds the format
-part and the weights. As ``docs/verifiers.md`` (Benchmark rules) says, an unparsable prediction
+part and the weights. An unparsable prediction
 is a wrong answer (reward 0, ``status="unparsable_pred"``); an unparsable gold is ``None``
 (``status="unparsable_gold"``, masked downstream), never a silent 0 or 1.
 """

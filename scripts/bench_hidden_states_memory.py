@@ -68,7 +68,13 @@ def worker(args: argparse.Namespace) -> dict:
             )
             hidden = out.hidden_states[-1]
         else:
-            hidden = PolicyBase._final_hidden_states(SimpleNamespace(model=model), batch)
+            hidden, _ = PolicyBase._forward_final_hidden(
+                SimpleNamespace(model=model),
+                model,
+                input_ids=ids,
+                attention_mask=batch.attention_mask,
+                use_cache=False,
+            )
     if cuda:
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() - base

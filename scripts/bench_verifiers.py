@@ -1,15 +1,22 @@
-"""Benchmark the verifiers: throughput and latency of a realistic mix, next to mathruler.
+"""Benchmark the verifiers: agreement with Math-Verify and MathRuler, then throughput and latency.
 
-    python scripts/bench_verifiers.py                 # 8192 responses, batches of 512, 2 workers
-    python scripts/bench_verifiers.py --n 256 --batch 64 --quick   # a smoke run
+    python scripts/bench_verifiers.py                 # agreement + 8192 responses, batches of 512, 2 workers
+    python scripts/bench_verifiers.py --n 256 --batch 64 --quick   # a smoke run (no in-process baselines)
+    python scripts/bench_verifiers.py --agreement-only             # only the corpus table
+    python scripts/bench_verifiers.py --verifier mathruler --quick # the paper's Geometry3K reward in the runner
 
-The mix imitates RL rollouts: groups of 8 responses per prompt (so a gold answer repeats, as in
-training), each a ``<think>`` block of 300-2,000 characters of worked arithmetic followed by a
-boxed or anchored final answer that is right in another spelling, or wrong. Tasks: 50% math
-(integers, fractions, radicals, pi, intervals, tuples, solution lists, polynomials, percents),
-20% geometry (degrees, pi, radicals, Geometry3K options), 15% choice, 15% chart.
+**Agreement** (printed first): every case of the conformance corpus
+(``tests/unit/verifiers/corpus.py``, labelled by the rule each follows) scored by mmrl (the case's
+verifier through ``rewards.score``), by MathRuler (``grade_answer(extract_boxed_content(r), gold)``,
+the EasyR1/verl reward) and, when it is installed, by Math-Verify (``verify(parse("$gold$"),
+parse(r))``; ``pip install -e ".[bench]"``). For each checker: the share of cases it labels as the
+corpus does, per task, and its false positives (wrong answers it accepts).
 
-Printed:
+**Throughput**: a mix imitating RL rollouts: groups of 8 responses per prompt (so a gold answer
+repeats, as in training), each a ``<think>`` block of 300-2,000 characters of worked arithmetic
+followed by a boxed or anchored final answer that is right in another spelling, or wrong. Tasks:
+50% math (integers, fractions, radicals, pi, intervals, tuples, solution lists, polynomials,
+percents), 20% geometry (degrees, pi, radicals, Geometry3K options), 15% choice, 15% chart.
 
 * **runner**: ``rewards.RewardRunner`` (``--workers`` processes, hard timeouts) on batches of
   ``--batch``: scores/s over the whole run, and p50/p99 latency of one batch;
@@ -229,10 +236,10 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
     return p50, p99
 
 
-def bench_runner(responses, examples, batch: int, workers: int) -> dict:
+def bench_runner(responses, examples, batch: int, workers: int, verifier: str | None = None) -> dict:
     from rewards import RewardRunner
 
-    cfg = RewardConfig(num_workers=workers)
+    cfg = RewardConfig(num_workers=workers, verifier=verifier)
     with RewardRunner(cfg) as runner:
         runner.wait_until_ready()
         runner.score(responses[:batch], examples[:batch])  # warm-up: imports, caches of the first golds
@@ -267,6 +274,67 @@ def bench_in_process(fn, items) -> dict:
     return {"scores_per_s": len(items) / elapsed, "p50_ms": p50 * 1e3, "p99_ms": p99 * 1e3}
 
 
+def _math_verify():
+    """Math-Verify's ``(parse, verify)``, or None when it is not installed (it is optional)."""
+    try:
+        from math_verify import parse, verify
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
+    return parse, verify
+
+
+def agreement() -> dict:
+    """Score the conformance corpus with mmrl, MathRuler and (if installed) Math-Verify."""
+    from mathruler.grader import extract_boxed_content, grade_answer
+
+    import rewards
+    from tests.unit.verifiers.corpus import CASES
+
+    checkers = {
+        "mmrl": lambda c: bool(
+            rewards.score(
+                c.response,
+                Example(id="c", task=c.task, prompt="?", answer=c.gold, choices=c.choices, meta=c.meta),
+            ).correct
+        ),
+        "mathruler": lambda c: bool(grade_answer(extract_boxed_content(c.response), c.gold)),
+    }
+    mv = _math_verify()
+    if mv is not None:
+        parse, verify = mv
+        checkers["math-verify"] = lambda c: bool(verify(parse(f"${c.gold}$"), parse(c.response)))
+    tasks = sorted({c.task for c in CASES})
+    table: dict = {}
+    for name, check in checkers.items():
+        row: dict = {"agree": 0, "false_positives": 0, "false_negatives": 0, "by_task": {}}
+        for task in tasks:
+            row["by_task"][task] = [0, 0]
+        for case in CASES:
+            verdict = check(case)
+            ok = verdict == case.expected
+            row["agree"] += ok
+            row["false_positives"] += verdict and not case.expected
+            row["false_negatives"] += case.expected and not verdict
+            row["by_task"][case.task][0] += ok
+            row["by_task"][case.task][1] += 1
+        table[name] = row
+    print(f"agreement with the {len(CASES)} labelled corpus cases (tests/unit/verifiers/corpus.py)")
+    header = "".join(f"{t:>12}" for t in tasks)
+    print(f"  {'checker':12}{'all':>8}{header}{'false +':>9}{'false -':>9}")
+    for name, row in table.items():
+        cells = "".join(f"{100 * a / n:11.0f}%" for a, n in (row["by_task"][t] for t in tasks))
+        print(
+            f"  {name:12}{100 * row['agree'] / len(CASES):7.0f}%{cells}"
+            f"{row['false_positives']:9d}{row['false_negatives']:9d}"
+        )
+    if mv is None:
+        print('  (math-verify is not installed: pip install -e ".[bench]" adds it)')
+    return {"cases": len(CASES), "checkers": table}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=8192, help="responses in the mix (default 8192)")
@@ -275,7 +343,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="skip the in-process baselines (smoke runs)")
     parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    parser.add_argument("--agreement-only", action="store_true", help="only the corpus agreement table")
+    parser.add_argument(
+        "--verifier",
+        default=None,
+        help="score every example with this verifier in the runner (e.g. mathruler); default: each task's own",
+    )
     args = parser.parse_args(argv)
+    report: dict = {"agreement": agreement()}
+    if args.agreement_only:
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2))
+        return 0
 
     from mathruler.grader import extract_boxed_content, grade_answer
 
@@ -287,11 +366,12 @@ def main(argv: list[str] | None = None) -> int:
         f"tasks {sorted({e.task for e in examples})}, mean length "
         f"{sum(map(len, responses)) / len(responses):.0f} chars; {os.cpu_count()} CPUs"
     )
-    report: dict = {"n": len(responses), "batch": args.batch, "workers": args.workers, "cpus": os.cpu_count()}
-    runner = bench_runner(responses, examples, args.batch, args.workers)
+    report.update({"n": len(responses), "batch": args.batch, "workers": args.workers, "cpus": os.cpu_count()})
+    runner = bench_runner(responses, examples, args.batch, args.workers, args.verifier)
     report["runner"] = runner
+    label = f"runner ({args.verifier})" if args.verifier else "runner"
     print(
-        f"runner      {runner['scores_per_s']:8.0f} scores/s   batch of {args.batch}: "
+        f"{label:12}{runner['scores_per_s']:8.0f} scores/s   batch of {args.batch}: "
         f"p50 {runner['batch_p50_ms']:.1f} ms, p99 {runner['batch_p99_ms']:.1f} ms   counters {runner['counters']}"
     )
     if not args.quick:

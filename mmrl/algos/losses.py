@@ -79,6 +79,16 @@ class LossParams:
     entropy_coef: float = 0.0
     tis_cap: float | None = None
 
+    @property
+    def zero_advantage_is_inert(self) -> bool:
+        """True when a token whose advantage is 0 adds exactly 0 to the loss and its gradient.
+
+        The clipped term is ``max(-A·r, -A·clip(r))`` (and the dual clip ``min(·, -A·c)``), 0 for
+        ``A = 0`` whatever the ratio, also under an importance weight; only the KL and entropy
+        terms depend on the token otherwise. The normaliser ``N`` still counts such tokens.
+        """
+        return self.kl_coef == 0 and self.entropy_coef == 0
+
     def __post_init__(self) -> None:
         problems = []
         if self.agg_mode not in AGG_MODES:

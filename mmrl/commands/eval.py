@@ -104,13 +104,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     engine = parser.add_argument_group("model and engine")
     engine.add_argument(
-        "--engine", choices=("hf", "vllm"), default="hf", help="generation engine (default hf)"
+        "--engine",
+        choices=("auto", "hf", "vllm"),
+        default="auto",
+        help="generation engine (default auto: vllm where it is installed, else hf)",
     )
     engine.add_argument(
         "--dtype",
         choices=("auto", "float32", "bfloat16", "float16"),
         default="auto",
-        help="weight dtype (default auto)",
+        help="weight dtype (default auto: bfloat16 where this machine runs it fast, else float32)",
     )
     engine.add_argument(
         "--max-prompt-length",

@@ -7,7 +7,8 @@ compare``) draw the same tables and plots:
 * ``curves_table({label: {k: value}}, ks)``: a Markdown table, one row per label;
 * ``plot_passk_curves({label: {k: value}}, path, title=...)``: one panel of curves on a log2 k axis;
 * ``plot_passk_panels({panel: {label: {k: value}}}, path)``: several panels (one per benchmark);
-* ``write_samples`` / ``read_samples``: every response with its verdict, one JSON line per sample.
+* ``write_samples`` / ``read_samples``: every response with its verdict and its problem's prompt and
+  images, one JSON line per sample.
 
 Values in tables are fractions in [0, 1] with three decimals; ``-`` marks a value no problem could
 estimate.
@@ -243,7 +244,8 @@ def plot_passk_curves(
 
 
 def write_samples(results: Sequence[EvalResult], path: str | Path) -> Path:
-    """One JSON line per sample: benchmark, problem id/task/category/answer, sample index and verdict."""
+    """One JSON line per sample: benchmark, problem id/task/category/answer/prompt/images, sample index
+    and verdict. Image paths are relative to the file's directory (``images/<digest>.png``)."""
     path = Path(path)
     with path.open("w", encoding="utf-8") as handle:
         for result in results:
@@ -255,6 +257,8 @@ def write_samples(results: Sequence[EvalResult], path: str | Path) -> Path:
                         "task": problem.task,
                         "category": problem.category,
                         "answer": problem.answer,
+                        "prompt": problem.prompt,
+                        "images": list(problem.images),
                         "sample_index": index,
                         **asdict(sample),
                     }
@@ -280,6 +284,8 @@ def read_samples(path: str | Path) -> dict[str, list[ProblemRecord]]:
                         "task": row["task"],
                         "category": row["category"],
                         "answer": row["answer"],
+                        "prompt": row.get("prompt"),
+                        "images": row.get("images") or [],
                     },
                 )
                 entry.setdefault("samples", []).append((row["sample_index"], {k: row[k] for k in fields}))

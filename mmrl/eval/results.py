@@ -120,6 +120,9 @@ class ProblemRecord:
         category: ``Example.meta["category"]`` as text, or ``None``.
         answer: The gold answer.
         samples: The samples in ``sample_index`` order.
+        prompt: The prompt as the model got it (``Example.prompt``: text or chat messages).
+        images: The prompt's images: paths relative to the output directory (``images/<digest>.png``,
+            see ``mmrl.data.image_store``) or, when they were not stored, ``image_reference`` names.
     """
 
     id: str
@@ -127,6 +130,8 @@ class ProblemRecord:
     category: str | None
     answer: str
     samples: tuple[SampleRecord, ...]
+    prompt: Any = None
+    images: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -163,6 +168,8 @@ class ProblemRecord:
             "n": self.n,
             "c": self.c,
             "unscored": self.unscored,
+            "prompt": self.prompt,
+            "images": list(self.images),
         }
         if with_samples:
             out["samples"] = [asdict(s) for s in self.samples]
@@ -176,6 +183,8 @@ class ProblemRecord:
             category=data.get("category"),
             answer=str(data["answer"]),
             samples=tuple(SampleRecord(**s) for s in data["samples"]),
+            prompt=data.get("prompt"),  # absent in files written before prompts were kept
+            images=tuple(str(i) for i in data.get("images") or ()),
         )
 
 

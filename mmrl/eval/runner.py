@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from mmrl.data.image_store import ImageStore, image_reference
 from mmrl.eval.results import EvalResult, ProblemRecord, SampleRecord, check_ks
 from mmrl.types import Example, Rollout
 
@@ -77,6 +78,7 @@ def evaluate_examples(
     name: str = "eval",
     chunk_size: int = 32,
     on_chunk: Any = None,
+    images: ImageStore | None = None,
 ) -> EvalResult:
     """Generate ``n`` samples for each problem, score them, and return the records and metrics.
 
@@ -94,6 +96,9 @@ def evaluate_examples(
         chunk_size: Problems per ``engine.generate`` call (and per cache write).
         on_chunk: Called as ``on_chunk(chunk_index, records)`` after each generated chunk is
             cached (tests use it to interrupt a run).
+        images: Where each problem's images are stored once (``ImageStore(out_dir / "images")``),
+            so that ``samples.jsonl`` references them by path; without it they are named by
+            ``image_reference`` (a path or a tag).
 
     Raises:
         ValueError: a ``k`` outside ``1..n``, an empty problem list, duplicate ids or a bad
@@ -140,7 +145,7 @@ def evaluate_examples(
             raise RuntimeError(
                 f"{name}: the engine returned {len(rollouts)} rollouts for {len(todo)} prompts x n={n}"
             )
-        records = _score_chunk(rollouts, todo, prompts, n, reward_runner)
+        records = _score_chunk(rollouts, todo, prompts, n, reward_runner, images)
         if cache is not None:
             cache.append(records)
         for record in records:
@@ -178,7 +183,12 @@ def evaluate_examples(
 
 
 def _score_chunk(
-    rollouts: Sequence[Rollout], todo: Sequence[int], prompts: Sequence[Any], n: int, reward_runner: Any
+    rollouts: Sequence[Rollout],
+    todo: Sequence[int],
+    prompts: Sequence[Any],
+    n: int,
+    reward_runner: Any,
+    images: ImageStore | None = None,
 ) -> list[ProblemRecord]:
     """Score ``rollouts`` (grouped by prompt, ``n`` each) and build one record per problem."""
     scores = reward_runner.score(
@@ -205,6 +215,11 @@ def _score_chunk(
                 category=example_category(example),
                 answer=example.answer,
                 samples=samples,
+                prompt=example.prompt,
+                images=tuple(
+                    image_reference(img, example.id, i) if images is None else images.reference(img)
+                    for i, img in enumerate(example.images)
+                ),
             )
         )
     return records

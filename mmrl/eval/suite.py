@@ -9,7 +9,8 @@ Order of work, so that mistakes fail before anything slow:
 4. load the policy, build the engine and the scoring workers;
 5. per benchmark: encode prompts (over-budget ones are dropped and reported), then
    ``evaluate_examples``, which skips the problems already cached;
-6. write ``results.json``, ``samples.jsonl``, ``report.md`` and ``passk.png`` into ``OUTPUT``.
+6. write ``results.json``, ``samples.jsonl``, ``report.md`` and ``passk.png`` into ``OUTPUT`` (the
+   prompts' images are files in ``OUTPUT/images/``, written as the problems are scored).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmrl.data.image_store import IMAGES_DIR, ImageStore
 from mmrl.errors import UserError
 from mmrl.eval.benchmarks import BenchmarkSpec, ResolvedModel, eval_split, model_identity, resolve_model
 from mmrl.eval.cache import SampleCache
@@ -72,13 +74,15 @@ class EvalRun:
     header: dict[str, Any]
 
 
-def _dtype(opts: EvalOptions, cuda: bool) -> str:
-    """``--dtype``; ``auto`` for vLLM is resolved for the GPU, since the policy copy stays on the CPU."""
-    if opts.dtype != "auto" or opts.engine != "vllm" or not cuda:
-        return opts.dtype
-    from mmrl.policy import resolve_dtype
+def _engine_and_dtype(opts: EvalOptions, device: str) -> tuple[str, str]:
+    """``--engine`` and ``--dtype`` with ``auto`` resolved (``mmrl.hardware``), each choice logged:
+    vLLM where installed, bfloat16 where this device runs it fast."""
+    from mmrl.hardware import resolve_engine, resolve_inference_dtype
 
-    return str(resolve_dtype("auto", "cuda")).removeprefix("torch.")
+    engine, engine_why = resolve_engine(opts.engine)
+    dtype, dtype_why = resolve_inference_dtype(opts.dtype, device)
+    log.info("engine %s (%s); dtype %s (%s)", engine, engine_why, dtype, dtype_why)
+    return engine, dtype
 
 
 #: The config field each ``mmrl eval`` flag sets, so that a config error names the flag typed.
@@ -99,7 +103,7 @@ _FLAG_OF_FIELD = {
 }
 
 
-def _config(opts: EvalOptions, model_path: str, dtype: str) -> Any:
+def _config(opts: EvalOptions, model_path: str, engine: str, dtype: str) -> Any:
     """The parts of the typed config tree that loading, generation and scoring read (validated).
 
     A ``ConfigError`` is raised again with each config field replaced by the flag that set it.
@@ -107,7 +111,7 @@ def _config(opts: EvalOptions, model_path: str, dtype: str) -> Any:
     from mmrl.config import ConfigError
 
     try:
-        return _config_tree(opts, model_path, dtype)
+        return _config_tree(opts, model_path, engine, dtype)
     except ConfigError as exc:
         errors = []
         for error in exc.errors:
@@ -118,7 +122,7 @@ def _config(opts: EvalOptions, model_path: str, dtype: str) -> Any:
         raise ConfigError(errors) from None
 
 
-def _config_tree(opts: EvalOptions, model_path: str, dtype: str) -> Any:
+def _config_tree(opts: EvalOptions, model_path: str, engine: str, dtype: str) -> Any:
     from mmrl.config import config_from_dict
 
     return config_from_dict(
@@ -130,7 +134,7 @@ def _config_tree(opts: EvalOptions, model_path: str, dtype: str) -> Any:
                 "max_pixels": opts.max_pixels,
             },
             "rollout": {
-                "engine": opts.engine,
+                "engine": engine,
                 "batch_size": opts.batch_size,
                 "max_new_tokens": opts.max_new_tokens,
                 "temperature": opts.temperature,
@@ -182,17 +186,18 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     except ValueError as exc:
         raise UserError(f"sampling flags: {exc}") from None
     resolved = resolve_model(opts.model, opts.label)
-    cfg = _config(opts, resolved.path, _dtype(opts, torch.cuda.is_available()))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    engine_name, dtype = _engine_and_dtype(opts, device)
+    cfg = _config(opts, resolved.path, engine_name, dtype)
     log.info("model: %s (%s)", resolved.path, resolved.source)
     identity = model_identity(resolved)
     out = Path(opts.output) if opts.output else default_output(resolved)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     header: dict[str, Any] = {
         "mmrl_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": identity,
-        "engine": opts.engine,
+        "engine": engine_name,
         "device": device,
         "sampling": {
             "n": opts.n,
@@ -221,13 +226,15 @@ def run_eval(opts: EvalOptions) -> EvalRun:
 
     # vLLM loads its own copy of the weights from the checkpoint; the policy (tokenizer, prompt
     # encoding, dtype) then stays on the CPU instead of taking GPU memory from vLLM.
-    policy = load_policy(cfg.model, cfg.data, device="cpu" if opts.engine == "vllm" else device)
+    policy = load_policy(cfg.model, cfg.data, device="cpu" if engine_name == "vllm" else device)
     engine = build_engine(cfg.rollout, policy)
     results: list[EvalResult] = []
     try:
         with RewardRunner(cfg.reward) as runner:
             for spec, data, cache in loaded:
-                results.append(_evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts))
+                results.append(
+                    _evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts, out)
+                )
     finally:
         engine.close()
     paths = write_outputs(results, out, header)
@@ -270,7 +277,7 @@ def _cache(
             "path": None if spec.path is None else str(Path(spec.path).resolve()),
             "template": data.template,
         },
-        "engine": opts.engine,
+        "engine": header["engine"],
         "sampling": {k: v for k, v in header["sampling"].items() if k != "ks"},
         "prompt": header["prompt"],
         # Worker count changes no verdict; chunk size changes seeds but not the sampling distribution.
@@ -289,6 +296,7 @@ def _evaluate_one(
     sampling: Any,
     ks: Sequence[int],
     opts: EvalOptions,
+    out: Path,
 ) -> EvalResult:
     prompts, dropped = policy.prepare(list(data))
     if not prompts:
@@ -306,6 +314,7 @@ def _evaluate_one(
         cache=cache,
         name=spec.label,
         chunk_size=opts.chunk_size,
+        images=ImageStore(out / IMAGES_DIR),
     )
     result.dropped = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     report = data.report.to_dict()

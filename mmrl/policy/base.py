@@ -30,7 +30,12 @@ from mmrl.types import Example, Rollout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Batch", "DroppedExample", "Policy", "PolicyBase", "PromptInputs"]
+__all__ = ["PROMPT_SHARING_MODEL_TYPES", "Batch", "DroppedExample", "Policy", "PolicyBase", "PromptInputs"]
+
+#: ``config.model_type`` of the text decoders whose prompt ``logprobs`` may compute once per group
+#: (full causal attention, a standard key/value cache, explicit ``position_ids``); each is covered
+#: by an equivalence test against the full-sequence pass.
+PROMPT_SHARING_MODEL_TYPES = ("llama", "qwen2", "qwen3")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class Batch:
             tokens and padding).
         rollout_logprobs: ``[B, T]`` the engines' per-token log-probabilities (0 off the mask),
             or ``None`` when any rollout lacks them.
+        prompt_index: ``[B]`` which distinct prompt each row continues (``0..G-1`` in order of
+            first appearance; rows of one prompt share its ids and images), or ``None``.
     """
 
     input_ids: torch.Tensor
@@ -90,10 +97,16 @@ class Batch:
     prompt_length: int
     model_inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     rollout_logprobs: torch.Tensor | None = None
+    prompt_index: torch.Tensor | None = None
 
     @property
     def num_rows(self) -> int:
         return int(self.input_ids.shape[0])
+
+    @property
+    def num_prompts(self) -> int:
+        """Distinct prompts among the rows (``B`` when ``prompt_index`` is unknown)."""
+        return self.num_rows if self.prompt_index is None else int(self.prompt_index.max()) + 1
 
     def to(self, device: torch.device | str) -> Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -107,6 +120,7 @@ class Batch:
             response_mask=move(self.response_mask),
             model_inputs={k: move(v) for k, v in self.model_inputs.items()},
             rollout_logprobs=move(self.rollout_logprobs),
+            prompt_index=move(self.prompt_index),
         )
 
 
@@ -169,6 +183,27 @@ def right_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, to
     return ids, mask
 
 
+def _cache_argument(model: Any) -> str:
+    """The name of the key/value cache argument of ``model.forward``: ``cache`` in transformers
+    5.20 and later, ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(type(model).forward).parameters else "past_key_values"
+
+
+def _activation_checkpointing(model: Any) -> bool:
+    """Whether transformers' gradient (activation) checkpointing is on for ``model``."""
+    for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):  # new name first
+        if hasattr(type(model), name):
+            return bool(getattr(model, name))
+    return False
+
+
+def _without_ddp(model: Any) -> Any:
+    """The module under a ``DistributedDataParallel`` wrapper (peft and other wrappers kept)."""
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
 def unwrap_model(model: Any) -> Any:
     """The transformers model under a peft / DDP / compile wrapper (for attributes, not forward)."""
     seen = 0
@@ -205,6 +240,12 @@ class PolicyBase:
         self.tokenizer = tokenizer
         self.max_prompt_length = max_prompt_length
         self.logprob_chunk_size = logprob_chunk_size
+        #: Compute each distinct prompt of a batch once in ``logprobs`` where the model allows it
+        #: (``shares_prompts``); exact, so only equivalence tests turn it off.
+        self.share_prompts = True
+        #: The dtype forward and backward compute in when it differs from the weights' (the autocast
+        #: dtype; the trainer sets it). Engines that keep their own copy of the weights use it.
+        self.compute_dtype: torch.dtype | None = None
         #: Total examples dropped by ``prepare`` over the policy's life (the trainer logs it).
         self.num_dropped = 0
         #: Where the weights were loaded from (``load_policy`` sets it; the vLLM engine reads it).
@@ -322,10 +363,10 @@ class PolicyBase:
         if not rollouts:
             raise ValueError("collate needs at least one rollout")
         prompts: list[PromptInputs] = []
-        index: dict[int, int] = {}
+        index: dict[tuple[int, tuple[int, ...]], int] = {}
         row_prompt: list[int] = []
         for r in rollouts:
-            key = id(r.example)
+            key = (id(r.example), tuple(r.prompt_ids))
             if key not in index:
                 index[key] = len(prompts)
                 prompts.append(self._prompt_for_rollout(r))
@@ -356,6 +397,7 @@ class PolicyBase:
             prompt_length=int(prompt_ids.shape[1]),
             model_inputs=model_inputs,
             rollout_logprobs=rollout_logprobs,
+            prompt_index=torch.tensor(row_prompt, dtype=torch.long),
         )
 
     def _prompt_for_rollout(self, rollout: Rollout) -> PromptInputs:
@@ -369,21 +411,15 @@ class PolicyBase:
         text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
         return getattr(text_config, "final_logit_softcapping", None)
 
-    def _final_hidden_states(self, batch: Batch) -> torch.Tensor:
-        """The decoder's output after its final norm, ``[B, P + T, H]``.
+    def _forward_final_hidden(self, model: Any, **inputs: Any) -> tuple[torch.Tensor, Any]:
+        """``model(**inputs)``'s decoder output after its final norm, ``[B, L, H]``, and the outputs.
 
-        Captured by a forward hook on that norm, so the other layers' hidden states are not kept
-        (``output_hidden_states=True`` would hold all of them until the forward returns, which
-        without autograd is memory nothing else needs); models without a ``get_decoder().norm``
-        fall back to ``output_hidden_states``.
+        The hidden states are captured by a forward hook on that norm, so the other layers' hidden
+        states are not kept (``output_hidden_states=True`` would hold all of them until the forward
+        returns, which without autograd is memory nothing else needs); models without a
+        ``get_decoder().norm`` fall back to ``output_hidden_states``. Only the last position's
+        logits are computed (``logits_to_keep=1``).
         """
-        inputs = {
-            "input_ids": batch.input_ids,
-            "attention_mask": batch.attention_mask,
-            **batch.model_inputs,
-            "logits_to_keep": 1,
-            "use_cache": False,
-        }
         inner = unwrap_model(self.model)
         decoder = inner.get_decoder() if hasattr(inner, "get_decoder") else None
         norm = getattr(decoder, "norm", None)
@@ -391,12 +427,97 @@ class PolicyBase:
             captured: list[torch.Tensor] = []
             handle = norm.register_forward_hook(lambda _module, _args, output: captured.append(output))
             try:
-                self.model(**inputs)
+                outputs = model(**inputs, logits_to_keep=1)
             finally:
                 handle.remove()
             if len(captured) == 1:
-                return captured[0]
-        return self.model(**inputs, output_hidden_states=True).hidden_states[-1]
+                return captured[0], outputs
+        outputs = model(**inputs, logits_to_keep=1, output_hidden_states=True)
+        return outputs.hidden_states[-1], outputs
+
+    def _response_hidden_states(self, batch: Batch) -> torch.Tensor:
+        """The final hidden states that predict the response tokens, ``[B, T, H]``.
+
+        Entry ``[b, t]`` is row ``b``'s decoder output (after the final norm) at the position
+        before response token ``t``. When rows share a prompt and the model allows it
+        (``shares_prompts``), each distinct prompt is run once and its rows attend to its cached
+        keys and values (``_shared_prompt_hidden_states``); otherwise every row runs its whole
+        sequence.
+        """
+        if batch.num_prompts < batch.num_rows and self.shares_prompts:
+            return self._shared_prompt_hidden_states(batch)
+        P, T = batch.prompt_length, batch.response_ids.shape[1]
+        hidden, _ = self._forward_final_hidden(
+            self.model,
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            **batch.model_inputs,
+            use_cache=False,
+        )  # [B, P + T, H]
+        # The output at position i predicts token i + 1: response token t sits at P + t.
+        return hidden[:, P - 1 : P + T - 1]
+
+    @property
+    def shares_prompts(self) -> bool:
+        """Whether ``logprobs`` computes each distinct prompt of a batch once.
+
+        Needs ``share_prompts`` (on by default) and a model that computes the same thing from a
+        cached prompt as from the whole sequence: a text decoder of ``PROMPT_SHARING_MODEL_TYPES``
+        with full causal attention in every layer, without gradient checkpointing (transformers
+        turns the cache off under it). Vision policies run whole sequences (Qwen-VL's rotary
+        positions are derived from the image grid of the full sequence).
+        """
+        if not self.share_prompts or self.is_vision:
+            return False
+        inner = unwrap_model(self.model)
+        config = getattr(inner, "config", None)
+        if config is None or _activation_checkpointing(inner):
+            return False
+        if getattr(config, "model_type", None) not in PROMPT_SHARING_MODEL_TYPES:
+            return False
+        if getattr(config, "use_sliding_window", False):
+            return False
+        return all(kind == "full_attention" for kind in getattr(config, "layer_types", None) or ())
+
+    def _shared_prompt_hidden_states(self, batch: Batch) -> torch.Tensor:
+        """``_response_hidden_states`` with each distinct prompt computed once.
+
+        Pass 1 runs the ``G`` distinct prompts ``[G, P]`` with a key/value cache; the cache is
+        indexed to the ``B`` rows (``prompt_index``), and pass 2 runs only the response tokens
+        ``[B, T]`` against it at positions ``prompt tokens + t``: the attention and positions of
+        the full-sequence pass. Gradients reach the prompt through the cached keys and values,
+        summed over the rows that share it, so the result equals the full-sequence pass (up to
+        float rounding) for ``G x P + B x T`` token positions instead of ``B x (P + T)``. Pass 1
+        runs on the module under a DDP wrapper (each parameter's gradient hook still fires once,
+        in the backward through both passes).
+        """
+        assert batch.prompt_index is not None
+        P, T = batch.prompt_length, batch.response_ids.shape[1]
+        index = batch.prompt_index  # [B]
+        rows = torch.arange(index.numel(), device=index.device)
+        first = torch.full((batch.num_prompts,), index.numel(), dtype=torch.long, device=index.device)
+        first = first.scatter_reduce(0, index, rows, reduce="amin")  # [G] the first row of each prompt
+        prompt_mask = batch.attention_mask[first, :P]  # [G, P]
+        prompt_hidden, prompt_out = self._forward_final_hidden(
+            _without_ddp(self.model),
+            input_ids=batch.input_ids[first, :P],
+            attention_mask=prompt_mask,
+            position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+            use_cache=True,
+        )  # [G, P, H]
+        cache = getattr(prompt_out, "cache", None) or prompt_out.past_key_values
+        cache.batch_select_indices(index)  # [G, ...] -> [B, ...], differentiable indexing
+        positions = prompt_mask.sum(-1)[index][:, None] + torch.arange(T, device=index.device)  # [B, T]
+        response_hidden, _ = self._forward_final_hidden(
+            self.model,
+            input_ids=batch.response_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=positions,
+            use_cache=True,
+            **{_cache_argument(unwrap_model(self.model)): cache},
+        )  # [B, T, H]
+        # Response token 0 is predicted by the prompt's last position, token t by response position t - 1.
+        return torch.cat([prompt_hidden[index, -1:], response_hidden[:, :-1]], dim=1)
 
     def logprobs(
         self, batch: Batch, *, temperature: float = 1.0, with_entropy: bool = False
@@ -413,10 +534,7 @@ class PolicyBase:
         same distribution (0 off the mask). Gradients flow when autograd is enabled.
         """
         batch = batch.to(self.device)
-        hidden = self._final_hidden_states(batch)  # [B, P + T, H], after the final norm
-        P, T = batch.prompt_length, batch.response_ids.shape[1]
-        # The logits at position i predict token i + 1: response token t sits at P + t.
-        response_hidden = hidden[:, P - 1 : P + T - 1]  # [B, T, H]
+        response_hidden = self._response_hidden_states(batch)  # [B, T, H], after the final norm
         mask = batch.response_mask > 0
         head = unwrap_model(self.model).get_output_embeddings()
         selected, selected_entropy = chunked_token_logprobs(
@@ -429,10 +547,10 @@ class PolicyBase:
             banned_token_ids=self.banned_token_ids,
             with_entropy=with_entropy,
         )
-        logprobs = torch.zeros(mask.shape, dtype=torch.float32, device=hidden.device)
+        logprobs = torch.zeros(mask.shape, dtype=torch.float32, device=response_hidden.device)
         logprobs = logprobs.masked_scatter(mask, selected)
         entropy = None
         if with_entropy:
-            entropy = torch.zeros(mask.shape, dtype=torch.float32, device=hidden.device)
+            entropy = torch.zeros(mask.shape, dtype=torch.float32, device=response_hidden.device)
             entropy = entropy.masked_scatter(mask, selected_entropy)
         return logprobs, entropy

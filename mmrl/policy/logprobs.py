@@ -130,10 +130,18 @@ class _LinearHeadLogprobs(torch.autograd.Function):
     With ``s = (h W^T + b) / T`` (banned columns at the float32 minimum), ``p = softmax(s)``:
     ``d logprob / d s = onehot(target) - p`` and ``d H / d s = -p * (log p + H)``; the logits
     get ``(that) / T``, zero on banned columns.
+
+    The matrix products run in the compute dtype of the forward: the autocast dtype when the
+    forward ran under autocast (float32 weights, bfloat16 products), else the weights' dtype;
+    the backward uses the same dtype explicitly (autograd runs it outside autocast) and sums the
+    weight gradient over chunks in float32.
     """
 
     @staticmethod
     def forward(ctx, hidden, weight, bias, targets, chunk_size, temperature, banned, with_entropy):
+        device_type = hidden.device.type
+        autocast = torch.is_autocast_enabled(device_type)
+        ctx.compute_dtype = torch.get_autocast_dtype(device_type) if autocast else weight.dtype
         n = hidden.shape[0]
         logprobs = torch.empty(n, dtype=torch.float32, device=hidden.device)
         entropy = torch.empty(n, dtype=torch.float32, device=hidden.device)
@@ -160,14 +168,17 @@ class _LinearHeadLogprobs(torch.autograd.Function):
     def backward(ctx, grad_logprobs, grad_entropy):
         hidden, weight, bias, targets, lse_all, entropy = ctx.saved_tensors
         want_h, want_w, want_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        dtype = ctx.compute_dtype
+        w = weight.to(dtype)  # [V, H]; the weight itself when no autocast
+        b = None if bias is None else bias.to(dtype)
         grad_h = torch.empty_like(hidden) if want_h else None
         grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_w else None
         grad_b = torch.zeros(bias.shape, dtype=torch.float32, device=bias.device) if want_b else None
         rows = torch.arange(min(ctx.chunk_size, hidden.shape[0]), device=hidden.device)
         for start in range(0, hidden.shape[0], ctx.chunk_size):
             sl = slice(start, start + ctx.chunk_size)
-            h = hidden[sl]
-            g = _scores(torch.nn.functional.linear(h, weight, bias), ctx.temperature, None, ctx.banned)
+            h = hidden[sl].to(dtype)
+            g = _scores(torch.nn.functional.linear(h, w, b), ctx.temperature, None, ctx.banned)
             g.sub_(lse_all[sl].unsqueeze(-1))  # log p
             p = g.exp()
             if ctx.with_entropy and grad_entropy is not None:
@@ -184,11 +195,14 @@ class _LinearHeadLogprobs(torch.autograd.Function):
                 g.index_fill_(-1, ctx.banned.to(g.device), 0.0)
             if ctx.temperature != 1.0:
                 g.div_(ctx.temperature)
-            g = g.to(weight.dtype)
+            g = g.to(dtype)
             if want_h:
-                grad_h[sl] = g @ weight
+                grad_h[sl] = g @ w
             if want_w:
-                grad_w.addmm_(g.t().float() if g.dtype != torch.float32 else g.t(), h.float())
+                if dtype == torch.float32:
+                    grad_w.addmm_(g.t(), h)
+                else:  # a bfloat16 product (float32 accumulation inside), summed over chunks in float32
+                    grad_w.add_(g.t() @ h)
             if want_b:
                 grad_b.add_(g.float().sum(0))
             del g

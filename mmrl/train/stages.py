@@ -270,12 +270,23 @@ def step_advantages(
 class UpdatePlan:
     """Which rows go into which pass: ``mini_batches[m]`` is a list of micro-batches (row indices).
 
+    Only rows that can change the update are planned: with ``settings.loss.zero_advantage_is_inert``
+    (no KL, no entropy term) a row whose advantage is 0 everywhere adds exactly 0 to the loss and
+    its gradient, so it gets no forward or backward pass. ``normalizers[m]`` is still counted over
+    every row of mini-batch ``m`` (``loss_normalizer``), so the update equals the one with every
+    row. ``spare_rows[m]`` is a row of mini-batch ``m`` for the zero-weight passes that keep
+    data-parallel ranks in step (``None`` when the mini-batch has no row here).
+
     ``old_logprobs``/``ref_logprobs`` are filled by ``compute_old_and_reference_logprobs``, keyed by
     ``(m, k)``; an absent old entry means "the policy that sampled is the current one" (one optimizer
     step per RL step), and the update uses its own log-probabilities, detached.
     """
 
     mini_batches: list[list[list[int]]]
+    normalizers: list[float] = field(default_factory=list)
+    spare_rows: list[int | None] = field(default_factory=list)
+    num_rows: int = 0
+    num_skipped: int = 0
     old_logprobs: dict[tuple[int, int], Tensor] = field(default_factory=dict)
     ref_logprobs: dict[tuple[int, int], Tensor] = field(default_factory=dict)
 
@@ -283,24 +294,50 @@ class UpdatePlan:
         return [(m, k, rows) for m, mb in enumerate(self.mini_batches) for k, rows in enumerate(mb)]
 
 
+def _row_normalizer(response_lengths: Sequence[int], agg_mode: str) -> float:
+    """``loss_normalizer`` of rows with these response lengths (a mask of each row's tokens)."""
+    if not response_lengths:
+        return 0.0
+    lengths = torch.tensor(response_lengths)
+    mask = torch.arange(int(lengths.max())) < lengths[:, None]  # [R, T]
+    return float(loss_normalizer(mask, agg_mode))
+
+
 def plan_update(
-    batch: StepBatch, num_mini_batches: int, micro_batch_size: int, max_tokens: int | None
+    batch: StepBatch,
+    advantages: Tensor,
+    settings: AlgorithmSettings,
+    num_mini_batches: int,
+    micro_batch_size: int,
+    max_tokens: int | None,
+    *,
+    skip_inert_rows: bool = True,
 ) -> UpdatePlan:
-    """Split the step's groups into ``num_mini_batches`` and each into token-bounded micro-batches."""
+    """Split the step's groups into ``num_mini_batches``, leave out the rows that cannot change the
+    update (see ``UpdatePlan``; ``skip_inert_rows=False`` keeps them), and cut the rest into
+    token-bounded micro-batches."""
     prompt_lengths = [len(r.prompt_ids) for r in batch.rollouts]
     response_lengths = [len(r.response_ids) for r in batch.rollouts]
     group_of = batch.group_ids.tolist()
-    mini_batches = []
+    flat = advantages.reshape(advantages.shape[0], -1)  # [N, 1] or [N, T]
+    if skip_inert_rows and settings.loss.zero_advantage_is_inert:
+        trains = (flat != 0).any(-1).tolist()
+    else:
+        trains = [True] * len(group_of)
+    plan = UpdatePlan([], num_rows=len(group_of), num_skipped=len(group_of) - sum(trains))
     for groups in mini_batch_groups(batch.num_groups, num_mini_batches):
         rows = [i for i, g in enumerate(group_of) if g in groups]
+        kept = [i for i in rows if trains[i]]
         micro = plan_micro_batches(
-            [prompt_lengths[i] for i in rows],
-            [response_lengths[i] for i in rows],
+            [prompt_lengths[i] for i in kept],
+            [response_lengths[i] for i in kept],
             micro_batch_size,
             max_tokens,
         )
-        mini_batches.append([[rows[j] for j in mb] for mb in micro])
-    return UpdatePlan(mini_batches)
+        plan.mini_batches.append([[kept[j] for j in mb] for mb in micro])
+        plan.normalizers.append(_row_normalizer([response_lengths[i] for i in rows], settings.loss.agg_mode))
+        plan.spare_rows.append(rows[0] if rows else None)
+    return plan
 
 
 def compute_old_and_reference_logprobs(
@@ -382,6 +419,67 @@ def guarded_optimizer_step(
     return applied, grad_norm
 
 
+@dataclass
+class _UpdateRecord:
+    """What the passes of one ``update_policy`` call leave for its metrics."""
+
+    loss_parts: list[dict[str, float]] = field(default_factory=list)
+    mini_losses: list[float] = field(default_factory=list)
+    grad_norms: list[float] = field(default_factory=list)
+    skipped: int = 0
+    entropy_sum: float = 0.0
+    entropy_count: float = 0.0
+    probe_engine: list[Tensor] = field(default_factory=list)
+    probe_trainer: list[Tensor] = field(default_factory=list)
+
+
+def _train_pass(
+    policy: Any,
+    accelerator: Any,
+    batch: StepBatch,
+    rows: list[int],
+    advantages: Tensor,
+    plan: UpdatePlan,
+    key: tuple[int, int],
+    settings: AlgorithmSettings,
+    temperature: float,
+    normalizer: float,
+    dummy: bool,
+    sync_gradients: bool,
+) -> tuple[Tensor, dict[str, float], Any, Tensor, Tensor | None]:
+    """Forward ``rows``, ``policy_loss`` with the mini-batch's ``normalizer``, backward of
+    ``loss x world size`` (x 0 for a ``dummy`` pass, which only keeps collectives matched);
+    returns ``(loss, metrics, collated batch, old logprobs, entropy)``."""
+    model = policy.model
+    sync = (
+        contextlib.nullcontext()
+        if sync_gradients or accelerator.num_processes == 1
+        else accelerator.no_sync(model)
+    )
+    c = policy.collate([batch.rollouts[i] for i in rows])
+    with sync:
+        logprobs, entropy = policy.logprobs(c, temperature=temperature, with_entropy=True)
+        mask = c.response_mask.to(logprobs.device)
+        old = None if dummy else plan.old_logprobs.get(key)
+        old = logprobs.detach() if old is None else old.to(logprobs.device)
+        ref = plan.ref_logprobs.get(key)
+        loss, metrics = policy_loss(
+            logprobs,
+            old,
+            advantages[rows].to(logprobs.device),
+            mask,
+            params=settings.loss,
+            ref_logprobs=None if ref is None else ref.to(logprobs.device),
+            entropy=entropy if settings.needs_entropy else None,
+            behaviour_logprobs=(
+                c.rollout_logprobs.to(logprobs.device) if settings.loss.tis_cap is not None else None
+            ),
+            normalizer=max(normalizer, 1.0),
+        )
+        accelerator.backward(loss * (0.0 if dummy else float(accelerator.num_processes)))
+    return loss, metrics, c, old, entropy
+
+
 def update_policy(
     plan: UpdatePlan,
     batch: StepBatch,
@@ -395,100 +493,107 @@ def update_policy(
     max_grad_norm: float,
     probe: SyncProbe | None = None,
 ) -> dict[str, float]:
-    """One optimizer step per mini-batch; each mini-batch's loss is the sum of its micro-batch losses.
+    """One optimizer step per mini-batch that has rows to train; its loss is the sum of its
+    micro-batch losses.
 
-    Per micro-batch: ``policy.logprobs`` (with grad), ``policy_loss`` with the mini-batch's global
-    normaliser (summed over micro-batches and ranks), ``accelerator.backward(loss · world_size)``
-    (DDP averages gradients over ranks; the normaliser already counts every rank's tokens). Ranks with
-    fewer micro-batches than the busiest one run zero-weight passes so collectives stay matched.
-    Returns ``loss`` (mean over optimizer steps), ``grad_norm``, ``optimizer/skipped_steps``, the
-    token-weighted ``policy_loss`` metrics under ``actor/``, and the sync probe's gap.
+    Per micro-batch (``_train_pass``): ``policy.logprobs`` (with grad), ``policy_loss`` with the
+    mini-batch's global normaliser (summed over ranks, counting the rows the plan left out),
+    ``accelerator.backward(loss · world_size)`` (DDP averages gradients over ranks; the normaliser
+    already counts every rank's tokens). Ranks with fewer micro-batches than the busiest one run
+    zero-weight passes so that collectives stay matched. A mini-batch with no row to train on any
+    rank takes no optimizer step (parameters and optimizer state unchanged: nothing could change
+    them); the learning-rate schedule advances either way. Returns ``loss`` (mean over optimizer
+    steps), ``grad_norm``, ``optimizer/steps``, ``optimizer/skipped_steps`` (non-finite),
+    ``update/skipped_zero_advantage_frac``, the token-weighted ``policy_loss`` metrics under
+    ``actor/`` and the sync probe's gap.
     """
-    model = policy.model
-    world = accelerator.num_processes
-    agg = settings.loss.agg_mode
-    loss_parts: list[dict[str, float]] = []
-    mini_losses: list[float] = []
-    grad_norms: list[float] = []
-    skipped = 0
-    probe_engine: list[Tensor] = []
-    probe_trainer: list[Tensor] = []
-    entropy_sum = entropy_count = 0.0
-    model.train()
+    record = _UpdateRecord()
+    policy.model.train()
     for m, micro_batches in enumerate(plan.mini_batches):
-        collated = [policy.collate([batch.rollouts[i] for i in rows]) for rows in micro_batches]
-        local_n = sum(loss_normalizer(c.response_mask, agg) for c in collated)
-        counts = sum_over_ranks(accelerator, [float(local_n), float(len(collated))], op_max_index=1)
-        normalizer, passes = counts[0], int(counts[1])
+        normalizer, passes = sum_over_ranks(
+            accelerator, [plan.normalizers[m], float(len(micro_batches))], op_max_index=1
+        )
+        if passes == 0:
+            scheduler.step()
+            continue
         mini_loss = 0.0
-        for k in range(max(passes, len(collated))):
-            dummy = k >= len(collated)
-            if dummy and not collated:
+        for k in range(int(passes)):
+            dummy = k >= len(micro_batches)
+            if dummy and plan.spare_rows[m] is None:
                 raise UserError(
                     "a data-parallel rank has no trajectory for a mini-batch while another has; use "
                     "trainer.prompts_per_step divisible by the number of processes x mini-batches"
                 )
-            c = collated[0] if dummy else collated[k]
-            rows = micro_batches[0] if dummy else micro_batches[k]
-            last = k == max(passes, len(collated)) - 1
-            sync = contextlib.nullcontext() if last or world == 1 else accelerator.no_sync(model)
-            with sync:
-                logprobs, entropy = policy.logprobs(c, temperature=temperature, with_entropy=True)
-                mask = c.response_mask.to(logprobs.device)
-                old = plan.old_logprobs.get((m, k))
-                old = logprobs.detach() if old is None or dummy else old.to(logprobs.device)
-                ref = plan.ref_logprobs.get((m, 0 if dummy else k))
-                loss, metrics = policy_loss(
-                    logprobs,
-                    old,
-                    advantages[rows].to(logprobs.device),
-                    mask,
-                    params=settings.loss,
-                    ref_logprobs=None if ref is None else ref.to(logprobs.device),
-                    entropy=entropy if settings.needs_entropy else None,
-                    behaviour_logprobs=(
-                        c.rollout_logprobs.to(logprobs.device) if settings.loss.tis_cap is not None else None
-                    ),
-                    normalizer=max(normalizer, 1.0),
-                )
-                accelerator.backward(loss * (0.0 if dummy else float(world)))
+            if not dummy:
+                rows, key = micro_batches[k], (m, k)
+            elif micro_batches:
+                rows, key = micro_batches[0], (m, 0)
+            else:  # every row of this rank was left out (zero advantages; no KL term)
+                rows, key = [plan.spare_rows[m]], (m, -1)
+            loss, metrics, c, old, entropy = _train_pass(
+                policy,
+                accelerator,
+                batch,
+                rows,  # type: ignore[arg-type]
+                advantages,
+                plan,
+                key,
+                settings,
+                temperature,
+                normalizer,
+                dummy=dummy,
+                sync_gradients=k == passes - 1,
+            )
             if dummy:
                 continue
             mini_loss += float(loss.detach())
-            loss_parts.append(metrics)
+            record.loss_parts.append(metrics)
             if entropy is not None:
-                entropy_sum += float((entropy.detach() * mask).sum())
-                entropy_count += float(mask.sum())
+                mask = c.response_mask.to(entropy.device)
+                record.entropy_sum += float((entropy.detach() * mask).sum())
+                record.entropy_count += float(mask.sum())
             if probe is not None and m == 0 and c.rollout_logprobs is not None:
                 # ``old`` holds the log-probs of the weights that sampled the batch (in the first
                 # mini-batch, the current weights).
                 sel = c.response_mask > 0
-                probe_engine.append(c.rollout_logprobs[sel])
-                probe_trainer.append(old.cpu()[sel])
+                record.probe_engine.append(c.rollout_logprobs[sel])
+                record.probe_trainer.append(old.cpu()[sel])
         mini_loss = sum_over_ranks(accelerator, [mini_loss])[0]
-        applied, grad_norm = guarded_optimizer_step(accelerator, model, optimizer, mini_loss, max_grad_norm)
+        applied, grad_norm = guarded_optimizer_step(
+            accelerator, policy.model, optimizer, mini_loss, max_grad_norm
+        )
         if not applied:
-            skipped += 1
+            record.skipped += 1
             log.warning(
                 "skipped an optimizer step: loss %s, gradient norm %s (parameters unchanged)",
                 mini_loss,
                 grad_norm,
             )
         scheduler.step()
-        mini_losses.append(mini_loss)
-        grad_norms.append(grad_norm)
+        record.mini_losses.append(mini_loss)
+        record.grad_norms.append(grad_norm)
+    return _update_metrics(record, plan, scheduler, probe, accelerator)
 
-    out = {f"actor/{k}": v for k, v in combine_metrics(loss_parts).items()} if loss_parts else {}
-    out["loss"] = sum(mini_losses) / len(mini_losses)
-    out["grad_norm"] = sum(grad_norms) / len(grad_norms)
-    out["optimizer/steps"] = float(len(mini_losses) - skipped)
-    out["optimizer/skipped_steps"] = float(skipped)
+
+def _update_metrics(
+    record: _UpdateRecord, plan: UpdatePlan, scheduler: Any, probe: SyncProbe | None, accelerator: Any
+) -> dict[str, float]:
+    out = (
+        {f"actor/{k}": v for k, v in combine_metrics(record.loss_parts).items()} if record.loss_parts else {}
+    )
+    trained = len(record.mini_losses)
+    out["loss"] = sum(record.mini_losses) / trained if trained else 0.0
+    out["grad_norm"] = sum(record.grad_norms) / trained if trained else 0.0
+    out["optimizer/steps"] = float(trained - record.skipped)
+    out["optimizer/skipped_steps"] = float(record.skipped)
     out["optimizer/lr"] = float(scheduler.get_last_lr()[0])
-    if entropy_count:
-        out["actor/entropy_mean"] = entropy_sum / entropy_count
-    if probe is not None and probe_engine:
-        engine_lp = torch.cat(probe_engine)[None]
-        trainer_lp = torch.cat(probe_trainer)[None]
+    skipped, rows = sum_over_ranks(accelerator, [float(plan.num_skipped), float(plan.num_rows)])
+    out["update/skipped_zero_advantage_frac"] = skipped / rows if rows else 0.0
+    if record.entropy_count:
+        out["actor/entropy_mean"] = record.entropy_sum / record.entropy_count
+    if probe is not None and record.probe_engine:
+        engine_lp = torch.cat(record.probe_engine)[None]
+        trainer_lp = torch.cat(record.probe_trainer)[None]
         out.update(probe.check(engine_lp, trainer_lp, torch.ones_like(engine_lp)))
     return out
 

@@ -28,13 +28,21 @@ import torch
 from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
 from mmrl.eval import EvalResult, write_outputs
+from mmrl.hardware import resolve_mixed_precision
 from mmrl.rollout import Sampling, SyncProbe, build_engine
 from mmrl.train.checkpoint import (
     CheckpointManager,
     find_resume_checkpoint,
     save_final_model,
 )
-from mmrl.train.metrics import MetricsLogger, PhaseTimer, ProgressReporter, rollout_records, write_rollouts
+from mmrl.train.metrics import (
+    MetricsLogger,
+    PhaseTimer,
+    ProgressReporter,
+    rollout_images,
+    rollout_records,
+    write_rollouts,
+)
 from mmrl.train.sampler import PromptSampler, shard_for_rank
 from mmrl.train.stages import (
     NonFiniteGuard,
@@ -46,7 +54,7 @@ from mmrl.train.stages import (
     sum_over_ranks,
     update_policy,
 )
-from mmrl.train.validation import load_eval_examples, validate
+from mmrl.train.validation import load_eval_examples, validate, validation_images
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +117,11 @@ class Trainer:
         self.cfg = cfg
         t = cfg.trainer
         self.settings = resolve_algorithm(cfg.algorithm, cfg.rollout)  # config errors before any loading
-        self.accelerator = accelerator or _accelerator(t.mixed_precision)
+        if accelerator is None:
+            precision, why = resolve_mixed_precision(t.mixed_precision, _default_device())
+            accelerator = _accelerator(precision)
+            log.info("mixed precision %s (%s)", precision, why)
+        self.accelerator = accelerator
         acc = self.accelerator
         self.world, self.rank = acc.num_processes, acc.process_index
         if t.prompts_per_step % self.world:
@@ -126,7 +138,12 @@ class Trainer:
         validating = cfg.eval.every > 0 or cfg.eval.before_train
         self.eval_data = load_eval_examples(cfg) if validating else None
         self.runner = RewardRunner(cfg.reward)  # its workers start while the models load
-        self.policy = load_policy(cfg.model, cfg.data, device=acc.device)
+        model_cfg = cfg.model
+        if model_cfg.dtype == "auto" and acc.mixed_precision != "no":
+            # The optimizer updates float32 master weights; autocast runs the products in bf16/fp16.
+            model_cfg = dataclasses.replace(model_cfg, dtype="float32")
+        self.policy = load_policy(model_cfg, cfg.data, device=acc.device)
+        self.policy.compute_dtype = _compute_dtype(acc.mixed_precision, self.policy)
         self.ref_policy = None
         if self.settings.needs_reference:
             ref_model_cfg = dataclasses.replace(
@@ -297,48 +314,43 @@ class Trainer:
         )
         rewards = shape_rewards(batch, settings)
         advantages, advantage_metrics = step_advantages(batch, rewards, settings)
-        if self._all_reduce_sum([float(len(batch.rollouts))])[0] == 0:
-            # DAPO kept no group with mixed outcomes on any rank: nothing to learn from this step.
-            log.warning("step %d: no trajectory left after dynamic sampling; the update is skipped", step)
-            self.scheduler.step()
-            update_metrics = {
-                "optimizer/steps": 0.0,
-                "optimizer/skipped_steps": 0.0,
-                "update/empty_batch": 1.0,
-            }
-        else:
-            plan = plan_update(
+        plan = plan_update(
+            batch,
+            advantages,
+            settings,
+            self.num_mini_batches,
+            cfg.trainer.micro_batch_size,
+            cfg.trainer.max_tokens_per_micro_batch,
+        )
+        temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
+        with timer("logprob"):
+            compute_old_and_reference_logprobs(
+                plan,
                 batch,
-                self.num_mini_batches,
-                cfg.trainer.micro_batch_size,
-                cfg.trainer.max_tokens_per_micro_batch,
+                self.policy,
+                self.ref_policy,
+                temperature,
+                needs_old=self.num_mini_batches > 1,
             )
-            temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
-            with timer("logprob"):
-                compute_old_and_reference_logprobs(
-                    plan,
-                    batch,
-                    self.policy,
-                    self.ref_policy,
-                    temperature,
-                    needs_old=self.num_mini_batches > 1,
-                )
-            with timer("update"):
-                update_metrics = update_policy(
-                    plan,
-                    batch,
-                    advantages,
-                    self.policy,
-                    self.accelerator,
-                    self.optimizer,
-                    self.scheduler,
-                    settings,
-                    temperature,
-                    cfg.trainer.max_grad_norm,
-                    probe=self.probe,
-                )
-            with timer("sync"):
+        with timer("update"):
+            update_metrics = update_policy(
+                plan,
+                batch,
+                advantages,
+                self.policy,
+                self.accelerator,
+                self.optimizer,
+                self.scheduler,
+                settings,
+                temperature,
+                cfg.trainer.max_grad_norm,
+                probe=self.probe,
+            )
+        with timer("sync"):
+            if update_metrics["optimizer/steps"] > 0:  # the same on every rank (all-reduced loss and norm)
                 self.engine.sync_weights(self.policy.model)
+            elif update_metrics["update/skipped_zero_advantage_frac"] == 1.0:
+                log.info("step %d: every advantage is 0, so there was nothing to update", step)
         self.step = step
         self.prompts_dropped += batch.metrics["prompts/dropped"]
 
@@ -367,7 +379,14 @@ class Trainer:
 
     def _write_rollouts(self, step: int, batch: Any, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
         """``rollouts/step_N.jsonl`` with every process's trajectories (gathered to the main process)."""
-        records = rollout_records(batch.rollouts, batch.scores, rewards.tolist(), advantages.tolist(), step)
+        records = rollout_records(
+            batch.rollouts,
+            batch.scores,
+            rewards.tolist(),
+            advantages.tolist(),
+            step,
+            images=rollout_images(self.run_dir),  # every rank writes its own examples' images
+        )
         if self.world > 1:
             from accelerate.utils import gather_object
 
@@ -393,6 +412,7 @@ class Trainer:
             seed=self.cfg.trainer.seed + EVAL_SEED_OFFSET,
             accelerator=self.accelerator,
             progress=self.cfg.logging.progress_bar,
+            images=validation_images(self.run_dir, step),
         )
         seconds = time.perf_counter() - started
         self.validated_steps.add(step)
@@ -434,6 +454,22 @@ def fit(cfg: Config, accelerator: Any = None) -> FitResult:
         raise
     finally:
         trainer.close()
+
+
+def _default_device() -> torch.device:
+    """The device accelerate will place this process on (before an ``Accelerator`` exists)."""
+    import os
+
+    from accelerate.utils import str_to_bool
+
+    use_cpu = str_to_bool(os.environ.get("ACCELERATE_USE_CPU", "false"))
+    return torch.device("cuda" if torch.cuda.is_available() and not use_cpu else "cpu")
+
+
+def _compute_dtype(mixed_precision: str, policy: Any) -> torch.dtype:
+    """The dtype forward and backward compute in: the autocast dtype, else the weights' dtype."""
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    return autocast.get(mixed_precision) or next(policy.model.parameters()).dtype
 
 
 def _accelerator(mixed_precision: str) -> Any:

@@ -16,16 +16,18 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from mmrl.data import LoadedData, load_examples
+from mmrl.data.image_store import IMAGES_DIR, ImageStore
 from mmrl.eval import EvalResult, evaluate_examples
 from mmrl.rollout import Sampling
 from mmrl.train.sampler import shard_for_rank
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_eval_examples", "validate"]
+__all__ = ["load_eval_examples", "validate", "validation_images"]
 
 
 def load_eval_examples(cfg: Any) -> LoadedData:
@@ -47,6 +49,13 @@ def load_eval_examples(cfg: Any) -> LoadedData:
     )
 
 
+def validation_images(run_dir: str | Path, step: int) -> ImageStore:
+    """Where validation images go: ``validation/images/``, one folder for every validation of the
+    run (they show the same problems), referenced from ``validation/step_N/samples.jsonl``."""
+    root = Path(run_dir) / "validation"
+    return ImageStore(root / IMAGES_DIR, relative_to=root / f"step_{step}")
+
+
 def validate(
     policy: Any,
     engine: Any,
@@ -59,12 +68,14 @@ def validate(
     accelerator: Any = None,
     name: str = "val",
     progress: bool = False,
+    images: ImageStore | None = None,
 ) -> EvalResult | None:
     """Sample, score and measure the held-out problems; the result on the main process, else ``None``.
 
     Prompts over ``data.max_prompt_length`` are left out and listed in ``EvalResult.dropped``.
     Problems go to the engine in chunks that fill one generation batch (``rollout.batch_size``
     sequences); with ``progress`` a bar (or, off a terminal, a log line) follows the chunks.
+    ``images`` (``validation_images(run_dir, step)``) stores the problems' images as files.
     """
     rank, world = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
     mine = shard_for_rank(list(examples), rank, world)
@@ -85,6 +96,7 @@ def validate(
                 name=name,
                 chunk_size=chunk,
                 on_chunk=lambda index, records: bar.advance(len(records)),
+                images=images,
             )
         problems = result.problems
     dropped_rows = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]

@@ -306,6 +306,13 @@ def test_bench_script_smoke(tmp_path):
     report = json.loads(out.read_text())
     assert report["runner"]["counters"]["total"] == 96 and report["runner"]["counters"]["error"] == 0
     assert report["runner"]["scores_per_s"] > 0 and report["ratio_runner_to_mathruler"] > 0
+    agreement = report["agreement"]["checkers"]
+    assert (
+        agreement["mmrl"]["false_positives"] == 0
+        and agreement["mmrl"]["agree"] == report["agreement"]["cases"]
+    )
+    assert agreement["mathruler"]["false_positives"] > 0  # its known false positives, in the table
+    assert bench.main(["--n", "32", "--batch", "16", "--quick", "--verifier", "mathruler"]) == 0
 
 
 def test_a_worker_killed_between_batches_is_replaced(shared):

@@ -223,10 +223,12 @@ def test_cross_field_checks_skip_features_that_are_off():
     assert load_config(
         None, ["algorithm.name=dapo", "algorithm.overlong.enable=false", "rollout.max_new_tokens=48"]
     )
-    # vLLM's context length only matters with the vLLM engine
-    assert load_config(None, ["rollout.vllm.max_model_len=16"]).rollout.vllm.max_model_len == 16
-    with pytest.raises(ConfigError, match="rollout.vllm.max_model_len=16 is below"):
-        load_config(None, ["rollout.engine=vllm", "rollout.vllm.max_model_len=16"])
+    # vLLM's context length only matters when vLLM may generate (rollout.engine vllm or auto)
+    cfg = load_config(None, ["rollout.engine=hf", "rollout.vllm.max_model_len=16"])
+    assert cfg.rollout.vllm.max_model_len == 16
+    for engine in ("vllm", "auto"):
+        with pytest.raises(ConfigError, match="rollout.vllm.max_model_len=16 is below"):
+            load_config(None, [f"rollout.engine={engine}", "rollout.vllm.max_model_len=16"])
 
 
 def test_command_line_spellings():

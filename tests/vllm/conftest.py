@@ -1,9 +1,9 @@
 """vLLM test setup: in-process engine, a small CPU KV cache, vLLM's cache kept inside the project.
 
 The variables are set before any test imports vllm (vllm reads its environment at import). These
-tests run in the ``.venv-vllm`` virtualenv (``make test-vllm``, part of ``make test``; see
-scripts/setup_vllm_venv.sh) and are skipped where vllm cannot be imported, except under
-``MMRL_REQUIRE_VLLM=1``, where a missing vllm is a broken install and stops the run.
+tests run in a pytest process of their own (``make test-vllm``, part of ``make test``) and are
+skipped where vllm cannot be imported, except under ``MMRL_REQUIRE_VLLM=1`` (CI), where a missing
+vllm is a broken install and stops the run.
 """
 
 import importlib.util
@@ -18,6 +18,4 @@ os.environ.setdefault("VLLM_CACHE_ROOT", str(Path(__file__).resolve().parents[2]
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 if os.environ.get("MMRL_REQUIRE_VLLM") == "1" and importlib.util.find_spec("vllm") is None:
-    raise pytest.UsageError(
-        "MMRL_REQUIRE_VLLM=1 but vllm cannot be imported; rerun scripts/setup_vllm_venv.sh"
-    )
+    raise pytest.UsageError("MMRL_REQUIRE_VLLM=1 but vllm cannot be imported; rerun scripts/setup_venv.sh")

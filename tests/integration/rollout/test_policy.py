@@ -194,3 +194,94 @@ def test_banned_tokens_are_the_vision_specials(vision_policy):
     expected = {tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>")}
     assert expected <= set(vision_policy.banned_token_ids)
     assert tok.eos_token_id not in vision_policy.banned_token_ids
+
+
+def _tiny_decoder(model_type: str):
+    """A random 2-layer text decoder of ``model_type`` with the tiny tokenizer, in float32."""
+    import transformers
+
+    from mmrl.testing import tiny_tokenizer
+
+    tok = tiny_tokenizer()
+    kinds = {
+        "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
+        "qwen3": ("Qwen3Config", "Qwen3ForCausalLM"),
+        "llama": ("LlamaConfig", "LlamaForCausalLM"),
+    }
+    config_cls, model_cls = (getattr(transformers, name) for name in kinds[model_type])
+    config = config_cls(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        tie_word_embeddings=model_type != "llama",
+    )
+    torch.manual_seed(0)
+    return model_cls(config).float(), tok
+
+
+def _shared_prompt_rollouts(policy, prompts=3, n=3, seed=0):
+    """``n`` rollouts of random lengths (1..8 tokens) per prompt; prompts of different lengths."""
+    g = torch.Generator().manual_seed(seed)
+    rollouts = []
+    for i in range(prompts):
+        example = Example(id=f"s{i}", task="math", prompt="What is " + "1 + " * (3 * i) + f"{i}?", answer="1")
+        prompt = policy.encode(example)
+        for k in range(n):
+            length = int(torch.randint(1, 9, (1,), generator=g))
+            ids = tuple(torch.randint(0, 400, (length,), generator=g).tolist())
+            rollouts.append(Rollout(example, k, prompt.prompt_ids, ids, "", "length"))
+    return rollouts
+
+
+@pytest.mark.parametrize("model_type", ["qwen2", "qwen3", "llama"])
+def test_shared_prompts_give_the_full_sequence_logprobs_and_gradients(model_type):
+    model, tok = _tiny_decoder(model_type)
+    policy = TextPolicy(model.train(), tok, max_prompt_length=64)
+    assert policy.shares_prompts
+    batch = policy.collate(_shared_prompt_rollouts(policy))
+    assert batch.num_prompts == 3 and batch.num_rows == 9
+    results = {}
+    for share in (False, True):
+        policy.share_prompts = share
+        model.zero_grad(set_to_none=True)
+        logprobs, entropy = policy.logprobs(batch, temperature=0.7, with_entropy=True)
+        (logprobs.sum() + 0.1 * entropy.sum()).backward()
+        results[share] = (logprobs.detach(), entropy.detach(), [p.grad.clone() for p in model.parameters()])
+    assert_close(results[True][0], results[False][0], rtol=1e-5, atol=1e-5)
+    assert_close(results[True][1], results[False][1], rtol=1e-5, atol=1e-5)
+    for shared, full in zip(results[True][2], results[False][2], strict=True):
+        assert_close(shared, full, rtol=1e-4, atol=1e-5)
+
+
+def test_shared_prompts_run_each_prompt_once():
+    model, tok = _tiny_decoder("qwen2")
+    policy = TextPolicy(model, tok, max_prompt_length=64)
+    batch = policy.collate(_shared_prompt_rollouts(policy, prompts=2, n=4))
+    widths = []
+    handle = model.model.embed_tokens.register_forward_hook(
+        lambda _m, args, _o: widths.append(tuple(args[0].shape))
+    )
+    try:
+        with torch.no_grad():
+            policy.logprobs(batch)
+    finally:
+        handle.remove()
+    P, T = batch.prompt_length, batch.response_ids.shape[1]
+    assert widths == [(2, P), (8, T)]  # the 2 prompts once, then the 8 responses against their cache
+
+
+def test_prompt_sharing_is_off_where_it_would_not_be_exact(vision_policy):
+    assert not vision_policy.shares_prompts  # Qwen-VL positions depend on the whole sequence
+    model, tok = _tiny_decoder("qwen2")
+    policy = TextPolicy(model, tok)
+    model.gradient_checkpointing_enable()
+    assert not policy.shares_prompts  # transformers turns the cache off under checkpointing
+    model.gradient_checkpointing_disable()
+    model.config.use_sliding_window = True
+    assert not policy.shares_prompts

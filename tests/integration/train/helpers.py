@@ -36,6 +36,9 @@ def tiny_text_overrides(model_dir: str | Path, out: str | Path, *overrides: str)
         "trainer.micro_batch_size=4",
         "trainer.learning_rate=1e-3",
         "trainer.seed=0",
+        # The trainer's stages are tested with the engine that needs no start-up; tests/vllm runs
+        # fit() with vLLM (what rollout.engine=auto picks where it is installed).
+        "rollout.engine=hf",
         "rollout.n=4",
         "rollout.max_new_tokens=6",
         "rollout.stop=[' ']",

@@ -49,3 +49,9 @@ def test_demo_quick_runs_end_to_end(mmrl_cache, tmp_path, capsys):
         assert len(problems) == QUICK.eval_problems and all(p["n"] == QUICK.eval_n for p in problems)
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == list(range(QUICK.steps + 1))
+    # the last line says how to see the run; that command works on it
+    assert printed.rstrip().splitlines()[-1].endswith(f"mmrl view {out}")
+    assert main(["view", str(out)]) == 0
+    site = out / "view"
+    assert (site / "steps" / "step_1" / "index.html").is_file()
+    assert (site / "compare" / f"validation-step-0--validation-step-{QUICK.steps}" / "index.html").is_file()

@@ -70,7 +70,8 @@ def test_vision_model_three_steps(vl_dir, tmp_path):
     fit(cfg)
     _assert_trained(run, vl_dir, 3)
     rows = read_rollouts(run, 1)
-    assert rows[0]["images"] and rows[0]["images"][0].startswith(rows[0]["example_id"])
+    ref = rows[0]["images"][0]  # a file named by its content, relative to rollouts/
+    assert ref.startswith("images/") and (run / "rollouts" / ref).is_file()
 
 
 def test_grpo_and_a_grae_advantages_follow_their_formulas(text_dir, tmp_path):

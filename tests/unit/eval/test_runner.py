@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from mmrl.config import load_config
@@ -127,3 +129,24 @@ def test_cached_problems_with_another_n_are_generated_again(runner, tmp_path):
     result = run(engine, runner, examples=EXAMPLES[:3], n=2, ks=[1, 2], cache=SampleCache(path, {"m": 1}))
     assert engine.generated_ids == ["p0", "p1", "p2"]
     assert all(len(p.samples) == 2 for p in result.problems)
+
+
+def test_problems_keep_their_prompt_and_store_their_images_once(runner, tmp_path):
+    from mmrl.data.image_store import ImageStore
+    from mmrl.eval import read_samples, write_outputs
+    from mmrl.testing import tiny_image
+
+    examples = [
+        dataclasses.replace(e, prompt=f"<image>{e.prompt}", images=(tiny_image(i % 2),))
+        for i, e in enumerate(EXAMPLES[:4])
+    ]
+    result = run(ScriptedEngine(), runner, examples, images=ImageStore(tmp_path / "images"))
+    assert [p.prompt for p in result.problems] == [e.prompt for e in examples]
+    refs = [p.images for p in result.problems]
+    assert all(len(r) == 1 and r[0].startswith("images/") for r in refs)
+    assert refs[0] == refs[2] != refs[1]  # two distinct pictures: two files
+    assert len(list((tmp_path / "images").iterdir())) == 2
+    write_outputs([result], tmp_path, {"model": {"label": "m"}})
+    [back] = read_samples(tmp_path / "samples.jsonl").values()
+    assert [(p.prompt, p.images) for p in back] == [(p.prompt, p.images) for p in result.problems]
+    assert (tmp_path / back[0].images[0]).is_file()

@@ -32,12 +32,12 @@ def options(**kw) -> EvalOptions:
 def test_config_errors_name_the_flags():
     opts = options(batch_size=0, max_prompt_length=0, reward={"num_workers": -1, "timeout_s": 5.0})
     with pytest.raises(ConfigError) as info:
-        _config(opts, "some/model", "auto")
+        _config(opts, "some/model", "hf", "auto")
     text = str(info.value)
     assert "--batch-size=0 must be >= 1" in text
     assert "--max-prompt-length=0" in text and "--reward-workers=-1" in text
     assert "rollout.batch_size" not in text and "reward.num_workers" not in text
-    assert _config(options(), "some/model", "auto").rollout.batch_size == 64  # valid flags pass
+    assert _config(options(), "some/model", "hf", "auto").rollout.batch_size == 64  # valid flags pass
 
 
 def test_unknown_benchmark_names_the_flag_and_the_known_recipes():

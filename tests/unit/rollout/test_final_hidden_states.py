@@ -1,4 +1,4 @@
-"""``PolicyBase._final_hidden_states``: the final norm's output from a hook, without asking the model
+"""``PolicyBase._forward_final_hidden``: the final norm's output from a hook, without asking the model
 for every layer's hidden states; the same tensor as ``output_hidden_states=True`` gives."""
 
 from types import SimpleNamespace
@@ -12,6 +12,11 @@ from mmrl.testing import tiny_text_model, tiny_vl_model
 def _batch(seed=0):
     ids = torch.randint(0, 400, (2, 9), generator=torch.Generator().manual_seed(seed))
     return SimpleNamespace(input_ids=ids, attention_mask=torch.ones_like(ids), model_inputs={})
+
+
+def _hidden(model, batch):
+    inputs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+    return PolicyBase._forward_final_hidden(SimpleNamespace(model=model), model, **inputs)[0]
 
 
 def _reference(model, batch):
@@ -38,7 +43,7 @@ def test_hook_gives_the_final_hidden_states_without_keeping_the_others():
 
         model.forward = forward
         with torch.no_grad():
-            hidden = PolicyBase._final_hidden_states(SimpleNamespace(model=model), batch)
+            hidden = _hidden(model, batch)
         del model.forward
         assert calls == [None], "the model was asked for every layer's hidden states"
         torch.testing.assert_close(hidden, _reference(model, batch), rtol=0, atol=0)
@@ -49,7 +54,7 @@ def test_models_without_a_decoder_norm_fall_back_to_output_hidden_states():
     model = tiny_text_model(0)[0]
     batch = _batch(1)
     with torch.no_grad():
-        hidden = PolicyBase._final_hidden_states(SimpleNamespace(model=_NoDecoder(model)), batch)
+        hidden = _hidden(_NoDecoder(model), batch)
     torch.testing.assert_close(hidden, _reference(model, batch), rtol=0, atol=0)
 
 

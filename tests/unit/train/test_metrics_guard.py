@@ -79,6 +79,23 @@ def test_rollout_records_hold_what_a_reader_needs(tmp_path):
     assert image_reference("x.png", "e", 0) == "x.png"
 
 
+def test_rollout_images_are_stored_once_per_example_and_referenced_from_the_rollouts_dir(tmp_path):
+    from mmrl.testing import tiny_image
+    from mmrl.train.metrics import rollout_images
+
+    ex = Example("ex/1", "geometry", "<image>Area?", "4", images=(tiny_image(0),))
+    rollouts = [Rollout(ex, i, (1,), (2,), f"answer {i}", "stop") for i in range(3)]
+    scores = [Score(1.0, True)] * 3
+    records = rollout_records(rollouts, scores, [1.0] * 3, [0.0] * 3, step=1, images=rollout_images(tmp_path))
+    later = rollout_records(rollouts[:1], scores[:1], [1.0], [0.0], step=9, images=rollout_images(tmp_path))
+    refs = {tuple(r["images"]) for r in records + later}
+    assert len(refs) == 1  # every sample, every step: the same file
+    [ref] = next(iter(refs))
+    path = write_rollouts(tmp_path, 1, records)
+    assert ref.startswith("images/") and (path.parent / ref).is_file()
+    assert len(list((tmp_path / "rollouts" / "images").iterdir())) == 1
+
+
 def test_guard_counts_and_aborts_after_k_in_a_row():
     guard = NonFiniteGuard(limit=2)
     guard.record(1, 1)

@@ -10,19 +10,31 @@ from tests.unit.verifiers.conftest import make_example
 # (response, gold, chart, chart_official, rule)
 CASES = [
     ("45", "45", True, True, "exact number"),
-    ("47", "45", True, True, "ChartQA: within 5% relative error"),
+    ("47", "45", True, True, "benchmark card ChartQA: within 5% relative error"),
     ("47.25", "45", True, True, "exactly 5% is still right (<=)"),
     ("47.3", "45", False, False, "just over 5%"),
     ("42.75", "45", True, True, "5% below"),
-    ("45%", "45", True, False, "ChartQA quirk: pix2struct reads 45% as 0.45; our chart strips %"),
-    ("1,234", "1234", True, False, "ChartQA quirk: pix2struct cannot parse 1,234"),
+    (
+        "45%",
+        "45",
+        True,
+        False,
+        "benchmark card ChartQA quirk: pix2struct reads 45% as 0.45; our chart strips %",
+    ),
+    ("1,234", "1234", True, False, "benchmark card ChartQA quirk: pix2struct cannot parse 1,234"),
     ("$12.5", "12.5", True, False, "a leading $ is stripped by chart only"),
-    ("0", "0", True, True, "chart rule: gold 0 -> exact"),
+    ("0", "0", True, True, "ChartQA rule: gold 0 -> exact"),
     ("0.01", "0", False, False, "gold 0 needs exactly 0 (pix2struct: string compare)"),
     ("Yes", "yes", True, True, "text: case-insensitive"),
     ("Democratic Party", "democratic party", True, True, "text: case-insensitive"),
     ("Republican", "Democratic", False, False, "text: different"),
-    ("2015", "2012", True, True, "ChartQA quirk: years get the 5% tolerance (kept, as official)"),
+    (
+        "2015",
+        "2012",
+        True,
+        True,
+        "benchmark card ChartQA quirk: years get the 5% tolerance (kept, as official)",
+    ),
     ("0.45", "45%", False, True, "pix2struct divides a trailing % by 100; chart compares 45 vs 0.45"),
     ("\\boxed{48}", "50", True, True, "boxed answer, 4% off"),
     ("The answer is 60.", "50", False, False, "20% off"),
@@ -102,7 +114,7 @@ def test_official_equals_pix2struct_on_every_pair(target):
 
 def test_hedged_chart_answers_are_wrong():
     ex = make_example("chart", "12")
-    # Both are within 5% of the gold, but two different final answers are a hedge (hedging rule).
+    # Both are within 5% of the gold, but two different final answers are a hedge (hedge rule).
     result = chart("\\boxed{12} or \\boxed{12.3}", ex)
     assert result.correct is False and "ambiguous" in result.message
 
@@ -112,7 +124,7 @@ def test_empty_gold_is_unparsable():
 
 
 def test_any_of_the_gold_labels():
-    # ChartQA: "The score is the max over gold labels"; the chartqa recipe keeps them in meta.
+    # benchmark card ChartQA: "The score is the max over gold labels"; the chartqa recipe keeps them in meta.
     ex = make_example("chart", "Yes", labels=["Yes", "True"])
     assert chart("true", ex).correct is True and chart_official("True", ex).correct is True
     assert chart("No", ex).correct is False

@@ -10,19 +10,19 @@ from tests.unit.verifiers.conftest import make_example
 CHOICES = ("40°", "140°", "quarter past", "2\\sqrt{3}")  # gold: option B, "140°"
 
 ACCEPT = [
-    ("B", "choice rule letter forms"),
-    ("(B)", "choice rule (WeMath's parser misses it)"),
-    ("B.", "choice rule"),
-    ("B:", "choice rule"),
+    ("B", "MC rule letter forms"),
+    ("(B)", "MC rule (WeMath's parser misses it)"),
+    ("B.", "MC rule"),
+    ("B:", "MC rule"),
     ("B)", "letter forms"),
-    ("**B**", "choice rule"),
-    ("Answer: B", "choice rule"),
+    ("**B**", "MC rule"),
+    ("Answer: B", "MC rule"),
     ("The correct option is (B).", "anchor + letter"),
     ("\\boxed{B}", "boxed letter"),
-    ("\\boxed{\\text{B}}", "checklist MC letters: \\text{B}"),
-    ("The answer is 140°", "choice rule: option text"),
+    ("\\boxed{\\text{B}}", "checker failure mode MC letters: \\text{B}"),
+    ("The answer is 140°", "MC rule: option text"),
     ("\\boxed{140^\\circ}", "option text with another degree spelling"),
-    ("B. 140°", "checklist MC letters: 'D. 140°' form"),
+    ("B. 140°", "checker failure mode MC letters: 'D. 140°' form"),
     ("B) 140 degrees", "letter with consistent text"),
     ("Option B", "'Option B'"),
     ("<think>A looks tempting but no.</think> **B**", "only the final region counts"),
@@ -35,14 +35,14 @@ ACCEPT = [
 
 REJECT = [
     ("A", "a different letter"),
-    ("B or C", "checklist MC letters: 'B or C'"),
+    ("B or C", "checker failure mode MC letters: 'B or C'"),
     ("A, B", "two letters for a single-answer item"),
-    ("\\boxed{B} or \\boxed{C}", "hedging rule two boxed answers"),
-    ("\\boxed{A}, final: \\boxed{B}", "choice rule a letter and a contradicting box"),
-    ("A triangle with an obtuse angle.", "checklist: a letter 'A' used as a word"),
-    ("40°", "checklist substring trap: 40° is inside 140°"),
-    ("\\sqrt{3}", "checklist substring trap: \\sqrt3 is inside 2\\sqrt3"),
-    ("quarter", "checklist substring trap: quarter vs quarter past"),
+    ("\\boxed{B} or \\boxed{C}", "hedge rule two boxed answers"),
+    ("\\boxed{A}, final: \\boxed{B}", "MC rule a letter and a contradicting box"),
+    ("A triangle with an obtuse angle.", "checker failure mode: a letter 'A' used as a word"),
+    ("40°", "checker failure mode substring trap: 40° is inside 140°"),
+    ("\\sqrt{3}", "checker failure mode substring trap: \\sqrt3 is inside 2\\sqrt3"),
+    ("quarter", "checker failure mode substring trap: quarter vs quarter past"),
     ("B. 40°", "letter B contradicted by the text of option A"),
     ("E", "a letter outside the options"),
     ("<think>The answer is B</think>", "answer only inside <think>"),
@@ -70,14 +70,14 @@ def test_value_equal_option_text():
 
 
 def test_mathvista_letter_options():
-    # MathVista: "Some items have the choices ['A','B','C','D','E'] with answer 'E'".
+    # benchmark card MathVista: "Some items have the choices ['A','B','C','D','E'] with answer 'E'".
     ex = make_example("choice", "E", choices=("A", "B", "C", "D", "E"))
     assert choice("(E)", ex).correct is True
     assert choice("D", ex).correct is False
 
 
 def test_inline_options_need_letters():
-    # MathVerse: the options are inline in the question; the gold is a letter.
+    # benchmark card MathVerse: the options are inline in the question; the gold is a letter.
     ex = make_example("choice", "C")
     assert choice("The answer is C.", ex).correct is True
     assert choice("The answer is D.", ex).correct is False
@@ -89,7 +89,7 @@ def test_inline_options_need_letters():
     [("B, D", True), ("\\boxed{D, B}", True), ("B and D", True), ("B", False), ("B, C, D", False)],
 )
 def test_multi_select_is_a_set(response, expected):
-    # choice rule: multi-select golds (LogicVista "B, D") are compared as sets.
+    # MC rule: multi-select golds (LogicVista "B, D") are compared as sets.
     ex = make_example("choice", "B, D", choices=("1", "2", "3", "4"))
     assert choice(response, ex).correct is expected
     flagged = make_example("choice", "B", choices=("1", "2", "3", "4"), multi_select=True)

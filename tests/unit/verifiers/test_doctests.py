@@ -11,6 +11,7 @@ MODULES = [
     "rewards.answers",
     "rewards.extraction",
     "rewards.math_verifier",
+    "rewards.mathruler_verifier",
     "rewards.choice",
     "rewards.chart",
     "rewards.format",

@@ -1,4 +1,4 @@
-"""Answer extraction and hedging (``docs/verifiers.md``, Benchmark rules)."""
+"""Answer extraction and hedging (issue 3 item 1; ``docs/verifiers.md``, Benchmark rules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The format check, and the reward hacks it must not reward (``docs/verifiers.md``, Benchmark rules)."""
+"""The format check (issue 3 item 6): a format reward must not be won without an answer."""
 
 from __future__ import annotations
 

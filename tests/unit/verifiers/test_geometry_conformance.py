@@ -11,25 +11,25 @@ GEO3K_CHOICES = ("8", "8\\sqrt{3}", "16", "16\\sqrt{3}")
 SHOWN = "Find x.\nChoices: A. 8  B. 8\\sqrt{3}  C. 16  D. 16\\sqrt{3}"
 
 ACCEPT = [
-    ("30", "30", "Geometry3K: angles are plain numbers of degrees"),
-    ("30°", "30", "checklist degrees"),
-    ("30^\\circ", "30", "checklist degrees"),
-    ("30^{\\circ}", "30", "Hendrycks MATH step 3"),
-    ("30 degrees", "30", "checklist degrees"),
-    ("12\\pi", "12 \\pi", "Geometry3K: InterGPS spacing"),
-    ("12π", "12 \\pi", "math rule Unicode π"),
-    ("8\\sqrt{3}", "8 \\sqrt { 3 }", "Geometry3K answer format"),
-    ("8√3", "8\\sqrt{3}", "math rule Unicode √"),
-    ("\\sqrt{192}", "8\\sqrt{3}", "checklist radicals"),
-    ("2\\sqrt{221}", "2 \\sqrt { 221 }", "Geometry3K example answer"),
-    ("374.1", "374.1", "Geometry3K decimal answers"),
+    ("30", "30", "benchmark card Geometry3K: angles are plain numbers of degrees"),
+    ("30°", "30", "checker failure mode degrees"),
+    ("30^\\circ", "30", "checker failure mode degrees"),
+    ("30^{\\circ}", "30", "Hendrycks MATH _strip_string step 3"),
+    ("30 degrees", "30", "checker failure mode degrees"),
+    ("12\\pi", "12 \\pi", "benchmark card Geometry3K: InterGPS spacing"),
+    ("12π", "12 \\pi", "MATH normalisation Unicode π"),
+    ("8\\sqrt{3}", "8 \\sqrt { 3 }", "benchmark card Geometry3K answer format"),
+    ("8√3", "8\\sqrt{3}", "MATH normalisation Unicode √"),
+    ("\\sqrt{192}", "8\\sqrt{3}", "checker failure mode radicals"),
+    ("2\\sqrt{221}", "2 \\sqrt { 221 }", "benchmark card Geometry3K example answer"),
+    ("374.1", "374.1", "benchmark card Geometry3K decimal answers"),
     ("\\frac{9}{2}\\sqrt{3}", "4.5\\sqrt{3}", "decimal coefficient of an exact radical"),
 ]
 
 REJECT = [
-    ("\\frac{\\pi}{2}", "90", "checklist degrees: radians for a degree gold"),
-    ("37.70", "12\\pi", "Geometry3K: a decimal only when the item asks to round"),
-    ("13.86", "8\\sqrt{3}", "math rule: no decimal for an exact radical"),
+    ("\\frac{\\pi}{2}", "90", "checker failure mode degrees: radians for a degree gold"),
+    ("37.70", "12\\pi", "benchmark card: a decimal only when the item asks to round"),
+    ("13.86", "8\\sqrt{3}", "MATH normalisation: no decimal for an exact radical"),
     ("8\\sqrt{2}", "8\\sqrt{3}", "a different radical"),
     ("60", "30", "a different angle"),
 ]
@@ -56,7 +56,7 @@ def test_rounding_when_asked():
 @pytest.mark.parametrize(
     "pred,expected",
     [
-        ("B", True),  # Geometry3K: the letter of the right option
+        ("B", True),  # benchmark card Geometry3K: the letter of the right option
         ("(B)", True),
         ("8\\sqrt{3}", True),  # or its value
         ("\\sqrt{192}", True),  # or an equal value
@@ -76,7 +76,7 @@ def test_geometry3k_choices_letter_and_value(pred, expected):
 
 
 def test_letters_count_only_when_the_prompt_shows_the_options():
-    # EasyR1's Geometry3K prompt has no choices: a bare letter there is a blind guess.
+    # EasyR1's Geometry3K prompt has no choices (benchmark card): a bare letter there is a blind guess.
     hidden = make_example("geometry", "8 \\sqrt { 3 }", choices=GEO3K_CHOICES, prompt="Find x.")
     assert geometry("\\boxed{B}", hidden).correct is False
     assert geometry("\\boxed{8\\sqrt{3}}", hidden).correct is True

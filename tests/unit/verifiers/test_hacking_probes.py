@@ -1,7 +1,6 @@
 """Reward-hacking and robustness probes, run against every built-in verifier.
 
-Reward hacks seen in other toolkits (an empty answer, "A or B or C", two boxes, the answer only inside
-the thought) and pathological inputs (huge responses, thousands of ``\\boxed{``): each probe must
+Reward-hacking reports (Visual-RFT#79, #176; Math-Verify#65) and hang probes: each probe must
 score *wrong* (accuracy 0, never ``None`` or 1) and take well under a second, in this process,
 without any timeout machinery.
 """
@@ -62,7 +61,7 @@ def test_probe_scores_wrong_quickly(task, probe):
 
 @pytest.mark.parametrize("task", sorted(EXAMPLES))
 def test_truncated_response_has_no_answer(task):
-    # perf_reliability B2 test 6 / issue 3 item 1: a truncated response scores as "no answer",
+    # Issue 3 item 1: a truncated response scores as "no answer",
     # even when its text holds the right final answer.
     right = "<think>ok</think>\\boxed{5}" if task != "choice" else "<think>ok</think>\\boxed{A}"
     assert score(right, EXAMPLES[task], verifier=task).correct is True

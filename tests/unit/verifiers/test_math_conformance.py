@@ -1,6 +1,6 @@
 """Conformance of the ``math`` verifier: what it must accept and the near-misses it must reject.
 
-Every case names the rule it follows (``docs/verifiers.md``, Benchmark rules, or the checker whose behaviour it pins). The responses box
+Every case names the rule it follows. The responses box
 the answer (the EasyR1 prompt asks for ``\\boxed{}``) unless the case is about extraction.
 """
 
@@ -14,41 +14,49 @@ from tests.unit.verifiers.conftest import make_example
 
 # (prediction inside \boxed{}, gold, rule)
 ACCEPT = [
-    ("0.5", "\\frac{1}{2}", "checklist fractions and decimals: 0.5 = 1/2"),
-    ("1/2", "\\dfrac12", "Hendrycks MATH step 2 and 10: \\dfrac -> \\frac, \\frac12 -> \\frac{1}{2}"),
-    ("\\tfrac{3}{4}", "0.75", "checklist fractions and decimals: 0.75 = \\frac34"),
+    ("0.5", "\\frac{1}{2}", "checker failure mode fractions and decimals: 0.5 = 1/2"),
+    (
+        "1/2",
+        "\\dfrac12",
+        "Hendrycks MATH _strip_string step 2 and 10: \\dfrac -> \\frac, \\frac12 -> \\frac{1}{2}",
+    ),
+    ("\\tfrac{3}{4}", "0.75", "checker failure mode fractions and decimals: 0.75 = \\frac34"),
     (
         "\\frac{2}{4}",
         "\\frac{1}{2}",
         "equal values are equal (mathruler rejects unreduced fractions on purpose; we do not)",
     ),
-    ("18.90", "18.9", "Hendrycks MATH: Hendrycks rejects 18.9 vs 18.90; the value is the same"),
-    ("\\sqrt{18}", "3\\sqrt2", "checklist radicals: \\sqrt{18} = 3\\sqrt2"),
-    ("\\frac1{\\sqrt2}", "\\frac{\\sqrt2}2", "checklist radicals"),
-    ("30^\\circ", "30", "checklist degrees: ^\\circ"),
-    ("30°", "30", "checklist degrees: Unicode ° (mathruler and Math-Verify miss it)"),
-    ("45 degrees", "45", "checklist degrees: the word"),
-    ("12π", "12\\pi", "math rule Unicode π (mathruler rejects it)"),
-    ("8√3", "8\\sqrt{3}", "math rule Unicode √ (mathruler rejects it)"),
-    ("5\\text{ cm}", "5", "checklist units and \\text{}"),
-    ("12 inches", "12", "checklist units"),
-    ("25\\mathrm{~cm}", "25", "checklist units"),
-    ("7.50\\text{ m}", "7.5", "checklist units: mathruler misses 'm'"),
-    ("9\\sqrt{2} \\text{ units}", "9\\sqrt2", "mathruler known failures: 'units' is a unit"),
-    ("25\\%", "25", "checklist percent (math): 25\\% = 25"),
-    ("\\$1,000.00", "1000", "checklist thousands and \\$"),
-    ("1,000,000", "1000000", "checklist thousands"),
-    ("12{,}345", "12345", "checklist thousands"),
-    ("x = 5", "5", "Hendrycks MATH step 7: an 'x=' prefix is dropped"),
-    ("k=\\frac{1}{2}", "0.5", "math rule 'k=' prefixes"),
-    ("\\left( 1, -2 \\right)", "(1,-2)", "checklist tuples: \\left/\\right and spacing"),
-    ("3, 2", "2, 3", "checklist tuples and sets: an unordered solution list (mathruler is order-sensitive)"),
+    ("18.90", "18.9", "Hendrycks MATH _strip_string: Hendrycks rejects 18.9 vs 18.90; the value is the same"),
+    ("\\sqrt{18}", "3\\sqrt2", "checker failure mode radicals: \\sqrt{18} = 3\\sqrt2"),
+    ("\\frac1{\\sqrt2}", "\\frac{\\sqrt2}2", "checker failure mode radicals"),
+    ("30^\\circ", "30", "checker failure mode degrees: ^\\circ"),
+    ("30°", "30", "checker failure mode degrees: Unicode ° (mathruler and Math-Verify miss it)"),
+    ("45 degrees", "45", "checker failure mode degrees: the word"),
+    ("12π", "12\\pi", "MATH normalisation Unicode π (mathruler rejects it)"),
+    ("8√3", "8\\sqrt{3}", "MATH normalisation Unicode √ (mathruler rejects it)"),
+    ("5\\text{ cm}", "5", "checker failure mode units and \\text{}"),
+    ("12 inches", "12", "checker failure mode units"),
+    ("25\\mathrm{~cm}", "25", "checker failure mode units"),
+    ("7.50\\text{ m}", "7.5", "checker failure mode units: mathruler misses 'm'"),
+    ("9\\sqrt{2} \\text{ units}", "9\\sqrt2", "mathruler known failure known failures: 'units' is a unit"),
+    ("25\\%", "25", "checker failure mode percent (math): 25\\% = 25"),
+    ("\\$1,000.00", "1000", "checker failure mode thousands and \\$"),
+    ("1,000,000", "1000000", "checker failure mode thousands"),
+    ("12{,}345", "12345", "checker failure mode thousands"),
+    ("x = 5", "5", "Hendrycks MATH _strip_string step 7: an 'x=' prefix is dropped"),
+    ("k=\\frac{1}{2}", "0.5", "MATH normalisation 'k=' prefixes"),
+    ("\\left( 1, -2 \\right)", "(1,-2)", "checker failure mode tuples: \\left/\\right and spacing"),
+    (
+        "3, 2",
+        "2, 3",
+        "checker failure mode tuples and sets: an unordered solution list (mathruler is order-sensitive)",
+    ),
     (
         "x=2 \\text{ or } x=3",
         "2, 3",
         "issue 3 item 2: 'all solutions' lists are unordered; 'or' separates solutions",
     ),
-    ("(-2, 7]", "( -2,7 ]", "checklist intervals: spacing"),
+    ("(-2, 7]", "( -2,7 ]", "checker failure mode intervals: spacing"),
     (
         "(-\\infty, 3) \\cup (5, \\infty)",
         "(5,\\infty)\\cup(-\\infty,3)",
@@ -57,17 +65,17 @@ ACCEPT = [
     (
         "\\begin{bmatrix}1 & 2\\\\3 & 4\\end{bmatrix}",
         "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
-        "checklist matrices",
+        "checker failure mode matrices",
     ),
-    ("10^{3}", "1000", "mathruler known failures: mathruler rejects 10^{3} vs 1000"),
-    ("1024", "2^{10}", "mathruler known failures"),
-    ("120", "5!", "mathruler known failures: 5! = 120"),
+    ("10^{3}", "1000", "mathruler known failure known failures: mathruler rejects 10^{3} vs 1000"),
+    ("1024", "2^{10}", "mathruler known failure known failures"),
+    ("120", "5!", "mathruler known failure known failures: 5! = 120"),
     ("2\\frac{1}{2}", "\\frac52", "Math-Verify: mixed numbers"),
     ("(x+1)^2", "x^2+2x+1", "issue 3 item 2: symbolic equivalence"),
     ("2 \\pm \\sqrt{3}", "2+\\sqrt3, 2-\\sqrt3", "\\pm expands to both solutions"),
     ("y = 3 + 2x", "y=2x+3", "equations: the same line"),
     ("x^2+y^2=25", "25 = y^2 + x^2", "equations: sides swapped"),
-    ("\\text{Monday}", "monday", "mathruler: text answers are case-insensitive"),
+    ("\\text{Monday}", "monday", "mathruler known failure: text answers are case-insensitive"),
     ("3+2i", "2i+3", "complex numbers"),
     ("x = 2\\sqrt{5} = \\sqrt{20}", "2\\sqrt5", "a chain of equal values: its last value"),
     ("1 000 000", "10^6", "Math-Verify: space-grouped thousands (Math-Verify accepts them)"),
@@ -78,20 +86,20 @@ ACCEPT = [
 ]
 
 REJECT = [
-    ("0.33", "\\frac{1}{3}", "checklist fractions and decimals: no tolerance against exact gold"),
-    ("4.47", "2\\sqrt{5}", "math rule: a decimal for 2\\sqrt5 is wrong"),
-    ("4.4721359549995793928", "2\\sqrt{5}", "math rule: however many digits"),
-    ("3.14", "\\pi", "checklist fractions and decimals"),
-    ("5 \\text{ or } 10", "5", "checklist \\text{ or }: a hedge (mathruler accepts it)"),
-    ("45, 50", "45", "checklist multiple answers: \\boxed{45, 50}"),
-    ("(-2, 1)", "(1,-2)", "checklist tuples are ordered"),
-    ("(-2, 7]", "[-2,7)", "checklist intervals: open vs closed matters (Qwen2.5-Math accepts)"),
-    ("2, 3, 4", "2, 3", "checklist tuples and sets: an extra root"),
-    ("2", "2, 3", "checklist tuples and sets: a missing root"),
+    ("0.33", "\\frac{1}{3}", "checker failure mode fractions and decimals: no tolerance against exact gold"),
+    ("4.47", "2\\sqrt{5}", "MATH normalisation: a decimal for 2\\sqrt5 is wrong"),
+    ("4.4721359549995793928", "2\\sqrt{5}", "MATH normalisation: however many digits"),
+    ("3.14", "\\pi", "checker failure mode fractions and decimals"),
+    ("5 \\text{ or } 10", "5", "checker failure mode \\text{ or }: a hedge (mathruler accepts it)"),
+    ("45, 50", "45", "checker failure mode multiple answers: \\boxed{45, 50}"),
+    ("(-2, 1)", "(1,-2)", "checker failure mode tuples are ordered"),
+    ("(-2, 7]", "[-2,7)", "checker failure mode intervals: open vs closed matters (Qwen2.5-Math accepts)"),
+    ("2, 3, 4", "2, 3", "checker failure mode tuples and sets: an extra root"),
+    ("2", "2, 3", "checker failure mode tuples and sets: a missing root"),
     (
         "\\begin{bmatrix}1 & 2\\\\3 & 5\\end{bmatrix}",
         "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
-        "checklist matrices: a wrong entry",
+        "checker failure mode matrices: a wrong entry",
     ),
     ("0.25", "25\\%", "percent: a percentage is compared in percent units"),
     ("x^2+2x", "x^2+2x+1", "symbolic: a different polynomial"),
@@ -99,7 +107,7 @@ REJECT = [
     ("x \\le 3", "x < 3", "inequalities: strict vs non-strict"),
     ("tuesday", "monday", "text answers"),
     ("-5", "5", "sign"),
-    ("9^{9^{9}}", "5", "mathruler hang guard: refused as too large, scored wrong"),
+    ("9^{9^{9}}", "5", "mathruler known failure hang guard: refused as too large, scored wrong"),
     ("1 000", "0", "two numbers in a row are not a product"),
     ("2e", "2000", "2e is 2 times Euler's number, not 2e3"),
     ("4.47 \\approx 2\\sqrt{5}", "2\\sqrt5", "the value before \\approx is the answer, here a decimal"),
@@ -123,7 +131,12 @@ def test_math_rejects(pred, gold, rule):
 @pytest.mark.parametrize(
     "pred,gold,meta,expected",
     [
-        ("37.70", "12\\pi", {"rounding": 2}, True),  # Geometry3K: "round to the nearest hundredth"
+        (
+            "37.70",
+            "12\\pi",
+            {"rounding": 2},
+            True,
+        ),  # benchmark card Geometry3K: "round to the nearest hundredth"
         ("37.7", "12\\pi", {"rounding": "tenth"}, True),
         ("37.6", "12\\pi", {"rounding": "tenth"}, False),
         ("12\\pi", "37.70", {"precision": 2}, True),  # an exact answer for a rounded gold
@@ -133,7 +146,7 @@ def test_math_rejects(pred, gold, rule):
     ],
 )
 def test_rounding_only_when_the_item_asks(pred, gold, meta, expected):
-    # math rule: "Give no numeric tolerance against exact gold values" unless the example says so.
+    # MATH normalisation: "Give no numeric tolerance against exact gold values" unless the example says so.
     result = math_verifier(f"\\boxed{{{pred}}}", make_example("math", gold, **meta))
     assert result.correct is expected, result
 
@@ -160,8 +173,8 @@ def test_unreadable_gold_is_none_not_zero(gold):
         ("Final Answer: The final answer is $2$. I hope it is correct.", True),  # Minerva format
         ("<answer>2</answer>", True),
         ("2", True),  # a response that is only the answer
-        ("\\boxed{2} and to be sure, \\boxed{2}", True),  # hedging rule: the same answer twice is fine
-        ("\\boxed{2} or \\boxed{3}", False),  # hedging rule: two different boxed answers
+        ("\\boxed{2} and to be sure, \\boxed{2}", True),  # hedge rule: the same answer twice is fine
+        ("\\boxed{2} or \\boxed{3}", False),  # hedge rule: two different boxed answers
         ("\\boxed{2} or \\boxed{2.0001}", False),
         ("<think>it is \\boxed{2}</think> I am not sure", False),  # answer only inside <think>
         ("<think>it is \\boxed{2}", False),  # unclosed thought: no answer

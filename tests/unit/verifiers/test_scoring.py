@@ -82,7 +82,7 @@ MIXED = [
 
 
 def test_scores_from_threads_equal_main_thread():
-    # perf_reliability B2 test 3: no signal-based timeout, so threads give the same verdicts.
+    # No signal-based timeout, so threads give the same verdicts.
     expected = [score(r, ex) for r, ex in MIXED]
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(3):
@@ -146,3 +146,71 @@ def test_check_gold_is_bounded_for_custom_verifiers(monkeypatch):
         check_gold(make_example("x", "1"), verifier=lambda r, e: None)
         == "the verifier returned None (could not score)"
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e300,
+        -1e7,
+        1e6 + 1,
+        math.nan,
+        -math.inf,
+        Score(1e300, None, "ok"),
+        Score(1.0, True, "ok", {"accuracy": 1e9}),
+    ],
+)
+def test_absurd_or_non_finite_custom_rewards_are_errors(value):
+    # 1e300 is finite in float64 but inf in float32: it would crash the advantage stage.
+    result = score("x", make_example("custom", "1"), verifier=lambda r, e: value)
+    assert result.status == "error" and result.reward is None
+    assert "absurd" in result.message or "non-finite" in result.message
+
+
+def test_absurd_custom_rewards_are_counted_errors_through_the_runner():
+    from mmrl.config import RewardConfig
+    from rewards import RewardRunner
+
+    spec = "tests.unit.verifiers.test_scoring:huge_reward"
+    with RewardRunner(RewardConfig(num_workers=1, verifier=spec, max_error_rate=1.0)) as runner:
+        result = runner.score(["a", "b"], [make_example("custom", "1")] * 2)
+    assert result.counters["error"] == 2 and result.counters["ok"] == 0
+    assert all(s.reward is None for s in result.scores)
+
+
+def huge_reward(response, example):
+    return 1e300
+
+
+def test_the_largest_allowed_reward_is_ok():
+    assert score("x", make_example("custom", "1"), verifier=lambda r, e: 1e6).status == "ok"
+
+
+def test_a_verifier_format_component_is_kept():
+    result = score(
+        "no think tags", make_example("c", "1"), verifier=lambda r, e: Score(1.0, True, "ok", {"format": 1.0})
+    )
+    assert result.components["format"] == 1.0 and result.reward == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "gold,needle",
+    [
+        ("\\frac{", "neither a mathematical expression nor words"),
+        ("\\sqrt{2", "neither a mathematical expression nor words"),
+        ("inf", "serialised missing or float value"),
+        ("None", "serialised missing or float value"),
+        ("nan", "serialised missing or float value"),
+        ("1e999999999", "neither a mathematical expression nor words"),
+    ],
+)
+def test_check_gold_rejects_golds_that_are_not_answers(gold, needle):
+    # Each of these matched itself as text before, so the row looked valid.
+    for task in ("math", "geometry"):
+        reason = check_gold(make_example(task, gold))
+        assert reason is not None and needle in reason, (task, reason)
+
+
+@pytest.mark.parametrize("gold", ["\\text{(C)}", "Monday", "\\infty", "(-\\infty, 3]", "2 pairs"])
+def test_check_gold_keeps_word_and_infinity_golds(gold):
+    assert check_gold(make_example("math", gold)) is None
