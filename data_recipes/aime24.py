@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text, register_recipe
 
 
 def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
@@ -31,3 +31,4 @@ RECIPE = Recipe(
     hub_id="HuggingFaceH4/aime_2024",
     columns=("problem", "answer"),
 )
+register_recipe(RECIPE)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text, register_recipe
 
 
 def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
@@ -29,3 +29,4 @@ RECIPE = Recipe(
     hub_id="math-ai/aime25",
     columns=("problem", "answer"),
 )
+register_recipe(RECIPE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text, register_recipe
 
 
 def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
@@ -37,3 +37,4 @@ RECIPE = Recipe(
     hub_id="math-ai/amc23",
     columns=("question", "answer"),
 )
+register_recipe(RECIPE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields, answer_text, register_recipe
 
 _KIND = {0: "human", 1: "augmented"}
 
@@ -46,3 +46,4 @@ RECIPE = Recipe(
     category="human or augmented question",
     modality="image",
 )
+register_recipe(RECIPE)

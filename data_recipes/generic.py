@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmrl.data.recipes import GENERIC_FIELDS, Option, Recipe, RecipeContext, RowError, RowFields, standard_row
+from mmrl.data.recipes import (
+    GENERIC_FIELDS,
+    Option,
+    Recipe,
+    RecipeContext,
+    RowError,
+    RowFields,
+    register_recipe,
+    standard_row,
+)
 from mmrl.errors import UserError
 
 
@@ -59,5 +68,5 @@ def _generic(name: str, kind: str) -> Recipe:
     )
 
 
-JSONL = _generic("jsonl", "JSON-lines")
-PARQUET = _generic("parquet", "parquet")
+JSONL = register_recipe(_generic("jsonl", "JSON-lines"))
+PARQUET = register_recipe(_generic("parquet", "parquet"))

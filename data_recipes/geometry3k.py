@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from data_recipes._text import rounding_places
-from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text, register_recipe
 
 
 def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
@@ -47,3 +47,4 @@ RECIPE = Recipe(
     columns=("images", "problem", "answer"),
     modality="image",
 )
+register_recipe(RECIPE)

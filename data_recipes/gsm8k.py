@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields
+from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields, register_recipe
 
 
 def gsm8k_gold(answer: str) -> str:
@@ -45,3 +45,4 @@ RECIPE = Recipe(
     hub_configs={"train": "main", "test": "main"},
     columns=("question", "answer"),
 )
+register_recipe(RECIPE)

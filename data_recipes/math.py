@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from data_recipes._text import last_boxed
-from mmrl.data.recipes import Option, Recipe, RecipeContext, RowError, RowFields, answer_text
+from mmrl.data.recipes import Option, Recipe, RecipeContext, RowError, RowFields, answer_text, register_recipe
 
 
 def math_level(value: Any) -> int | None:
@@ -59,3 +59,4 @@ RECIPE = Recipe(
     options={"levels": Option(None, "Keep only these difficulty levels (e.g. [3, 4, 5]); null keeps all.")},
     category="subject (Algebra, Geometry, ...)",
 )
+register_recipe(RECIPE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text, register_recipe
 
 
 def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
@@ -32,3 +32,4 @@ RECIPE = Recipe(
     columns=("problem", "answer"),
     category="subject",
 )
+register_recipe(RECIPE)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from data_recipes._text import parse_inline_choices, rounding_places
-from mmrl.data.recipes import Option, Recipe, RecipeContext, RowError, RowFields, answer_text
+from mmrl.data.recipes import Option, Recipe, RecipeContext, RowError, RowFields, answer_text, register_recipe
 
 VERSIONS = ("Text Dominant", "Text Lite", "Vision Intensive", "Vision Dominant", "Vision Only", "Text Only")
 
@@ -80,3 +80,4 @@ RECIPE = Recipe(
     category="problem_version (Text Dominant ... Vision Only)",
     modality="image",
 )
+register_recipe(RECIPE)

@@ -15,7 +15,7 @@ import string
 from typing import Any
 
 from data_recipes._text import format_choices, rounding_places
-from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowFields, answer_text, register_recipe
 
 
 def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
@@ -52,3 +52,4 @@ RECIPE = Recipe(
     category="subject (16 subjects)",
     modality="image",
 )
+register_recipe(RECIPE)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from data_recipes._text import format_choices
-from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields, answer_text
+from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields, answer_text, register_recipe
 
 
 def convert(row: dict[str, Any], ctx: RecipeContext) -> RowFields:
@@ -72,3 +72,4 @@ RECIPE = Recipe(
     category="metadata.task (figure question answering, geometry problem solving, ...)",
     modality="image",
 )
+register_recipe(RECIPE)

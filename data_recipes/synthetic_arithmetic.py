@@ -30,7 +30,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from mmrl.data.recipes import Option, Recipe, RecipeContext, RowFields, standard_row
+from mmrl.data.recipes import Option, Recipe, RecipeContext, RowFields, register_recipe, standard_row
 from mmrl.errors import UserError
 
 NAMES = (
@@ -220,3 +220,4 @@ RECIPE = Recipe(
     },
     category="level_N (difficulty level)",
 )
+register_recipe(RECIPE)

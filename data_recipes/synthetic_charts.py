@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from mmrl.data.recipes import Option, Recipe, RecipeContext, RowFields, standard_row
+from mmrl.data.recipes import Option, Recipe, RecipeContext, RowFields, register_recipe, standard_row
 from mmrl.errors import UserError
 
 KINDS = ("bar", "line", "pie")
@@ -211,3 +211,4 @@ RECIPE = Recipe(
     category="kind/question_kind (bar/value, pie/sum, ...)",
     modality="image",
 )
+register_recipe(RECIPE)

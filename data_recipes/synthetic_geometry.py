@@ -32,7 +32,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-from mmrl.data.recipes import Option, Recipe, RecipeContext, RowFields, standard_row
+from mmrl.data.recipes import Option, Recipe, RecipeContext, RowFields, register_recipe, standard_row
 from mmrl.errors import UserError
 
 KINDS_BY_LEVEL = {
@@ -370,3 +370,4 @@ RECIPE = Recipe(
     category="the figure kind (rectangle, parallel_lines, ...)",
     modality="image",
 )
+register_recipe(RECIPE)

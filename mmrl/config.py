@@ -1,10 +1,11 @@
 """One typed configuration tree for every mmrl command.
 
-Every field below has its default and a one-line doc in exactly one place. A run's configuration
-is built as: defaults -> a YAML file (optionally inheriting others through ``_base_``) ->
-``a.b=c`` command-line overrides. Validation is loud and early: an unknown key names the nearest
-valid key, a wrong type names the field, the expected type and the value, and cross-field checks
-say what to change. The resolved tree is saved with the run and reloads to an equal object.
+Every field below has its default, its type with its range, and a one-line doc in exactly one place.
+A run's configuration is built as: defaults -> a YAML file (optionally inheriting others through
+``_base_``) -> ``a.b=c`` command-line overrides. Validation is loud and early: an unknown key
+names the nearest valid key (or the mmrl name of a verl/TRL key), a wrong type or a value out of
+range names the field, the value and what is allowed, and cross-field checks say what to change.
+The resolved tree is saved with the run and reloads to an equal object.
 
     >>> cfg = load_config(None, ["trainer.max_steps=3", "rollout.n=4"])
     >>> cfg.trainer.max_steps, cfg.rollout.n
@@ -13,6 +14,13 @@ say what to change. The resolved tree is saved with the run and reloads to an eq
 Sections: ``model``, ``data``, ``rollout``, ``algorithm``, ``reward``, ``trainer``, ``eval``,
 ``logging``. Code reads fields directly (``cfg.rollout.n``); it never uses ``.get(key, default)``.
 Values derived from several fields are computed by the function that needs them, from this tree.
+
+Each section is a frozen pydantic dataclass (``config_section``): ``dataclasses.fields``,
+``dataclasses.replace`` (which validates again) and the field metadata (``doc``) work as for any
+dataclass, and pydantic does the type coercion (YAML's ``'1e-6'`` becomes a float) and the range
+checks declared in the annotations (``Annotated[int, Field(ge=1)]``). No float field accepts NaN or
+infinity. The parameters of an algorithm are sections too, declared next to its estimator
+(``mmrl.algos``) and found through the estimator registry: ``algorithm.a_grae.alpha``.
 """
 
 from __future__ import annotations
@@ -21,21 +29,29 @@ import dataclasses
 import difflib
 import types
 import typing
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "Config",
     "ConfigError",
+    "Section",
     "apply_overrides",
     "config_from_dict",
+    "config_section",
     "config_to_dict",
     "config_to_yaml",
     "field_docs",
     "load_config",
+    "opt",
+    "parameter_section",
     "save_config",
 ]
 
@@ -52,17 +68,89 @@ class ConfigError(ValueError):
         super().__init__(msg)
 
 
-def opt(default: Any, doc: str) -> Any:
-    """A config field with its default and one-line doc (mutable defaults are copied per use)."""
+# --------------------------------------------------------------------------------------------
+# How a section is declared
+# --------------------------------------------------------------------------------------------
+
+#: Every section: unknown keys are errors, floats must be finite, numbers may be given for text.
+_PYDANTIC = ConfigDict(extra="forbid", allow_inf_nan=False, coerce_numbers_to_str=True)
+
+S = TypeVar("S")
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types a field admits: the members of a union, each without its ``Annotated`` extras."""
+    args = typing.get_args(annotation) if typing.get_origin(annotation) in (Union, types.UnionType) else ()
+    out = []
+    for member in args or (annotation,):
+        while typing.get_origin(member) is Annotated:
+            member = typing.get_args(member)[0]
+        out.append(member)
+    return tuple(out)
+
+
+class Section:
+    """Base of every config section: what a value typed on a command line may mean beyond
+    pydantic's own coercion (``none`` is null in an optional field, ``a,b,c`` is a list), and a
+    boolean is never taken for a number (``trainer.max_steps=true`` is a mistake, not 1)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _command_line_values(cls, value: Any, info: ValidationInfo) -> Any:
+        members = _members(cls.__pydantic_fields__[info.field_name].annotation)  # type: ignore[attr-defined]
+        if isinstance(value, str):
+            if value.strip().lower() == "none" and type(None) in members:
+                return None
+            if str not in members and any(typing.get_origin(m) is list for m in members):
+                return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, bool) and bool not in members and any(m in (int, float) for m in members):
+            raise PydanticCustomError("bool_is_not_a_number", "a boolean is not a number")
+        return value
+
+
+def config_section(cls: type[S]) -> type[S]:
+    """Make ``cls`` (a ``Section`` subclass with ``opt`` fields) a frozen, validating dataclass."""
+    if not issubclass(cls, Section):
+        raise TypeError(f"{cls.__name__} must subclass mmrl.config.Section")
+    return pydantic_dataclass(frozen=True, config=_PYDANTIC)(cls)
+
+
+def parameter_section(name: str) -> Callable[[type[S]], type[S]]:
+    """Declare ``cls`` as the config section ``algorithm.<name>``: an estimator's parameters.
+
+    Used next to the estimator (``register_estimator(..., params=cls)``), e.g.::
+
+        @parameter_section("a_grae")
+        class AGraeParams(Section):
+            \"\"\"A-GRAE's parameters.\"\"\"
+            alpha: Annotated[float, Field(gt=0, le=1)] = opt(1.0, "Attenuation scale.")
+    """
+
+    def decorate(cls: type[S]) -> type[S]:
+        section = config_section(cls)
+        section.section_name = name  # type: ignore[attr-defined]
+        return section
+
+    return decorate
+
+
+def opt(default: Any, doc: str, *, hint: str | None = None) -> Any:
+    """A config field with its default and one-line doc; ``hint`` is added to its range errors.
+
+    Mutable defaults (lists, dicts, sections) are copied per use. The field's type and range are
+    its annotation, e.g. ``n: Annotated[int, Field(ge=1)] = opt(8, "Samples per prompt.")``.
+    """
+    metadata = {"doc": doc, "hint": hint}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: _deepcopy(d), metadata={"doc": doc})
+        return field(default_factory=lambda d=default: _deepcopy(d), metadata=metadata)
     if dataclasses.is_dataclass(default):
-        return field(default_factory=lambda d=default: dataclasses.replace(d), metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
+        return field(default_factory=lambda d=default: dataclasses.replace(d), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
-def section(cls: type, doc: str) -> Any:
-    return field(default_factory=cls, metadata={"doc": doc})
+def subsection(cls: type, doc: str) -> Any:
+    """A nested section with its defaults."""
+    return field(default_factory=cls, metadata={"doc": doc, "hint": None})
 
 
 def _deepcopy(value: Any) -> Any:
@@ -73,22 +161,30 @@ def _deepcopy(value: Any) -> Any:
     return value
 
 
+# Ranges used by many fields.
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Probability = Annotated[float, Field(gt=0, le=1)]  # top_p, memory fractions: 0 would mean nothing
+
 # --------------------------------------------------------------------------------------------
 # The tree
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LoraConfig:
-    rank: int = opt(0, "LoRA rank; 0 trains all weights (no LoRA).")
+@config_section
+class LoraConfig(Section):
+    rank: NonNegativeInt = opt(0, "LoRA rank; 0 trains all weights (no LoRA).")
     alpha: int = opt(32, "LoRA scaling alpha.")
     dropout: float = opt(0.0, "Dropout on the LoRA branch.")
     target_modules: str | list[str] = opt("all-linear", "Modules that get adapters (peft syntax).")
     exclude_vision: bool = opt(True, "Never put adapters on the vision tower (vLLM cannot serve them).")
 
 
-@dataclass(frozen=True)
-class ModelConfig:
+@config_section
+class ModelConfig(Section):
     path: str = opt(
         "smollm2-135m-instruct",
         "Model to train or evaluate: a local directory, a Hub id, or the offline alias "
@@ -108,14 +204,16 @@ class ModelConfig:
     gradient_checkpointing: bool = opt(False, "Recompute activations in backward to save memory.")
     trust_remote_code: bool = opt(False, "Allow model code from the checkpoint (off unless you trust it).")
     freeze_vision_tower: bool = opt(False, "Do not train the vision encoder of a VLM.")
-    lora: LoraConfig = section(LoraConfig, "Low-rank adapters (peft).")
-    logprob_chunk_size: int = opt(
-        256, "Response tokens projected to the vocabulary at once when computing log-probs (bounds memory)."
+    lora: LoraConfig = subsection(LoraConfig, "Low-rank adapters (peft).")
+    logprob_chunk_size: PositiveInt = opt(
+        256,
+        "Response tokens projected to the vocabulary at once when computing log-probs (bounds memory).",
+        hint="e.g. 256",
     )
 
 
-@dataclass(frozen=True)
-class DataConfig:
+@config_section
+class DataConfig(Section):
     recipe: str = opt(
         "synthetic_arithmetic",
         "Training dataset: a recipe name (`mmrl data list`), or 'pkg.module:NAME' / 'path/to/file.py:NAME' "
@@ -138,9 +236,13 @@ class DataConfig:
     options: dict[str, Any] = opt(
         {}, "Recipe options (unknown keys are errors), e.g. {num_examples: 512, difficulty: [1, 2], seed: 0}."
     )
-    limit: int | None = opt(None, "Use only the first N valid rows (reading stops there); None uses all.")
+    limit: PositiveInt | None = opt(
+        None,
+        "Use only the first N valid rows (reading stops there); None uses all.",
+        hint="or null to use every row",
+    )
     shuffle: bool = opt(True, "Shuffle training prompts each epoch (seeded by trainer.seed).")
-    max_prompt_length: int = opt(
+    max_prompt_length: PositiveInt = opt(
         512,
         "Prompt budget in tokens, image tokens included; longer examples are dropped at load, never truncated.",
     )
@@ -151,22 +253,22 @@ class DataConfig:
     on_bad_row: Literal["skip", "fail"] = opt(
         "skip", "A row that fails validation: skip it (counted and reported) or fail the whole load."
     )
-    max_bad_fraction: float = opt(
+    max_bad_fraction: Fraction = opt(
         0.05, "With on_bad_row=skip, fail when more than this fraction of rows is bad."
     )
     allow_remote_images: bool = opt(False, "Allow http(s) image URLs in rows (refused by default).")
 
 
-@dataclass(frozen=True)
-class VllmConfig:
-    gpu_memory_utilization: float = opt(
+@config_section
+class VllmConfig(Section):
+    gpu_memory_utilization: Probability = opt(
         0.5, "Fraction of GPU memory vLLM may take (it shares the GPU with training)."
     )
-    tensor_parallel_size: int = opt(1, "vLLM tensor parallel degree within a node.")
+    tensor_parallel_size: PositiveInt = opt(1, "vLLM tensor parallel degree within a node.")
     enable_sleep_mode: bool = opt(
         True, "Release vLLM memory during the update phase (sleep/wake) when supported."
     )
-    max_model_len: int | None = opt(
+    max_model_len: PositiveInt | None = opt(
         None, "vLLM context length; None uses max_prompt_length + max_new_tokens."
     )
     enforce_eager: bool | None = opt(
@@ -186,112 +288,150 @@ class VllmConfig:
     )
 
 
-@dataclass(frozen=True)
-class RolloutConfig:
+@config_section
+class RolloutConfig(Section):
     engine: Literal["auto", "hf", "vllm"] = opt(
         "auto",
         "Generation engine: 'vllm' (fast), 'hf' (transformers, any device), or 'auto': vllm where it is "
         "installed, else hf.",
     )
-    n: int = opt(8, "Samples per prompt (the group size G).")
-    temperature: float = opt(1.0, "Sampling temperature.")
-    top_p: float = opt(1.0, "Nucleus sampling threshold; 1.0 disables it.")
-    top_k: int = opt(0, "Top-k sampling; 0 disables it (top-k over a 150k vocabulary is slow).")
-    max_new_tokens: int = opt(512, "Maximum response length in tokens.")
+    n: PositiveInt = opt(8, "Samples per prompt (the group size G).")
+    temperature: NonNegativeFloat = opt(1.0, "Sampling temperature.", hint="0 means greedy")
+    top_p: Probability = opt(1.0, "Nucleus sampling threshold; 1.0 disables it.")
+    top_k: NonNegativeInt = opt(
+        0, "Top-k sampling; 0 disables it (top-k over a 150k vocabulary is slow).", hint="0 disables it"
+    )
+    max_new_tokens: PositiveInt = opt(512, "Maximum response length in tokens.")
     stop: list[str] = opt([], "Extra stop strings (the end-of-sequence token always stops).")
-    batch_size: int = opt(64, "Sequences per generation call of the 'hf' engine.")
+    batch_size: PositiveInt = opt(64, "Sequences per generation call of the 'hf' engine.")
     hf_cache: Literal["auto", "dynamic", "static"] = opt(
         "auto", "KV cache of the 'hf' engine; 'auto': static for text models on CUDA, else dynamic."
     )
-    sync_probe_threshold: float = opt(
-        0.1, "Warn when mean |engine logprob - trainer logprob| on sampled tokens exceeds this after a sync."
+    sync_probe_threshold: PositiveFloat = opt(
+        0.1,
+        "Warn when mean |engine logprob - trainer logprob| on sampled tokens exceeds this after a sync.",
+        hint="e.g. 0.1",
     )
-    vllm: VllmConfig = section(VllmConfig, "Options of the vLLM engine.")
+    vllm: VllmConfig = subsection(VllmConfig, "Options of the vLLM engine.")
 
 
-@dataclass(frozen=True)
-class AGraeConfig:
-    alpha: float = opt(
-        1.0,
-        "A-GRAE attenuation scale: positive advantages are multiplied by min(1, omega/alpha); alpha <= 1.",
-    )
-    easy_divisor: Literal["sqrt_one_minus_p", "one_minus_sqrt_p"] = opt(
-        "sqrt_one_minus_p",
-        "Easy-focus divisor: the paper's sqrt(1-p), or the released code's 1-sqrt(p).",
-    )
-
-
-@dataclass(frozen=True)
-class DynamicSamplingConfig:
+@config_section
+class DynamicSamplingConfig(Section):
     enable: bool | None = opt(
         None,
         "Drop groups whose outcomes are all equal and generate more until the batch is full (DAPO); "
         "None follows the preset.",
     )
-    max_rounds: int = opt(10, "Most generation rounds per step before training on what there is.")
+    max_rounds: PositiveInt = opt(10, "Most generation rounds per step before training on what there is.")
 
 
-@dataclass(frozen=True)
-class OverlongConfig:
+@config_section
+class OverlongConfig(Section):
     enable: bool | None = opt(None, "Soft overlong punishment (DAPO); None follows the preset.")
-    buffer_length: int = opt(128, "L_cache: the penalty ramps from 0 to -1 over the last this many tokens.")
-    penalty_factor: float = opt(1.0, "Scale of the overlong penalty.")
+    buffer_length: PositiveInt = opt(
+        128, "L_cache: the penalty ramps from 0 to -1 over the last this many tokens."
+    )
+    penalty_factor: NonNegativeFloat = opt(1.0, "Scale of the overlong penalty.")
 
 
-@dataclass(frozen=True)
-class AlgorithmConfig:
-    name: Literal[
-        "grpo", "dr_grpo", "dapo", "rloo", "w_reinforce", "grpo+a_grae", "dr_grpo+a_grae", "dapo+a_grae"
-    ] = opt("grpo+a_grae", "Preset (estimator + loss + DAPO rules); docs/papers.md lists each one's paper.")
+def _default_parameters() -> dict[str, Any]:
+    from mmrl.algos.registry import parameter_sections
+
+    return {name: cls() for name, cls in parameter_sections().items()}
+
+
+@config_section
+class AlgorithmConfig(Section):
+    """The ``algorithm`` section. Besides the fields below it holds one subsection per parameter
+    declaration of the registered estimators (``algorithm.a_grae``, ``algorithm.w_reinforce``, ...;
+    ``mmrl.algos.registry.parameter_sections``), read as attributes: ``cfg.algorithm.a_grae.alpha``."""
+
+    name: str = opt(
+        "grpo+a_grae",
+        "Preset (estimator + loss + DAPO rules): a registered name (docs/papers.md lists each with its "
+        "paper) or 'pkg.module:PRESET'.",
+    )
     estimator: str | None = opt(
         None, "Advantage estimator override: a registered name or 'pkg.module:fn'; None uses the preset's."
     )
     loss_agg_mode: (
         Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm"] | None
     ) = opt(None, "Loss aggregation override; None uses the preset's.")
-    loss_scale_factor: float | None = opt(
-        None, "Constant divisor of 'seq-mean-token-sum-norm'; None uses rollout.max_new_tokens."
+    loss_scale_factor: PositiveFloat | None = opt(
+        None,
+        "Constant divisor of 'seq-mean-token-sum-norm'; None uses rollout.max_new_tokens.",
+        hint="or null",
     )
-    clip_ratio_low: float | None = opt(None, "PPO clip epsilon below 1; None uses the preset's (0.2).")
-    clip_ratio_high: float | None = opt(
+    clip_ratio_low: Annotated[float, Field(gt=0, lt=1)] | None = opt(
+        None,
+        "PPO clip epsilon below 1; None uses the preset's (0.2).",
+        hint="the ratio is clipped at 1 - it",
+    )
+    clip_ratio_high: PositiveFloat | None = opt(
         None,
         "PPO clip epsilon above 1 (clip-higher); None uses the preset's: 0.28 for dapo*, else clip_ratio_low.",
     )
-    clip_ratio_c: float | None = opt(None, "Dual-clip constant for negative advantages; None disables it.")
-    kl_coef: float = opt(0.0, "Weight of the KL-to-reference term in the loss; 0 loads no reference model.")
+    clip_ratio_c: Annotated[float, Field(gt=1)] | None = opt(
+        None, "Dual-clip constant for negative advantages; None disables it.", hint="verl uses 3.0; or null"
+    )
+    kl_coef: NonNegativeFloat = opt(
+        0.0, "Weight of the KL-to-reference term in the loss; 0 loads no reference model."
+    )
     kl_estimator: Literal["k1", "k2", "k3", "low_var_kl"] = opt(
         "low_var_kl", "KL estimator (k3 = low_var_kl)."
     )
-    entropy_coef: float = opt(0.0, "Entropy bonus weight (the loss subtracts entropy_coef * token entropy).")
-    tis_cap: float | None = opt(
+    entropy_coef: NonNegativeFloat = opt(
+        0.0, "Entropy bonus weight (the loss subtracts entropy_coef * token entropy).", hint="it is a bonus"
+    )
+    tis_cap: PositiveFloat | None = opt(
         None, "Truncated importance weight cap for engine/trainer logprob mismatch; None disables it."
     )
-    w_reinforce_lambda: float = opt(
-        0.1, "W-REINFORCE weight of correct samples (+lambda correct, -1 incorrect)."
+    dynamic_sampling: DynamicSamplingConfig = subsection(DynamicSamplingConfig, "DAPO dynamic sampling.")
+    overlong: OverlongConfig = subsection(OverlongConfig, "DAPO soft overlong punishment.")
+    params: dict[str, Any] = field(
+        default_factory=_default_parameters,
+        metadata={
+            "doc": "The estimators' parameter sections by name (written as algorithm.<name>).",
+            "hint": None,
+        },
     )
-    a_grae: AGraeConfig = section(AGraeConfig, "A-GRAE parameters (used by the *+a_grae presets).")
-    dynamic_sampling: DynamicSamplingConfig = section(DynamicSamplingConfig, "DAPO dynamic sampling.")
-    overlong: OverlongConfig = section(OverlongConfig, "DAPO soft overlong punishment.")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when ordinary lookup fails: the parameter sections (cfg.algorithm.a_grae).
+        params = self.__dict__.get("params") or {}
+        if name in params:
+            return params[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def parameters(self, section: type[S]) -> S:
+        """The values of the parameter section ``section`` (its defaults if the config has none)."""
+        value = self.params.get(section.section_name)  # type: ignore[attr-defined]
+        return value if isinstance(value, section) else section()
 
 
-@dataclass(frozen=True)
-class RewardConfig:
+@config_section
+class RewardConfig(Section):
     verifier: str | None = opt(
         None,
         "Verifier for every example: a registered name, 'pkg.module:fn' or 'file.py:fn'; None uses Example.task.",
     )
-    accuracy_weight: float = opt(0.9, "Weight of accuracy in the combined reward.")
-    format_weight: float = opt(0.1, "Weight of the <think>...</think> format check; 0 turns it off.")
-    timeout_s: float = opt(5.0, "Hard per-response scoring timeout in seconds (the worker is killed).")
-    num_workers: int = opt(
+    accuracy_weight: NonNegativeFloat = opt(0.9, "Weight of accuracy in the combined reward.")
+    format_weight: NonNegativeFloat = opt(
+        0.1, "Weight of the <think>...</think> format check; 0 turns it off."
+    )
+    timeout_s: PositiveFloat = opt(
+        5.0, "Hard per-response scoring timeout in seconds (the worker is killed)."
+    )
+    num_workers: NonNegativeInt = opt(
         2,
         "Scoring worker processes; 0 scores built-in verifiers in-process (they bound their own time) "
         "and still runs custom ones in one worker under the timeout.",
+        hint="0 scores in-process",
     )
     on_failure: Literal["mask", "zero", "raise"] = opt(
         "mask", "Timeouts and errors: mask (reward None, left out of the baseline), zero, or raise."
     )
-    max_error_rate: float = opt(0.2, "Raise when more than this fraction of a batch errors or times out.")
+    max_error_rate: Fraction = opt(0.2, "Raise when more than this fraction of a batch errors or times out.")
     kwargs: dict[str, Any] = opt(
         {}, "Extra keyword arguments passed to every verifier call (use with one custom verifier)."
     )
@@ -302,48 +442,63 @@ class RewardConfig:
     )
 
 
-@dataclass(frozen=True)
-class TrainerConfig:
+@config_section
+class TrainerConfig(Section):
     output_dir: str = opt("runs/mmrl", "Run directory: config, metrics, rollouts, checkpoints, final model.")
-    max_steps: int = opt(100, "Number of RL steps (one rollout batch each).")
-    prompts_per_step: int = opt(8, "Prompts sampled per step; each gets rollout.n responses.")
-    mini_batch_prompts: int | None = opt(
+    max_steps: PositiveInt = opt(100, "Number of RL steps (one rollout batch each).")
+    prompts_per_step: PositiveInt = opt(8, "Prompts sampled per step; each gets rollout.n responses.")
+    mini_batch_prompts: PositiveInt | None = opt(
         None,
         "Prompts per optimizer step; None makes one optimizer step per RL step. Must divide prompts_per_step.",
+        hint="or null",
     )
-    micro_batch_size: int = opt(
+    micro_batch_size: PositiveInt = opt(
         4, "Sequences per forward/backward pass (gradient accumulation splits the rest)."
     )
-    max_tokens_per_micro_batch: int | None = opt(
-        None, "Also cap a micro-batch at this many prompt+response tokens; None caps by count only."
+    max_tokens_per_micro_batch: PositiveInt | None = opt(
+        None,
+        "Also cap a micro-batch at this many prompt+response tokens; None caps by count only.",
+        hint="or null",
     )
-    learning_rate: float = opt(1e-6, "AdamW learning rate.")
-    weight_decay: float = opt(0.0, "AdamW weight decay.")
-    adam_betas: list[float] = opt([0.9, 0.999], "AdamW betas.")
-    warmup_steps: int = opt(0, "Linear warm-up, in RL steps (the learning rate ramps from 0).")
+    learning_rate: NonNegativeFloat = opt(1e-6, "AdamW learning rate.")
+    weight_decay: NonNegativeFloat = opt(0.0, "AdamW weight decay.")
+    adam_betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)] = opt(
+        [0.9, 0.999], "AdamW betas.", hint="two numbers in [0, 1)"
+    )
+    warmup_steps: NonNegativeInt = opt(0, "Linear warm-up, in RL steps (the learning rate ramps from 0).")
     lr_scheduler: Literal["constant", "linear", "cosine"] = opt("constant", "Schedule after warm-up.")
-    max_grad_norm: float = opt(1.0, "Gradient clipping norm; 0 disables clipping.")
+    max_grad_norm: NonNegativeFloat = opt(1.0, "Gradient clipping norm; 0 disables clipping.")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = opt(
         "auto",
         "accelerate mixed precision (autocast; weights stay float32); 'auto' is bf16 where bf16 matrix "
         "products are fast (CUDA, CPUs with AVX512-BF16/AMX), else 'no'.",
     )
     seed: int = opt(0, "Seed for data order, sampling and initialisation.")
-    save_every: int = opt(0, "Checkpoint every N steps; 0 saves only at the end.")
-    keep_last: int = opt(
-        2, "Keep this many complete checkpoints; older ones are deleted after a new one completes."
+    save_every: NonNegativeInt = opt(
+        0, "Checkpoint every N steps; 0 saves only at the end.", hint="0 turns it off"
     )
-    resume: str = opt("auto", "'auto' (newest complete checkpoint), 'never', or a checkpoint directory.")
-    max_consecutive_nonfinite: int = opt(
+    keep_last: PositiveInt = opt(
+        2,
+        "Keep this many complete checkpoints; older ones are deleted after a new one completes.",
+        hint="the newest checkpoint is always kept",
+    )
+    resume: Annotated[str, Field(min_length=1)] = opt(
+        "auto",
+        "'auto' (newest complete checkpoint), 'never', or a checkpoint directory.",
+        hint="'auto', 'never' or a checkpoint directory",
+    )
+    max_consecutive_nonfinite: PositiveInt = opt(
         3, "Abort after this many steps in a row with a non-finite loss or gradient."
     )
     save_final: bool = opt(True, "Write final/ as a plain Hugging Face checkpoint at the end.")
     merge_lora: bool = opt(True, "Merge LoRA adapters into final/ (otherwise save the adapter).")
 
 
-@dataclass(frozen=True)
-class EvalConfig:
-    every: int = opt(0, "Validate every N training steps; 0 disables in-training validation.")
+@config_section
+class EvalConfig(Section):
+    every: NonNegativeInt = opt(
+        0, "Validate every N training steps; 0 disables in-training validation.", hint="0 turns it off"
+    )
     before_train: bool = opt(False, "Also validate before the first step.")
     recipe: str | None = opt(None, "Held-out dataset; None uses data.recipe.")
     path: str | None = opt(
@@ -353,18 +508,24 @@ class EvalConfig:
         None, "Recipe options of the held-out set; None uses data.options when the recipe is the same."
     )
     split: str = opt("test", "Held-out split.")
-    limit: int | None = opt(64, "Evaluate at most this many problems; None uses all.")
-    n: int = opt(1, "Samples per problem.")
-    k: list[int] = opt([1], "pass@k values to report (each <= n).")
-    temperature: float = opt(0.6, "Sampling temperature for evaluation.")
-    top_p: float = opt(0.95, "Nucleus threshold for evaluation.")
-    max_new_tokens: int | None = opt(
-        None, "Response budget for evaluation; None uses rollout.max_new_tokens."
+    limit: PositiveInt | None = opt(
+        64, "Evaluate at most this many problems; None uses all.", hint="or null to evaluate every problem"
+    )
+    n: PositiveInt = opt(1, "Samples per problem.")
+    k: Annotated[list[PositiveInt], Field(min_length=1)] = opt(
+        [1], "pass@k values to report (each <= n).", hint="list at least one k, e.g. [1]"
+    )
+    temperature: NonNegativeFloat = opt(0.6, "Sampling temperature for evaluation.", hint="0 means greedy")
+    top_p: Probability = opt(0.95, "Nucleus threshold for evaluation.")
+    max_new_tokens: PositiveInt | None = opt(
+        None,
+        "Response budget for evaluation; None uses rollout.max_new_tokens.",
+        hint="or null to use rollout.max_new_tokens",
     )
 
 
-@dataclass(frozen=True)
-class LoggingConfig:
+@config_section
+class LoggingConfig(Section):
     tensorboard: bool = opt(True, "Write TensorBoard event files under the run directory.")
     wandb: bool = opt(False, "Log to Weights & Biases (needs `pip install wandb`).")
     wandb_project: str = opt("mmrl", "wandb project name.")
@@ -374,315 +535,115 @@ class LoggingConfig:
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = opt("INFO", "Log level.")
 
 
-@dataclass(frozen=True)
-class Config:
-    model: ModelConfig = section(ModelConfig, "Policy model and how it is loaded.")
-    data: DataConfig = section(DataConfig, "Training data, prompt rendering and row validation.")
-    rollout: RolloutConfig = section(RolloutConfig, "Sampling of responses during training.")
-    algorithm: AlgorithmConfig = section(AlgorithmConfig, "Advantage estimator, policy loss, KL, DAPO rules.")
-    reward: RewardConfig = section(RewardConfig, "Verifiers and the scoring runner.")
-    trainer: TrainerConfig = section(TrainerConfig, "Optimisation, batching, checkpoints.")
-    eval: EvalConfig = section(EvalConfig, "In-training validation.")
-    logging: LoggingConfig = section(LoggingConfig, "Metrics, trackers and rollout files.")
+@config_section
+class Config(Section):
+    model: ModelConfig = subsection(ModelConfig, "Policy model and how it is loaded.")
+    data: DataConfig = subsection(DataConfig, "Training data, prompt rendering and row validation.")
+    rollout: RolloutConfig = subsection(RolloutConfig, "Sampling of responses during training.")
+    algorithm: AlgorithmConfig = subsection(
+        AlgorithmConfig, "Advantage estimator, policy loss, KL, DAPO rules, the estimators' parameters."
+    )
+    reward: RewardConfig = subsection(RewardConfig, "Verifiers and the scoring runner.")
+    trainer: TrainerConfig = subsection(TrainerConfig, "Optimisation, batching, checkpoints.")
+    eval: EvalConfig = subsection(EvalConfig, "In-training validation.")
+    logging: LoggingConfig = subsection(LoggingConfig, "Metrics, trackers and rollout files.")
 
 
 # --------------------------------------------------------------------------------------------
-# Cross-field checks: one function, each message says what to change.
+# Cross-field checks: one function, each message says what to change. Only features that are on
+# are checked (a run without overlong shaping does not care about algorithm.overlong.*).
 # --------------------------------------------------------------------------------------------
 
 
 def _cross_checks(cfg: Config) -> list[str]:
     errors: list[str] = []
-    t, r, e, a, d = cfg.trainer, cfg.rollout, cfg.eval, cfg.algorithm, cfg.data
-    positive = {
-        "trainer.max_steps": t.max_steps,
-        "trainer.prompts_per_step": t.prompts_per_step,
-        "trainer.micro_batch_size": t.micro_batch_size,
-        "rollout.n": r.n,
-        "rollout.max_new_tokens": r.max_new_tokens,
-        "rollout.batch_size": r.batch_size,
-        "data.max_prompt_length": d.max_prompt_length,
-        "eval.n": e.n,
-    }
-    for name, value in positive.items():
-        if value < 1:
-            errors.append(f"{name}={value} must be >= 1")
-    if t.mini_batch_prompts is not None:
-        if t.mini_batch_prompts < 1 or t.prompts_per_step % t.mini_batch_prompts != 0:
-            errors.append(
-                f"trainer.mini_batch_prompts={t.mini_batch_prompts} must divide trainer.prompts_per_step="
-                f"{t.prompts_per_step}; set it to a divisor (e.g. {t.prompts_per_step}) or null"
-            )
-    if t.max_tokens_per_micro_batch is not None and t.max_tokens_per_micro_batch < 1:
+    t, r, e, d = cfg.trainer, cfg.rollout, cfg.eval, cfg.data
+    if t.mini_batch_prompts is not None and t.prompts_per_step % t.mini_batch_prompts != 0:
         errors.append(
-            f"trainer.max_tokens_per_micro_batch={t.max_tokens_per_micro_batch} must be >= 1 or null"
+            f"trainer.mini_batch_prompts={t.mini_batch_prompts} must divide trainer.prompts_per_step="
+            f"{t.prompts_per_step}; set it to a divisor (e.g. {t.prompts_per_step}) or null"
         )
-    if t.keep_last < 1:
-        errors.append(f"trainer.keep_last={t.keep_last} must be >= 1 (the newest checkpoint is always kept)")
-    if t.save_every < 0 or e.every < 0:
-        errors.append("trainer.save_every and eval.every must be >= 0 (0 turns them off)")
-    if len(t.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in t.adam_betas):
-        errors.append(f"trainer.adam_betas={t.adam_betas} must be two numbers in [0, 1)")
-    if t.learning_rate < 0:
-        errors.append(f"trainer.learning_rate={t.learning_rate} must be >= 0")
-    if t.max_consecutive_nonfinite < 1:
-        errors.append(f"trainer.max_consecutive_nonfinite={t.max_consecutive_nonfinite} must be >= 1")
-    for name, value in (
-        ("trainer.warmup_steps", t.warmup_steps),
-        ("trainer.max_grad_norm", t.max_grad_norm),
-        ("trainer.weight_decay", t.weight_decay),
-    ):
-        if value < 0:
-            errors.append(f"{name}={value} must be >= 0")
-    if e.limit is not None and e.limit < 1:
-        errors.append(f"eval.limit={e.limit} must be >= 1, or null to evaluate every problem")
-    if e.max_new_tokens is not None and e.max_new_tokens < 1:
-        errors.append(
-            f"eval.max_new_tokens={e.max_new_tokens} must be >= 1, or null to use rollout.max_new_tokens"
-        )
-    if t.resume not in ("auto", "never") and not t.resume:
-        errors.append("trainer.resume must be 'auto', 'never' or a checkpoint directory")
-    if not e.k:
-        errors.append("eval.k must list at least one k, e.g. [1]")
-    bad_k = [k for k in e.k if k < 1 or k > e.n]
+    bad_k = [k for k in e.k if k > e.n]
     if bad_k:
         errors.append(
             f"eval.k={e.k} has values outside 1..eval.n={e.n}: {bad_k}; raise eval.n to {max(e.k)} or drop them"
         )
-    for name, value in (("rollout.temperature", r.temperature), ("eval.temperature", e.temperature)):
-        if value < 0:
-            errors.append(f"{name}={value} must be >= 0 (0 means greedy)")
-    for name, value in (("rollout.top_p", r.top_p), ("eval.top_p", e.top_p)):
-        if not 0.0 < value <= 1.0:
-            errors.append(f"{name}={value} must be in (0, 1]")
-    if r.top_k < 0:
-        errors.append(f"rollout.top_k={r.top_k} must be >= 0 (0 disables it)")
     if d.min_pixels > d.max_pixels:
         errors.append(f"data.min_pixels={d.min_pixels} must be <= data.max_pixels={d.max_pixels}")
-    if not 0.0 <= d.max_bad_fraction <= 1.0:
-        errors.append(f"data.max_bad_fraction={d.max_bad_fraction} must be in [0, 1]")
-    if d.limit is not None and d.limit < 1:
-        errors.append(f"data.limit={d.limit} must be >= 1, or null to use every row")
-    if not 0.0 < a.a_grae.alpha <= 1.0:
-        errors.append(
-            f"algorithm.a_grae.alpha={a.a_grae.alpha} must be in (0, 1] (the paper requires alpha <= 1)"
-        )
-    if a.kl_coef < 0:
-        errors.append(f"algorithm.kl_coef={a.kl_coef} must be >= 0")
-    for name, value in (
-        ("algorithm.clip_ratio_low", a.clip_ratio_low),
-        ("algorithm.clip_ratio_high", a.clip_ratio_high),
-    ):
-        if value is not None and value <= 0:
-            errors.append(f"{name}={value} must be > 0")
-    if a.clip_ratio_low is not None and a.clip_ratio_low >= 1.0:
-        errors.append(
-            f"algorithm.clip_ratio_low={a.clip_ratio_low} must be < 1 (the ratio is clipped at 1 - it)"
-        )
-    if a.loss_scale_factor is not None and a.loss_scale_factor <= 0:
-        errors.append(f"algorithm.loss_scale_factor={a.loss_scale_factor} must be > 0 or null")
-    if a.entropy_coef < 0:
-        errors.append(f"algorithm.entropy_coef={a.entropy_coef} must be >= 0 (it is a bonus)")
-    if a.w_reinforce_lambda <= 0:
-        errors.append(f"algorithm.w_reinforce_lambda={a.w_reinforce_lambda} must be > 0 (the paper uses 0.1)")
-    if a.overlong.penalty_factor < 0:
-        errors.append(f"algorithm.overlong.penalty_factor={a.overlong.penalty_factor} must be >= 0")
-    if a.clip_ratio_c is not None and a.clip_ratio_c <= 1.0:
-        errors.append(f"algorithm.clip_ratio_c={a.clip_ratio_c} must be > 1 (verl uses 3.0) or null")
-    if a.tis_cap is not None and a.tis_cap <= 0:
-        errors.append(f"algorithm.tis_cap={a.tis_cap} must be > 0 or null")
-    if a.overlong.buffer_length < 1 or a.overlong.buffer_length > r.max_new_tokens:
-        errors.append(
-            f"algorithm.overlong.buffer_length={a.overlong.buffer_length} must be in 1..rollout.max_new_tokens="
-            f"{r.max_new_tokens}"
-        )
-    if a.dynamic_sampling.max_rounds < 1:
-        errors.append(f"algorithm.dynamic_sampling.max_rounds={a.dynamic_sampling.max_rounds} must be >= 1")
-    if cfg.reward.timeout_s <= 0:
-        errors.append(f"reward.timeout_s={cfg.reward.timeout_s} must be > 0")
-    if cfg.reward.num_workers < 0:
-        errors.append(f"reward.num_workers={cfg.reward.num_workers} must be >= 0 (0 scores in-process)")
-    if not 0.0 <= cfg.reward.max_error_rate <= 1.0:
-        errors.append(f"reward.max_error_rate={cfg.reward.max_error_rate} must be in [0, 1]")
-    if cfg.reward.accuracy_weight < 0 or cfg.reward.format_weight < 0:
-        errors.append("reward.accuracy_weight and reward.format_weight must be >= 0")
-    if r.vllm.tensor_parallel_size < 1:
-        errors.append(f"rollout.vllm.tensor_parallel_size={r.vllm.tensor_parallel_size} must be >= 1")
-    if cfg.model.logprob_chunk_size < 1:
-        errors.append(f"model.logprob_chunk_size={cfg.model.logprob_chunk_size} must be >= 1 (e.g. 256)")
-    if r.sync_probe_threshold <= 0:
-        errors.append(f"rollout.sync_probe_threshold={r.sync_probe_threshold} must be > 0 (e.g. 0.1)")
-    if not 0.0 < r.vllm.gpu_memory_utilization <= 1.0:
-        errors.append(
-            f"rollout.vllm.gpu_memory_utilization={r.vllm.gpu_memory_utilization} must be in (0, 1]"
-        )
-    if r.vllm.max_model_len is not None and r.vllm.max_model_len < d.max_prompt_length + r.max_new_tokens:
+    needed = d.max_prompt_length + r.max_new_tokens
+    if r.engine != "hf" and r.vllm.max_model_len is not None and r.vllm.max_model_len < needed:
         errors.append(
             f"rollout.vllm.max_model_len={r.vllm.max_model_len} is below data.max_prompt_length + "
-            f"rollout.max_new_tokens = {d.max_prompt_length + r.max_new_tokens}; raise it or set it to null"
+            f"rollout.max_new_tokens = {needed}; raise it or set it to null"
+        )
+    from mmrl.algos.settings import resolve_algorithm  # the registries import torch: only when checking
+
+    try:
+        settings = resolve_algorithm(cfg.algorithm, cfg.rollout)
+    except ConfigError as exc:
+        return errors + exc.errors
+    if r.n < 2 and (settings.group_relative or settings.dynamic_sampling):
+        why = (
+            "dynamic sampling drops every group"
+            if settings.dynamic_sampling
+            else (f"{settings.estimator} gives every advantage 0")
+        )
+        errors.append(
+            f"rollout.n={r.n}: with one sample per prompt {why}; set rollout.n >= 2 "
+            "(e.g. 8) or use algorithm.name=w_reinforce without dynamic sampling"
+        )
+    if settings.overlong and settings.overlong_buffer_length > r.max_new_tokens:
+        errors.append(
+            f"algorithm.overlong.buffer_length={settings.overlong_buffer_length} must be in "
+            f"1..rollout.max_new_tokens={r.max_new_tokens} when overlong shaping is on ({settings.preset}); "
+            "lower it, or set algorithm.overlong.enable=false"
         )
     return errors
 
 
 # --------------------------------------------------------------------------------------------
-# Building the tree from dicts, with type checks
+# The schema as the error messages and docs see it
 # --------------------------------------------------------------------------------------------
 
-_NONE_STRINGS = {"none", "null", "~"}
+
+def _parameter_sections(chosen: tuple[Any, ...] = ()) -> dict[str, type]:
+    from mmrl.algos.registry import parameter_sections
+
+    return parameter_sections(*chosen)
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if tp is type(None):
-        return "null"
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin in (list, tuple):
-        args = typing.get_args(tp)
-        return f"list[{_type_name(args[0])}]" if args else "list"
-    if origin is dict:
-        args = typing.get_args(tp)
-        return f"dict[{_type_name(args[0])}, {_type_name(args[1])}]" if args else "dict"
-    if tp is Any:
-        return "any"
-    if dataclasses.is_dataclass(tp):
-        return "section"
-    return getattr(tp, "__name__", str(tp))
+def _fields(cls: type) -> dict[str, tuple[dict[str, Any], Any]]:
+    """``name -> (metadata, annotation with its extras)`` of a section; for ``algorithm``, its
+    parameter sections take the place of the ``params`` field."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {f.name: (dict(f.metadata), hints[f.name]) for f in dataclasses.fields(cls)}
+    if cls is AlgorithmConfig:
+        del out["params"]
+        for name, section_cls in _parameter_sections().items():
+            out[name] = ({"doc": _first_line(section_cls.__doc__), "hint": None}, section_cls)
+    return out
 
 
-class _TypeMismatch(Exception):
-    pass
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
-def _coerce(value: Any, tp: Any, path: str) -> Any:
-    """Return ``value`` as type ``tp`` or raise ``_TypeMismatch``/``ConfigError``."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None or (isinstance(value, str) and value.strip().lower() in _NONE_STRINGS):
-            if type(None) in args:
-                return None
-        members = [a for a in args if a is not type(None)]
-        # A value that already has one of the member types keeps it ('all-linear' stays a str);
-        # otherwise try coercions with strings last so '3' becomes an int where int is allowed.
-        for member in members:
-            base = typing.get_origin(member) or member
-            if (
-                isinstance(base, type)
-                and isinstance(value, base)
-                and not (base is int and isinstance(value, bool))
-            ):
-                try:
-                    return _coerce(value, member, path)
-                except _TypeMismatch:
-                    pass
-        members.sort(key=lambda a: a is str)
-        for member in members:
-            try:
-                return _coerce(value, member, path)
-            except _TypeMismatch:
-                continue
-        raise _TypeMismatch
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value in choices:
-            return value
-        if isinstance(value, str):
-            near = difflib.get_close_matches(value, [str(c) for c in choices], n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-        else:
-            hint = ""
-        raise ConfigError(f"{path}={value!r} is not one of {', '.join(repr(c) for c in choices)}{hint}")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise _TypeMismatch
-        return _build(tp, value, path)
-    if origin in (list, tuple) or tp in (list, tuple):
-        args = typing.get_args(tp)
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()] if value.strip() else []
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
-            raise _TypeMismatch
-        if not args:
-            return list(value)
-        out = []
-        for i, item in enumerate(value):
-            try:
-                out.append(_coerce(item, args[0], f"{path}[{i}]"))
-            except _TypeMismatch:
-                raise ConfigError(
-                    f"{path}[{i}] expects {_type_name(args[0])}, got {item!r} ({type(item).__name__})"
-                ) from None
-        return out
-    if origin is dict or tp is dict:
-        if not isinstance(value, dict):
-            raise _TypeMismatch
-        args = typing.get_args(tp)
-        if not args:
-            return _deepcopy(value)
-        return {str(k): _coerce(v, args[1], f"{path}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off"):
-            return value.strip().lower() in ("true", "yes", "on")
-        raise _TypeMismatch
-    if tp is int:
-        if isinstance(value, bool):
-            raise _TypeMismatch
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip().replace("_", ""))
-            except ValueError:
-                raise _TypeMismatch from None
-        raise _TypeMismatch
-    if tp is float:
-        if isinstance(value, bool):
-            raise _TypeMismatch
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())  # YAML reads '1e-6' as a string
-            except ValueError:
-                raise _TypeMismatch from None
-        raise _TypeMismatch
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise _TypeMismatch
-    raise ConfigError(f"{path}: unsupported field type {tp!r} (a bug in mmrl.config)")
+def _is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def _fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls)}
-
-
-def _all_paths(cls: type = None, prefix: str = "") -> list[str]:
+def _all_paths(cls: type | None = None, prefix: str = "") -> list[str]:
     cls = cls or Config
     paths = []
     for name, (_, tp) in _fields(cls).items():
         full = f"{prefix}{name}"
         paths.append(full)
-        if dataclasses.is_dataclass(tp):
+        if _is_section(tp):
             paths.extend(_all_paths(tp, full + "."))
     return paths
 
 
-#: Names users bring from verl, TRL and EasyR1, mapped to ours.
+#: Names users bring from verl, TRL and EasyR1 (and our own former names), mapped to ours.
 _ALIASES = {
     "lr": "trainer.learning_rate",
     "learning_rate": "trainer.learning_rate",
@@ -709,31 +670,30 @@ _ALIASES = {
     "save_freq": "trainer.save_every",
     "test_freq": "eval.every",
     "val_freq": "eval.every",
+    "w_reinforce_lambda": "algorithm.w_reinforce.lam",
 }
 
 
-def _section_fields(prefix: str) -> list[str] | None:
+def _section_at(prefix: str) -> type | None:
     cls: Any = Config
     for part in prefix.split(".") if prefix else []:
         fields = _fields(cls)
-        if part not in fields or not dataclasses.is_dataclass(fields[part][1]):
+        if part not in fields or not _is_section(fields[part][1]):
             return None
         cls = fields[part][1]
-    return list(_fields(cls))
+    return cls
 
 
 def _unknown_key_message(path: str) -> str:
     prefix, _, leaf = path.rpartition(".")
-    near: str | None = None
-    siblings = _section_fields(prefix)
-    if siblings:
-        match = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.6)
+    near: str | None = _ALIASES.get(leaf)
+    section = _section_at(prefix)
+    if near is None and section is not None:
+        match = difflib.get_close_matches(leaf, list(_fields(section)), n=1, cutoff=0.6)
         if match:
             near = f"{prefix}.{match[0]}" if prefix else match[0]
-    if near is None and leaf in _ALIASES:
-        near = _ALIASES[leaf]
     if near is None:
-        leaves = [p for p in _all_paths() if not dataclasses.is_dataclass(_type_at(p))]
+        leaves = [p for p in _all_paths() if not _is_section(_annotation_at(p))]
         same_leaf = [p for p in leaves if p.rsplit(".", 1)[-1] == leaf]
         match = same_leaf[:1] or difflib.get_close_matches(path, leaves, n=1, cutoff=0.6)
         if not match:
@@ -744,51 +704,200 @@ def _unknown_key_message(path: str) -> str:
     return f"unknown key {path!r}{hint}"
 
 
-def _type_at(path: str) -> Any:
-    cls: Any = Config
+def _annotation_at(path: str) -> Any:
     tp: Any = Config
     for part in path.split("."):
-        tp = _fields(cls)[part][1]
-        cls = tp
+        tp = _fields(tp)[part][1]
     return tp
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    fields = _fields(cls)
-    errors: list[str] = []
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if key not in fields:
-            errors.append(_unknown_key_message(path))
-            continue
-        _, tp = fields[key]
+def _type_name(tp: Any) -> str:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return f"list[{_type_name(args[0])}]" if args else "list"
+    if origin is dict:
+        args = typing.get_args(tp)
+        return f"dict[{_type_name(args[0])}, {_type_name(args[1])}]" if args else "dict"
+    if tp is Any:
+        return "any"
+    if _is_section(tp):
+        return "section"
+    return getattr(tp, "__name__", str(tp))
+
+
+# --------------------------------------------------------------------------------------------
+# pydantic's errors as ours: field, value, what is allowed
+# --------------------------------------------------------------------------------------------
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_LENGTH_ERRORS = {"too_short", "too_long", "string_too_short"}
+
+
+def _bounds(tp: Any) -> dict[str, Any]:
+    """The ``ge``/``gt``/``le``/``lt``/``min_length``/``max_length`` constraints on an annotation
+    (on the non-null member of an optional one)."""
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        found = [_bounds(member) for member in typing.get_args(tp) if member is not type(None)]
+        return found[0] if len(found) == 1 else {}
+    out: dict[str, Any] = {}
+    while typing.get_origin(tp) is Annotated:
+        tp, *extras = typing.get_args(tp)
+        for extra in extras:
+            for item in getattr(extra, "metadata", [extra]):
+                for key in ("ge", "gt", "le", "lt", "min_length", "max_length"):
+                    if getattr(item, key, None) is not None:
+                        out[key] = getattr(item, key)
+    return out
+
+
+def _range_text(bounds: dict[str, Any]) -> str:
+    low = ("[", bounds["ge"]) if "ge" in bounds else ("(", bounds["gt"]) if "gt" in bounds else None
+    high = ("]", bounds["le"]) if "le" in bounds else (")", bounds["lt"]) if "lt" in bounds else None
+    if low and high:
+        return f"in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    if low:
+        return f"{'>=' if low[0] == '[' else '>'} {low[1]}"
+    assert high is not None
+    return f"{'<=' if high[0] == ']' else '<'} {high[1]}"
+
+
+def _locate(loc: tuple[Any, ...], prefix: str, root: type) -> tuple[str, Any, dict[str, Any]]:
+    """The config path of an error location, the annotation there and its field's metadata.
+
+    Union member tags and validator names in ``loc`` end the walk (they are not config keys).
+    """
+    path, tp, meta = prefix, root, {}
+    for part in loc:
+        inner = _members(tp)
+        base = next((m for m in inner if m is not type(None)), tp)
+        if _is_section(base) and isinstance(part, str) and part in _fields(base):
+            meta, tp = _fields(base)[part]
+            path = f"{path}.{part}" if path else part
+        elif typing.get_origin(base) is list and isinstance(part, int):
+            tp, meta = typing.get_args(base)[0], {**meta}
+            path = f"{path}[{part}]"
+        elif typing.get_origin(base) is dict and isinstance(part, str):
+            tp, meta = typing.get_args(base)[1], {}
+            path = f"{path}.{part}"
+        else:
+            break
+    return path, tp, meta
+
+
+def _show(value: Any, tp: Any) -> str:
+    """A value as the field holds it: ``0`` or YAML's string ``'1e-6'`` given for a float reads back
+    as ``0.0`` and ``1e-06``."""
+    if float in _members(tp) and not isinstance(value, bool):
         try:
-            kwargs[key] = _coerce(value, tp, path)
-        except _TypeMismatch:
-            errors.append(f"{path} expects {_type_name(tp)}, got {value!r} ({type(value).__name__})")
-        except ConfigError as exc:
-            errors.extend(exc.errors)
-    if errors:
-        raise ConfigError(errors)
-    return cls(**kwargs)
+            return str(float(value))
+        except (TypeError, ValueError):
+            pass
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _messages(exc: ValidationError, prefix: str = "", root: type = Config) -> list[str]:
+    out: list[str] = []
+    reported: set[str] = set()
+    for error in exc.errors():
+        path, tp, meta = _locate(tuple(error["loc"]), prefix, root)
+        kind, value = error["type"], error.get("input")
+        hint = f" ({meta['hint']})" if meta.get("hint") else ""
+        if kind == "unexpected_keyword_argument":
+            parent = _locate(tuple(error["loc"])[:-1], prefix, root)[0]
+            path = f"{parent}.{error['loc'][-1]}" if parent else str(error["loc"][-1])
+            message = _unknown_key_message(path)
+        elif kind == "literal_error":
+            choices = [a for m in _members(tp) if typing.get_origin(m) is Literal for a in typing.get_args(m)]
+            by_lower = {str(c).lower(): c for c in choices}
+            near = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1)
+            did_you_mean = f"; did you mean {by_lower[near[0]]!r}?" if near and isinstance(value, str) else ""
+            message = f"{path}={value!r} is not one of {', '.join(repr(c) for c in choices)}{did_you_mean}"
+        elif kind == "finite_number":
+            message = f"{path}={value} must be a finite number (NaN and infinity are not allowed)"
+        elif kind in _RANGE_ERRORS:
+            bounds = _bounds(tp) or {key: error["ctx"][key] for key in error.get("ctx", {})}
+            message = f"{path}={_show(value, tp)} must be {_range_text(bounds)}{hint}"
+        elif kind in _LENGTH_ERRORS:
+            bounds = _bounds(tp)
+            low, high = bounds.get("min_length"), bounds.get("max_length")
+            size = (
+                f"exactly {low}" if low == high else f"at least {low}" if high is None else f"{low}..{high}"
+            )
+            noun = "character" if kind == "string_too_short" else "item"
+            plural = "" if size.endswith(" 1") else "s"
+            message = f"{path}={value!r} must have {size} {noun}{plural}{hint}"
+        elif kind == "bool_is_not_a_number" or kind.endswith(("_parsing", "_type", "_from_float")):
+            message = f"{path} expects {_type_name(tp)}, got {value!r} ({type(value).__name__})"
+        else:
+            message = f"{path}: {error['msg']} (got {value!r})"
+        if path not in reported:  # a union reports each member's failure; one message per field
+            reported.add(path)
+            out.append(message)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
 
+_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
+def _validate(cls: type[S], data: dict[str, Any], prefix: str = "") -> tuple[S | None, list[str]]:
+    adapter = _ADAPTERS.setdefault(cls, TypeAdapter(cls))
+    try:
+        return adapter.validate_python(data), []
+    except ValidationError as exc:
+        return None, _messages(exc, prefix, cls)
+
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """The tree as plain dicts/lists/scalars (what ``save_config`` writes)."""
-    return dataclasses.asdict(cfg)
+    """The tree as plain dicts/lists/scalars (what ``save_config`` writes); the algorithm's
+    parameter sections are written as ``algorithm.<name>``."""
+    data = dataclasses.asdict(cfg)
+    algorithm = (
+        data["algorithm"] if isinstance(cfg, Config) else data if isinstance(cfg, AlgorithmConfig) else None
+    )
+    if algorithm is not None:
+        algorithm.update(algorithm.pop("params"))
+    return data
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Build and validate a ``Config`` from a (possibly partial) nested dict."""
     if not isinstance(data, dict):
         raise ConfigError(f"the configuration must be a mapping of sections, got {type(data).__name__}")
-    cfg = _build(Config, data)
+    data = _deepcopy(data)
+    errors: list[str] = []
+    algorithm = data.get("algorithm")
+    given: dict[str, Any] = {}
+    if isinstance(algorithm, dict):
+        # the parameter sections: those of every registered estimator, and of the chosen one
+        sections = _parameter_sections((algorithm.get("name"), algorithm.get("estimator")))
+        given = {key: algorithm.pop(key) for key in list(algorithm) if key in sections}
+        if "params" in algorithm:
+            del algorithm["params"]
+            errors.append("unknown key 'algorithm.params'; write parameters as algorithm.<section>.<name>")
+    cfg, tree_errors = _validate(Config, data)
+    errors += tree_errors
+    params: dict[str, Any] = {}
+    for key, value in given.items():
+        params[key], section_errors = _validate(sections[key], value, f"algorithm.{key}")
+        errors += section_errors
+    if errors or cfg is None:
+        raise ConfigError(errors)
+    if params:
+        algorithm_cfg = dataclasses.replace(cfg.algorithm, params={**cfg.algorithm.params, **params})
+        cfg = dataclasses.replace(cfg, algorithm=algorithm_cfg)
     errors = _cross_checks(cfg)
     if errors:
         raise ConfigError(errors)
@@ -874,6 +983,18 @@ def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Conf
     return config_from_dict(data)
 
 
+def _children(obj: Any) -> list[tuple[str, str, Any]]:
+    """``(name, doc, value)`` of a section instance, parameter sections included."""
+    docs = _fields(type(obj))
+    out = [(f.name, f.metadata.get("doc", ""), getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    if isinstance(obj, AlgorithmConfig):
+        out = [c for c in out if c[0] != "params"]
+        out += [
+            (name, docs[name][0]["doc"] if name in docs else "", value) for name, value in obj.params.items()
+        ]
+    return out
+
+
 def config_to_yaml(cfg: Config, docs: bool = False) -> str:
     """YAML text of the resolved tree; with ``docs=True`` each field is preceded by its doc."""
     if not docs:
@@ -882,16 +1003,14 @@ def config_to_yaml(cfg: Config, docs: bool = False) -> str:
 
     def emit(obj: Any, indent: int) -> None:
         pad = "  " * indent
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            doc = f.metadata.get("doc", "")
+        for name, doc, value in _children(obj):
             if doc:
                 lines.append(f"{pad}# {doc}")
             if dataclasses.is_dataclass(value):
-                lines.append(f"{pad}{f.name}:")
+                lines.append(f"{pad}{name}:")
                 emit(value, indent + 1)
             else:
-                dumped = yaml.safe_dump({f.name: value}, default_flow_style=True, width=10_000).strip()
+                dumped = yaml.safe_dump({name: value}, default_flow_style=True, width=10_000).strip()
                 lines.append(f"{pad}{dumped[1:-1] if dumped.startswith('{') else dumped}")
 
     emit(cfg, 0)
@@ -911,10 +1030,10 @@ def field_docs() -> dict[str, str]:
 
     def walk(cls: type, prefix: str) -> dict[str, str]:
         out: dict[str, str] = {}
-        for name, (f, tp) in _fields(cls).items():
+        for name, (meta, tp) in _fields(cls).items():
             full = f"{prefix}{name}"
-            out[full] = f.metadata.get("doc", "")
-            if dataclasses.is_dataclass(tp):
+            out[full] = meta.get("doc", "")
+            if _is_section(tp):
                 out.update(walk(tp, full + "."))
         return out
 

@@ -10,7 +10,9 @@ Public API::
     @register_verifier("my_task")       # a custom verifier: fn(response, example) -> Score | float | None
 
 Built-in verifiers (``Example.task``): ``math``, ``geometry``, ``chart``, ``chart_official``,
-``choice``, ``format``, and ``mathruler`` (the A-GRAE paper's Geometry3K reward, as verl computes it). Custom ones: ``@register_verifier``, ``pkg.module:fn``,
+``choice``, ``format``, and ``mathruler`` (the A-GRAE paper's Geometry3K reward, as verl computes
+it); each registers itself in its module, and the registry imports the modules of this package
+before its first lookup. Custom ones: ``@register_verifier``, ``pkg.module:fn``,
 ``path/to/file.py:fn``, or the entry-point group ``mmrl.verifiers`` (``docs/verifiers.md``).
 
 Modules: ``extraction`` (where the final answer is), ``latex`` (spelling normalisation),
@@ -19,11 +21,11 @@ Modules: ``extraction`` (where the final answer is), ``latex`` (spelling normali
 ``runner``.
 """
 
-from rewards import chart, choice, format, math_verifier, mathruler_verifier  # noqa: F401  (register the built-ins)
 from rewards.extraction import Extraction, extract_answer
 from rewards.format import format_score
 from rewards.registry import (
     ENTRY_POINT_GROUP,
+    VERIFIERS,
     UnknownVerifierError,
     get_verifier,
     list_verifiers,
@@ -39,6 +41,7 @@ __all__ = [
     "RewardError",
     "RewardRunner",
     "RunnerResult",
+    "VERIFIERS",
     "UnknownVerifierError",
     "check_gold",
     "extract_answer",

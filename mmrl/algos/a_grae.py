@@ -20,7 +20,10 @@ batch accuracy ``ω`` (no step counter):
    group becomes negative-dominant (``ΣA < 0``) and unsampled answers gain probability while the
    model is weak.
 
-The refined advantages feed the base algorithm's unchanged objective (GRPO, Dr.GRPO, DAPO).
+The refined advantages feed the base algorithm's unchanged objective (GRPO, Dr.GRPO, DAPO): the
+presets ``grpo+a_grae``, ``dr_grpo+a_grae`` and ``dapo+a_grae`` (GRPO's estimator with A-GRAE, and
+DAPO's loss and sampling rules). Parameters: ``algorithm.a_grae`` (``AGraeParams``); the paper's
+alpha is 1 for math and 0.5 for Geometry3K and medical data (official code).
 
 Differences from the authors' released code (``HKU-HealthAI/A-GRAE`` @ c5aa316), all deliberate:
 the code divides the easy term by ``1 − √p`` instead of the paper's ``√(1−p)`` (available here as
@@ -32,19 +35,26 @@ correctness indicator when the verifier gives one, which equals it for 0/1 rewar
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field
 from torch import Tensor
 
-from mmrl.algos.advantages import dr_grpo_advantages, grpo_advantages
+from mmrl.algos.dapo import DAPO
+from mmrl.algos.dr_grpo import DR_GRPO, dr_grpo_advantages
 from mmrl.algos.groups import batch_accuracy as mean_batch_reward
 from mmrl.algos.groups import success_rate
-from mmrl.algos.registry import register_estimator
+from mmrl.algos.grpo import GRPO, grpo_advantages
+from mmrl.algos.registry import register_estimator, register_preset
+from mmrl.config import Section, opt, parameter_section
 
 __all__ = [
     "EASY_DIVISORS",
+    "AGraeParams",
+    "a_grae_diagnostics",
     "a_grae_advantages",
     "a_grae_weight",
     "attenuate_positive",
@@ -57,6 +67,21 @@ __all__ = [
 
 EasyDivisor = Literal["sqrt_one_minus_p", "one_minus_sqrt_p"]
 EASY_DIVISORS: tuple[str, ...] = ("sqrt_one_minus_p", "one_minus_sqrt_p")
+
+
+@parameter_section("a_grae")
+class AGraeParams(Section):
+    """A-GRAE parameters (used by the *+a_grae presets)."""
+
+    alpha: Annotated[float, Field(gt=0, le=1)] = opt(
+        1.0,
+        "A-GRAE attenuation scale: positive advantages are multiplied by min(1, omega/alpha); alpha <= 1.",
+        hint="the paper requires alpha <= 1",
+    )
+    easy_divisor: EasyDivisor = opt(
+        "sqrt_one_minus_p",
+        "Easy-focus divisor: the paper's sqrt(1-p), or the released code's 1-sqrt(p).",
+    )
 
 
 def attenuation_factor(omega: float, alpha: float) -> float:
@@ -126,7 +151,12 @@ def a_grae_advantages(
     return attenuate_positive(reweighted, omega, alpha)
 
 
-@register_estimator("grpo+a_grae")
+def a_grae_diagnostics(*, batch_accuracy: float, alpha: float = 1.0, **_: object) -> dict[str, float]:
+    """``advantages/attenuation``: step 3's factor ``min(1, ω/α)`` this step."""
+    return {"advantages/attenuation": attenuation_factor(batch_accuracy, alpha)}
+
+
+@register_estimator("grpo+a_grae", params=AGraeParams, diagnostics=a_grae_diagnostics)
 def grpo_a_grae_advantages(
     rewards: Tensor,
     group_ids: Tensor,
@@ -150,7 +180,7 @@ def grpo_a_grae_advantages(
     )
 
 
-@register_estimator("dr_grpo+a_grae")
+@register_estimator("dr_grpo+a_grae", params=AGraeParams, diagnostics=a_grae_diagnostics)
 def dr_grpo_a_grae_advantages(
     rewards: Tensor,
     group_ids: Tensor,
@@ -184,3 +214,15 @@ def a_grae_weight(p: float, omega: float, group_size: int) -> float:
 def peak_success_rate(omega: float) -> float:
     """``p* = (1−ω)² / ((1−ω)² + ω²)``, the success rate that step 2 weights most."""
     return (1 - omega) ** 2 / ((1 - omega) ** 2 + omega**2)
+
+
+_PAPER = "A-GRAE, Yu, Chen et al. 2026, arXiv 2602.05548"
+GRPO_A_GRAE = register_preset(
+    dataclasses.replace(GRPO, name="grpo+a_grae", estimator="grpo+a_grae", paper=_PAPER)
+)
+DR_GRPO_A_GRAE = register_preset(
+    dataclasses.replace(DR_GRPO, name="dr_grpo+a_grae", estimator="dr_grpo+a_grae", paper=_PAPER)
+)
+DAPO_A_GRAE = register_preset(
+    dataclasses.replace(DAPO, name="dapo+a_grae", estimator="grpo+a_grae", paper=_PAPER)
+)

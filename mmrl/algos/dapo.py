@@ -6,12 +6,14 @@
   accumulator the trainer feeds round by round; after ``max_rounds`` it trains on what there is,
   with a warning and a counter.
 * **Soft overlong punishment** (paper Eq. 13): ``overlong_penalty`` is added to the reward.
+
+The ``dapo`` preset is GRPO's estimator with both rules, clip-higher (ε_low = 0.2, ε_high = 0.28)
+and ``token-mean`` aggregation.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -19,9 +21,10 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor
 
-from mmrl.algos.groups import check_step_inputs, group_index, group_moments
+from mmrl.algos.groups import batch_accuracy_from_sums, check_step_inputs, group_index, group_moments
+from mmrl.algos.registry import Preset, register_preset
 
-__all__ = ["DynamicSampler", "FilteredBatch", "mixed_group_mask", "overlong_penalty"]
+__all__ = ["DAPO", "DynamicSampler", "FilteredBatch", "mixed_group_mask", "overlong_penalty"]
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +176,7 @@ class DynamicSampler(Generic[T]):
         correct = None
         if self._has_correct:
             correct = torch.cat([c for _, _, c in kept]) if kept else torch.empty(0)
-        omega = math.nan
-        if self._reward_count:
-            omega = min(1.0, max(0.0, self._reward_sum / self._reward_count))
+        omega = batch_accuracy_from_sums(self._reward_sum, self._reward_count)
         metrics = {
             "dynamic_sampling/rounds": float(self._rounds),
             "dynamic_sampling/seen_groups": float(self._seen_groups),
@@ -185,3 +186,16 @@ class DynamicSampler(Generic[T]):
             "dynamic_sampling/short_steps": float(self.short_steps),
         }
         return FilteredBatch(items, group_ids, rewards, correct, omega, metrics)
+
+
+DAPO = register_preset(
+    Preset(
+        "dapo",
+        "grpo",
+        "token-mean",
+        clip_ratio_high=0.28,
+        dynamic_sampling=True,
+        overlong=True,
+        paper="DAPO, Yu et al. 2025, arXiv 2503.14476",
+    )
+)

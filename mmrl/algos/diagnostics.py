@@ -3,6 +3,8 @@
 They show the two symmetries A-GRAE breaks: ``advantages/pos_mass`` vs ``advantages/neg_mass``
 (equal for GRPO, ratio ``min(1, ω/α)`` for A-GRAE) and ``advantages/abs_sum/p=...``, the total
 ``Σ|A|`` of the groups in each success-rate bucket (where the update's weight goes by difficulty).
+An estimator adds metrics of its own through its registered ``diagnostics`` (A-GRAE:
+``advantages/attenuation``); nothing here knows an estimator's parameters.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmrl.algos.a_grae import attenuation_factor
 from mmrl.algos.groups import batch_accuracy as mean_batch_reward
 from mmrl.algos.groups import group_index, group_moments, success_rate
-from mmrl.algos.registry import compute_advantages
+from mmrl.algos.registry import EstimatorSpec, get_estimator_spec
 
 __all__ = ["SUCCESS_BUCKETS", "compute_advantages_with_metrics", "group_diagnostics"]
 
@@ -38,12 +39,10 @@ def group_diagnostics(
     *,
     correct: Tensor | None = None,
     batch_accuracy: float | None = None,
-    alpha: float | None = None,
 ) -> dict[str, float]:
     """Metrics of one step's advantages ``[N]`` (all floats):
 
-    * ``advantages/omega``: ``ω`` (``batch_accuracy`` if given, else the mean scorable reward clipped
-      to ``[0, 1]``); ``advantages/attenuation``: ``min(1, ω/α)``, only when ``alpha`` is given;
+    * ``advantages/omega``: ``ω`` (``batch_accuracy`` if given, else ``batch_accuracy(rewards)``);
     * ``advantages/zero_variance_frac``: fraction of groups with a scorable reward whose scorable
       rewards are all equal (no group-relative signal); ``advantages/unscorable_frac``: fraction of
       samples with a NaN reward;
@@ -63,8 +62,6 @@ def group_diagnostics(
 
     omega = mean_batch_reward(rewards) if batch_accuracy is None else float(batch_accuracy)
     out: dict[str, float] = {"advantages/omega": omega}
-    if alpha is not None:
-        out["advantages/attenuation"] = attenuation_factor(omega, alpha)
     n_groups = int(has_reward.sum())
     out["advantages/zero_variance_frac"] = (
         float((constant & has_reward).sum()) / n_groups if n_groups else 0.0
@@ -80,19 +77,21 @@ def group_diagnostics(
 
 
 def compute_advantages_with_metrics(
-    estimator: str, rewards: Tensor, group_ids: Tensor, **params: Any
+    estimator: str | EstimatorSpec,
+    rewards: Tensor,
+    group_ids: Tensor,
+    *,
+    correct: Tensor | None = None,
+    batch_accuracy: float | None = None,
+    **params: Any,
 ) -> tuple[Tensor, dict[str, float]]:
-    """``compute_advantages`` plus ``group_diagnostics`` of the result (same arguments).
-
-    ``correct``, ``batch_accuracy`` and ``alpha`` in ``params`` are also read by the diagnostics.
-    """
-    advantages = compute_advantages(estimator, rewards, group_ids, **params)
+    """``compute_advantages`` plus ``group_diagnostics`` of the result and the estimator's own
+    ``diagnostics(batch_accuracy=ω, **params)`` (same arguments)."""
+    spec = get_estimator_spec(estimator)
+    advantages = spec(rewards, group_ids, correct=correct, batch_accuracy=batch_accuracy, **params)
     metrics = group_diagnostics(
-        advantages,
-        rewards,
-        group_ids,
-        correct=params.get("correct"),
-        batch_accuracy=params.get("batch_accuracy"),
-        alpha=params.get("alpha"),
+        advantages, rewards, group_ids, correct=correct, batch_accuracy=batch_accuracy
     )
+    if spec.diagnostics is not None:
+        metrics.update(spec.diagnostics(batch_accuracy=metrics["advantages/omega"], **params))
     return advantages, metrics

@@ -23,6 +23,7 @@ from mmrl.types import Score
 __all__ = [
     "GroupMoments",
     "batch_accuracy",
+    "batch_accuracy_from_sums",
     "check_step_inputs",
     "group_index",
     "group_moments",
@@ -126,19 +127,31 @@ def success_rate(rewards: Tensor, group_ids: Tensor, correct: Tensor | None = No
     return torch.where(from_correct.count > 0, from_correct.mean, p)
 
 
-def batch_accuracy(rewards: Tensor) -> float:
-    """A-GRAE's training-state proxy ``ω = clip( Σ_i r_i / B, 0, 1 )`` over the scorable rewards.
+def batch_accuracy_from_sums(reward_sum: float, reward_count: float) -> float:
+    """A-GRAE's training-state proxy ``ω = clip( Σ_i r_i / B, 0, 1 )``, from the sum and count of the
+    step's scorable rewards: the one place ``ω`` is computed.
 
-    ``B`` counts every scorable trajectory of the step, before any dynamic-sampling filter (pass the
-    unfiltered batch). The paper defines ``ω`` as the plain mean reward, which lies in ``[0, 1]`` for its
-    rewards; the clip keeps the attenuation factor ``min(1, ω/α)`` in ``[0, 1]`` when rewards can be
-    negative (e.g. after overlong shaping). ``NaN`` when no reward is scorable.
+    ``B`` counts every scorable trajectory generated in the step, before any dynamic-sampling filter
+    and before reward shaping: pass sums over the unfiltered, unshaped rewards (of every round and,
+    in data-parallel training, summed over all ranks). The paper defines ``ω`` as the plain mean
+    reward, which lies in ``[0, 1]`` for its rewards; the clip keeps the attenuation factor
+    ``min(1, ω/α)`` in ``[0, 1]`` when rewards can be negative or above 1. ``NaN`` when no reward is
+    scorable (``reward_count == 0``).
+
+    >>> batch_accuracy_from_sums(3.0, 4), batch_accuracy_from_sums(5.0, 4), batch_accuracy_from_sums(0.0, 0)
+    (0.75, 1.0, nan)
     """
+    if reward_count <= 0:
+        return math.nan
+    return min(1.0, max(0.0, reward_sum / reward_count))
+
+
+def batch_accuracy(rewards: Tensor) -> float:
+    """``ω`` of a step whose unfiltered, unshaped rewards are ``rewards`` ``[N]`` (``NaN`` = unscorable
+    and not counted); see ``batch_accuracy_from_sums``."""
     r = rewards.double()
     r = r[~torch.isnan(r)]
-    if r.numel() == 0:
-        return math.nan
-    return float(r.mean().clamp(0.0, 1.0))
+    return batch_accuracy_from_sums(float(r.sum()), r.numel())
 
 
 def score_tensors(scores: Sequence[Score]) -> tuple[Tensor, Tensor]:

@@ -12,7 +12,8 @@ The two calls the trainer and the evaluator make::
 
 ``list_recipes()`` gives every recipe with its splits, verifier names (``tasks``), default template
 and what ``meta["category"]`` holds. ``register_recipe`` adds one; ``data.recipe`` may also be
-``pkg.module:NAME`` or ``path/to/file.py:NAME`` (see ``mmrl.data.recipes``).
+``pkg.module:NAME``, ``path/to/file.py:NAME`` or an entry point of the group ``mmrl.recipes`` (see
+``mmrl.data.recipes``; ``RECIPES`` is the registry).
 
 Images come out as RGB ``PIL.Image.Image`` objects, not resized (the policy adapter resizes them).
 """
@@ -21,6 +22,7 @@ from mmrl.data.images import ImageProblem, decode_image
 from mmrl.data.loading import GoldCheck, LoadedData, load_examples, load_from_config
 from mmrl.data.prompts import build_messages, list_templates, load_template, render_text
 from mmrl.data.recipes import (
+    RECIPES,
     Option,
     Recipe,
     RecipeContext,
@@ -38,6 +40,7 @@ __all__ = [
     "GoldCheck",
     "ImageProblem",
     "LoadedData",
+    "RECIPES",
     "Option",
     "Recipe",
     "RecipeContext",

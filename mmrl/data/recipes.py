@@ -5,33 +5,30 @@ A recipe says where a dataset's rows come from and how one row becomes the field
 rendering the prompt, validating, reporting). Built-in recipes live one module per dataset in
 ``data_recipes/``, each defining ``RECIPE = Recipe(...)``.
 
-How a name is resolved (``get_recipe``), in this order:
+How a name is resolved (``get_recipe``; ``RECIPES`` is a ``mmrl.plugins.Registry``), in this order:
 
-1. a recipe registered in this process with ``register_recipe`` (a user's own, or a built-in);
-2. a built-in name (``mmrl data list``), imported from ``data_recipes`` on first use;
-3. ``pkg.module:NAME`` or ``path/to/file.py:NAME``, where ``NAME`` is either a ``Recipe`` or a
+1. a recipe registered with ``register_recipe``: a user's own, or a built-in (every module of
+   ``data_recipes`` registers its ``RECIPE``; the registry imports them before its first lookup);
+2. ``pkg.module:NAME`` or ``path/to/file.py:NAME``, where ``NAME`` is either a ``Recipe`` or a
    function ``fn(split: str, options: dict) -> Iterable[dict]`` yielding rows in the generic schema
    (``question``, ``answer``, optional ``task``, ``image``/``images``, ``choices``, ``id``, ``meta``);
-4. ``pkg.module``: a module that defines ``RECIPE``.
+3. an entry point of the group ``mmrl.recipes`` naming a ``Recipe`` or such a function;
+4. ``pkg.module`` or ``path/to/file.py``: a module that defines ``RECIPE``.
 """
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-import importlib
-import importlib.util
 import math
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from mmrl.errors import UserError
+from mmrl.plugins import PluginError, Registry
 
 __all__ = [
-    "BUILTIN_RECIPES",
+    "RECIPES",
     "Option",
     "Recipe",
     "RecipeContext",
@@ -290,126 +287,43 @@ def function_recipe(fn: Callable[..., Iterable[Mapping[str, Any]]], name: str) -
 # The registry
 # --------------------------------------------------------------------------------------------
 
-#: Built-in recipe names -> ``module:attribute`` holding their ``Recipe``.
-BUILTIN_RECIPES: dict[str, str] = {
-    "synthetic_arithmetic": "data_recipes.synthetic_arithmetic:RECIPE",
-    "synthetic_geometry": "data_recipes.synthetic_geometry:RECIPE",
-    "synthetic_charts": "data_recipes.synthetic_charts:RECIPE",
-    "geometry3k": "data_recipes.geometry3k:RECIPE",
-    "math": "data_recipes.math:RECIPE",
-    "math500": "data_recipes.math500:RECIPE",
-    "gsm8k": "data_recipes.gsm8k:RECIPE",
-    "mathvista": "data_recipes.mathvista:RECIPE",
-    "mathverse": "data_recipes.mathverse:RECIPE",
-    "mathvision": "data_recipes.mathvision:RECIPE",
-    "chartqa": "data_recipes.chartqa:RECIPE",
-    "aime24": "data_recipes.aime24:RECIPE",
-    "aime25": "data_recipes.aime25:RECIPE",
-    "amc23": "data_recipes.amc23:RECIPE",
-    "jsonl": "data_recipes.generic:JSONL",
-    "parquet": "data_recipes.generic:PARQUET",
-}
-
-_REGISTRY: dict[str, Recipe] = {}
-
-
-def register_recipe(recipe: Recipe, *, replace: bool = False) -> Recipe:
-    """Make ``recipe`` loadable by its name; returns it (so it can decorate a module constant)."""
-    if not isinstance(recipe, Recipe):
-        raise TypeError(f"register_recipe expects a Recipe, got {type(recipe).__name__}")
-    if not replace and (recipe.name in _REGISTRY or recipe.name in BUILTIN_RECIPES):
-        existing = _REGISTRY.get(recipe.name)
-        if existing is not recipe:
-            raise UserError(
-                f"a recipe named {recipe.name!r} already exists; pick another name or pass replace=True"
-            )
-    _REGISTRY[recipe.name] = recipe
-    return recipe
-
-
-def list_recipes() -> list[Recipe]:
-    """Built-in recipes, then the ones registered in this process, each once."""
-    out = {name: get_recipe(name) for name in BUILTIN_RECIPES}
-    out.update(_REGISTRY)
-    return list(out.values())
-
-
-def get_recipe(spec: str) -> Recipe:
-    """The recipe a name, ``module:NAME``, ``file.py:NAME`` or ``module`` stands for."""
-    if not isinstance(spec, str) or not spec.strip():
-        raise UserError("data.recipe is empty; name a recipe (see `mmrl data list`)")
-    spec = spec.strip()
-    if spec in _REGISTRY:
-        return _REGISTRY[spec]
-    if spec in BUILTIN_RECIPES:
-        module_name, attr = BUILTIN_RECIPES[spec].split(":")
-        recipe = getattr(importlib.import_module(module_name), attr)
-        _REGISTRY[spec] = recipe
-        return recipe
-    if ":" in spec:
-        where, attr = spec.rsplit(":", 1)
-        module = _load_file(where) if where.endswith(".py") else _import(where, spec)
-        if not hasattr(module, attr):
-            raise UserError(f"data.recipe={spec!r}: {where} has no attribute {attr!r}")
-        return _as_recipe(getattr(module, attr), spec)
-    if spec.endswith(".py") or _module_exists(spec):
-        module = _load_file(spec) if spec.endswith(".py") else _import(spec, spec)
-        if not hasattr(module, "RECIPE"):
-            raise UserError(
-                f"data.recipe={spec!r}: module {spec} defines no RECIPE; name the recipe as "
-                f"'{spec}:NAME' or add RECIPE = Recipe(...)"
-            )
-        return _as_recipe(module.RECIPE, spec)
-    names = sorted(set(BUILTIN_RECIPES) | set(_REGISTRY))
-    near = difflib.get_close_matches(spec, names, n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise UserError(
-        f"data.recipe={spec!r} is not a known recipe{hint}; known: {', '.join(names)}; "
-        "or give 'pkg.module:NAME' / 'path/to/file.py:NAME'"
-    )
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
-
 
 def _as_recipe(obj: Any, spec: str) -> Recipe:
     if isinstance(obj, Recipe):
         return obj
     if callable(obj):
         return function_recipe(obj, spec)
-    raise UserError(
+    raise PluginError(
         f"data.recipe={spec!r} points at a {type(obj).__name__}; it must be a Recipe or a function "
         "fn(split, options) -> rows"
     )
 
 
-def _import(module_name: str, spec: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"data.recipe={spec!r}: cannot import {module_name} ({exc})") from None
+#: Every recipe by name; the built-ins are the modules of ``data_recipes``, each registering its own.
+RECIPES: Registry[Recipe] = Registry(
+    "data recipe",
+    group="mmrl.recipes",
+    builtins="data_recipes",
+    adapt=_as_recipe,
+    default_attr="RECIPE",
+    decorator="mmrl.data.register_recipe(Recipe(...))",
+)
 
 
-def _load_file(path_text: str) -> Any:
-    path = Path(path_text).expanduser().resolve()
-    if not path.is_file():
-        raise UserError(f"data.recipe: recipe file {path} does not exist")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    module_name = f"mmrl_user_recipe_{path.stem}_{digest}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise UserError(f"data.recipe: cannot load {path} as a Python module")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception:
-        del sys.modules[module_name]
-        raise
-    return module
+def register_recipe(recipe: Recipe, *, replace: bool = False) -> Recipe:
+    """Make ``recipe`` loadable by its name; returns it (``RECIPE = register_recipe(Recipe(...))``)."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"register_recipe expects a Recipe, got {type(recipe).__name__}")
+    return RECIPES.register(recipe.name, recipe, replace=replace)
+
+
+def list_recipes() -> list[Recipe]:
+    """Every registered and installed recipe, by name."""
+    return [RECIPES.resolve(name) for name in RECIPES.names()]
+
+
+def get_recipe(spec: str) -> Recipe:
+    """The recipe a name, ``module:NAME``, ``file.py:NAME``, ``module`` or ``file.py`` stands for."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise UserError("data.recipe is empty; name a recipe (see `mmrl data list`)")
+    return RECIPES.resolve(spec.strip())

@@ -8,7 +8,7 @@ Synthetic recipes generate their rows and take no path.
 
 ``--model`` is resolved by ``resolve_model``: an offline alias (``smollm2-135m-instruct``), a model
 directory (it has ``config.json``), or a training run directory, whose ``final/`` is used, or else
-its newest complete checkpoint under ``checkpoints/`` (``mmrl.train.checkpoint``'s layout and
+its newest complete checkpoint under ``checkpoints/`` (``mmrl.checkpoints``' layout and
 marker). The result says which.
 """
 
@@ -140,12 +140,12 @@ def resolve_model(spec: str, label: str | None = None) -> ResolvedModel:
     """The model directory ``--model`` stands for (rules in the module docstring).
 
     A run directory without ``final/`` uses its newest checkpoint with the trainer's completion
-    marker (``mmrl.train.checkpoint``); newer ones without it (a save cut by a crash) are skipped
+    marker (``mmrl.checkpoints``); newer ones without it (a save cut by a crash) are skipped
     and named in ``source``. A marked checkpoint whose files do not match its manifest is an
     error, not a silent fall-back to an older one: name the older checkpoint directory instead.
     """
+    from mmrl.checkpoints import COMPLETE_MARKER, CheckpointError, newest_complete_checkpoint
     from mmrl.models import MODEL_ALIASES, resolve_model_path
-    from mmrl.train.checkpoint import COMPLETE_MARKER, CheckpointError, list_checkpoints, verify_checkpoint
 
     if spec.lower() in MODEL_ALIASES:
         path = resolve_model_path(spec)
@@ -161,15 +161,12 @@ def resolve_model(spec: str, label: str | None = None) -> ResolvedModel:
     final = root / "final"
     if _is_model_dir(final):
         return ResolvedModel(str(final), spec, "the run's final/ model", label or f"{root.name}/final")
-    skipped: list[str] = []
-    for ckpt in reversed(list_checkpoints(root / "checkpoints")):
-        if not ckpt.complete:
-            skipped.append(ckpt.path.name)
-            continue
-        try:
-            verify_checkpoint(ckpt.path)
-        except CheckpointError as exc:
-            raise UserError(f"--model {spec!r}: the newest complete checkpoint is broken: {exc}") from None
+    try:
+        ckpt, incomplete = newest_complete_checkpoint(root / "checkpoints")
+    except CheckpointError as exc:
+        raise UserError(f"--model {spec!r}: the newest complete checkpoint is broken: {exc}") from None
+    skipped = [c.path.name for c in incomplete]
+    if ckpt is not None:
         if not _is_model_dir(ckpt.path):
             raise UserError(
                 f"--model {spec!r}: checkpoint {ckpt.path} has no config.json, so it does not load as a Hugging "

@@ -143,8 +143,6 @@ def _config_tree(opts: EvalOptions, model_path: str, engine: str, dtype: str) ->
                 "vllm": {"gpu_memory_utilization": opts.gpu_memory_utilization, "enable_sleep_mode": False},
             },
             "reward": dict(opts.reward),
-            # Not used by evaluation; kept within rollout.max_new_tokens so the training-side check passes.
-            "algorithm": {"overlong": {"buffer_length": min(128, opts.max_new_tokens)}},
         }
     )
 

@@ -12,17 +12,19 @@ prompt ``i`` are at ``[i * n, (i + 1) * n)`` with ``sample_index`` 0..n-1. Each 
 prompt ids the trainer will re-score, the response ids (stop token included), the decoded text,
 ``finish_reason`` and the engine's per-token log-probabilities (see ``Sampling``).
 
-Engines register themselves with ``@register_engine(name)``; ``build_engine`` is the one call
-site and the only place that reads ``cfg.rollout.engine``.
+Engines register themselves with ``@register_engine(name)`` in their module; ``ENGINES`` (a
+``mmrl.plugins.Registry``) imports the modules of ``mmrl.rollout`` before its first lookup and also
+takes ``pkg.module:factory``, ``file.py:factory`` and entry points of the group ``mmrl.engines``.
+``build_engine`` is the one call site and the only place that reads ``cfg.rollout.engine``.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from mmrl.plugins import PluginError, Registry
 from mmrl.policy.base import Policy, PromptInputs
 from mmrl.rollout.sampling import Sampling
 from mmrl.types import Example, Rollout
@@ -49,22 +51,29 @@ class RolloutEngine(Protocol):
 
 EngineFactory = Callable[[Any, Policy], RolloutEngine]
 
-#: name -> factory(rollout_config, policy). Filled by ``register_engine``.
-ENGINES: dict[str, EngineFactory] = {}
 
-#: Modules holding the built-in engines; importing them registers them (vLLM itself is only
-#: imported when a vLLM engine is built).
-_BUILTIN_MODULES = ("mmrl.rollout.hf_engine", "mmrl.rollout.vllm_engine")
+def _as_factory(obj: Any, name: str) -> EngineFactory:
+    if not callable(obj):
+        raise PluginError(
+            f"rollout engine {name!r} is a {type(obj).__name__}, not a factory(rollout_cfg, policy)"
+        )
+    return obj
+
+
+#: name -> factory(rollout_config, policy); the built-ins are ``hf`` and ``vllm`` (vLLM itself is
+#: imported only when its engine is built).
+ENGINES: Registry[EngineFactory] = Registry(
+    "rollout engine",
+    group="mmrl.engines",
+    builtins="mmrl.rollout",
+    adapt=_as_factory,
+    decorator="@mmrl.rollout.register_engine",
+)
 
 
 def register_engine(name: str) -> Callable[[EngineFactory], EngineFactory]:
-    def decorator(factory: EngineFactory) -> EngineFactory:
-        if name in ENGINES and ENGINES[name] is not factory:
-            raise ValueError(f"a rollout engine named {name!r} is already registered ({ENGINES[name]!r})")
-        ENGINES[name] = factory
-        return factory
-
-    return decorator
+    """Register ``factory(rollout_cfg, policy) -> RolloutEngine`` under ``name`` (a decorator)."""
+    return ENGINES.register(name)
 
 
 def build_engine(rollout_cfg: Any, policy: Policy) -> RolloutEngine:
@@ -76,15 +85,12 @@ def build_engine(rollout_cfg: Any, policy: Policy) -> RolloutEngine:
     """
     from mmrl.hardware import resolve_engine
 
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
     name, why = resolve_engine(rollout_cfg.engine)
     try:
-        factory = ENGINES[name]
-    except KeyError:
-        raise ValueError(
-            f"rollout.engine={rollout_cfg.engine!r} is not a registered engine; choose one of "
-            f"{['auto', *sorted(ENGINES)]}"
+        factory = ENGINES.resolve(name)
+    except PluginError as exc:
+        raise type(exc)(
+            f"rollout.engine={rollout_cfg.engine!r}: {exc} ('auto' is vllm where installed, else hf)"
         ) from None
     log.info("rollout engine %s (%s)", name, why)
     if rollout_cfg.engine != "auto" or name == "hf":
@@ -104,7 +110,7 @@ def build_engine(rollout_cfg: Any, policy: Policy) -> RolloutEngine:
             type(exc).__name__,
             first_line,
         )
-        return ENGINES["hf"](rollout_cfg, policy)
+        return ENGINES.resolve("hf")(rollout_cfg, policy)
 
 
 def _probe(engine: RolloutEngine, policy: Policy) -> None:

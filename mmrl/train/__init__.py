@@ -18,17 +18,13 @@ One step, as ``Trainer.train_step`` runs it (each stage is a function in ``mmrl.
 Modules: ``trainer`` (``Trainer``, ``fit``), ``stages`` (the step's stages), ``batching``
 (mini-/micro-batch planning), ``sampler`` (resumable prompt order), ``checkpoint`` (atomic
 checkpoints, ``trainer.resume``, ``final/``), ``metrics`` (logs, rollouts files, progress),
-``validation`` (held-out pass@k through ``mmrl.eval``).
+``validation`` (held-out pass@k through ``mmrl.eval``). The checkpoint layout both the trainer and
+the evaluator read is ``mmrl.checkpoints``.
 """
 
+from mmrl.checkpoints import CheckpointError, verify_checkpoint
 from mmrl.train.batching import mini_batch_groups, plan_micro_batches
-from mmrl.train.checkpoint import (
-    CheckpointError,
-    CheckpointManager,
-    find_resume_checkpoint,
-    save_final_model,
-    verify_checkpoint,
-)
+from mmrl.train.checkpoint import CheckpointManager, find_resume_checkpoint, save_final_model
 from mmrl.train.metrics import MetricsLogger, PhaseTimer, rollout_records
 from mmrl.train.sampler import PromptSampler, shard_for_rank
 from mmrl.train.stages import (

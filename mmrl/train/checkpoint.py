@@ -1,17 +1,10 @@
 """Checkpoints that survive crashes, and ``final/``, a plain Hugging Face checkpoint.
 
-Layout under ``<output_dir>/checkpoints/``::
-
-    step_4/
-      model.safetensors, optimizer.bin, scheduler.bin, random_states_<rank>.pkl   (accelerate's state)
-      trainer_state.json    step, data position, counters (non-finite steps, DAPO short steps, ...)
-      manifest.json         every file above with its size
-      COMPLETE              written last: the checkpoint is whole
-
-How one is written (``CheckpointManager.save``): every file goes into ``.tmp-step_N``, the manifest
-is written, the directory is renamed to ``step_N``, and only then the ``COMPLETE`` marker appears.
-Old checkpoints beyond ``trainer.keep_last`` are deleted only after that, so a crash at any moment
-leaves the previous complete checkpoint in place.
+The layout, and how a usable checkpoint is found, are ``mmrl.checkpoints`` (the evaluator reads
+them too). How one is written (``CheckpointManager.save``): every file goes into ``.tmp-step_N``,
+the manifest is written, the directory is renamed to ``step_N``, and only then the ``COMPLETE``
+marker appears. Old checkpoints beyond ``trainer.keep_last`` are deleted only after that, so a crash
+at any moment leaves the previous complete checkpoint in place.
 
 How one is chosen (``trainer.resume``):
 
@@ -29,55 +22,26 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmrl.errors import UserError
+from mmrl.checkpoints import (
+    COMPLETE_MARKER,
+    CheckpointError,
+    list_checkpoints,
+    newest_complete_checkpoint,
+    verify_checkpoint,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "COMPLETE_MARKER",
-    "CheckpointError",
-    "CheckpointManager",
-    "find_resume_checkpoint",
-    "save_final_model",
-    "verify_checkpoint",
-]
+__all__ = ["CheckpointManager", "find_resume_checkpoint", "save_final_model"]
 
-COMPLETE_MARKER = "COMPLETE"
-MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer_state.json"
-_STEP_RE = re.compile(r"^step_(\d+)$")
-
-
-class CheckpointError(UserError):
-    """A checkpoint cannot be used; the message names it, the problem and the fix."""
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    path: Path
-    step: int
-    complete: bool
-
-
-def list_checkpoints(root: str | Path) -> list[CheckpointInfo]:
-    """``step_N`` directories under ``root``, oldest first (temporary ``.tmp-*`` ones excluded)."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    out = []
-    for child in root.iterdir():
-        match = _STEP_RE.match(child.name)
-        if match and child.is_dir():
-            out.append(CheckpointInfo(child, int(match.group(1)), (child / COMPLETE_MARKER).is_file()))
-    return sorted(out, key=lambda c: c.step)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -93,42 +57,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_manifest(directory: Path) -> None:
-    """Record every file of ``directory`` (recursively) with its size in ``manifest.json``."""
-    files = {
-        str(p.relative_to(directory)): p.stat().st_size
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name not in (MANIFEST, COMPLETE_MARKER)
-    }
-    (directory / MANIFEST).write_text(json.dumps({"files": files}, indent=1))
-
-
-def verify_checkpoint(path: str | Path) -> None:
-    """Raise ``CheckpointError`` unless ``path`` is complete and every file matches the manifest."""
-    path = Path(path)
-    if not path.is_dir():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if not (path / COMPLETE_MARKER).is_file():
-        raise CheckpointError(
-            f"checkpoint {path} has no {COMPLETE_MARKER} marker: it was still being written when its run "
-            "stopped. Resume from an older one (trainer.resume=DIR) or delete it"
-        )
-    try:
-        files = json.loads((path / MANIFEST).read_text())["files"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {path}: {MANIFEST} is missing or unreadable ({exc})") from None
-    for name, size in files.items():
-        file = path / name
-        if not file.is_file():
-            raise CheckpointError(f"checkpoint {path} is broken: {name} is missing (listed in {MANIFEST})")
-        actual = file.stat().st_size
-        if actual != size:
-            raise CheckpointError(
-                f"checkpoint {path} is broken: {name} has {actual} bytes, {MANIFEST} says {size} "
-                "(truncated or overwritten)"
-            )
-
-
 def find_resume_checkpoint(root: str | Path, resume: str) -> Path | None:
     """The checkpoint directory ``trainer.resume`` selects, or ``None`` to start from scratch.
 
@@ -141,35 +69,33 @@ def find_resume_checkpoint(root: str | Path, resume: str) -> Path | None:
         verify_checkpoint(path)
         return path
     found = list_checkpoints(root)
+    try:
+        info, skipped = newest_complete_checkpoint(root)
+    except CheckpointError as exc:
+        broken = next(c for c in reversed(found) if c.complete)
+        older = [c.path.name for c in found if c.complete and c.step < broken.step]
+        hint = (
+            f"delete {broken.path} to resume from {older[-1]}, or set trainer.resume={broken.path.parent / older[-1]}"
+            if older
+            else "delete it, or set trainer.resume=never to start from scratch"
+        )
+        raise CheckpointError(
+            f"{exc}. trainer.resume=auto will not skip a broken checkpoint: {hint}"
+        ) from None
+    for s in skipped:
+        log.warning(
+            "skipping checkpoint %s: no %s marker (a save interrupted by a crash or kill)",
+            s.path,
+            COMPLETE_MARKER,
+        )
+    if info is not None:
+        return info.path
     if not found:
         return None
-    skipped = []
-    for info in reversed(found):
-        if not info.complete:
-            skipped.append(info.path.name)
-            log.warning(
-                "skipping checkpoint %s: no %s marker (a save interrupted by a crash or kill)",
-                info.path,
-                COMPLETE_MARKER,
-            )
-            continue
-        try:
-            verify_checkpoint(info.path)
-        except CheckpointError as exc:
-            older = [c.path.name for c in found if c.complete and c.step < info.step]
-            hint = (
-                f"delete {info.path} to resume from {older[-1]}, or set trainer.resume={info.path.parent / older[-1]}"
-                if older
-                else "delete it, or set trainer.resume=never to start from scratch"
-            )
-            raise CheckpointError(
-                f"{exc}. trainer.resume=auto will not skip a broken checkpoint: {hint}"
-            ) from None
-        return info.path
     raise CheckpointError(
-        f"{root} holds checkpoints ({', '.join(skipped)}) but none is complete (no {COMPLETE_MARKER} "
-        "marker): every save was interrupted. Set trainer.resume=never to start from scratch "
-        "(they are moved aside), or trainer.resume=DIR to name one"
+        f"{root} holds checkpoints ({', '.join(s.path.name for s in skipped)}) but none is complete (no "
+        f"{COMPLETE_MARKER} marker): every save was interrupted. Set trainer.resume=never to start from "
+        "scratch (they are moved aside), or trainer.resume=DIR to name one"
     )
 
 

@@ -136,7 +136,6 @@ def demo_config(plan: DemoPlan, output_dir: str | Path, overrides: Sequence[str]
             "rollout.batch_size=64",
             "algorithm.name=grpo+a_grae",
             f"algorithm.a_grae.alpha={ALPHA}",
-            f"algorithm.overlong.buffer_length={min(32, plan.max_new_tokens)}",
             # SmolLM2 writes no <think> tags: the reward is the verifier's accuracy alone.
             "reward.accuracy_weight=1.0",
             "reward.format_weight=0.0",

@@ -30,7 +30,6 @@ from mmrl.algos import (
     DynamicSampler,
     batch_accuracy,
     combine_metrics,
-    compute_advantages_with_metrics,
     loss_normalizer,
     overlong_penalty,
     policy_loss,
@@ -259,14 +258,7 @@ def step_advantages(
     (``ω``, computed before filtering and shaping).
     """
     omega = batch.batch_accuracy if math.isfinite(batch.batch_accuracy) else batch_accuracy(rewards)
-    return compute_advantages_with_metrics(
-        settings.estimator,
-        rewards,
-        batch.group_ids,
-        correct=batch.correct,
-        batch_accuracy=omega,
-        **settings.estimator_params,
-    )
+    return settings.advantages(rewards, batch.group_ids, correct=batch.correct, batch_accuracy=omega)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """``RewardRunner`` with real worker processes: order, timeouts, crashes, policies, threads, cleanup.
 
-``research/perf_reliability.md`` B2 tests 1-3. The verifiers below are module-level functions
+The failures of ``docs/verifiers.md`` ("Why scoring runs in worker processes"): a verifier that hangs,
+one that raises (``BaseException`` too), one called off the main thread. The verifiers below are module-level functions
 registered by name, so the workers receive them by reference (pickle) and import this module.
 """
 

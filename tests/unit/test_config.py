@@ -164,3 +164,100 @@ def test_bad_yaml_file_messages(tmp_path):
 def test_docs_yaml_lists_every_field():
     text = config_to_yaml(load_config(), docs=True)
     assert "# Number of RL steps" in text and "max_steps: 100" in text
+
+
+def float_fields() -> list[str]:
+    """Every leaf of the tree typed float (or float | None), parameter sections included."""
+    from mmrl.config import _all_paths, _annotation_at, _members
+
+    return [path for path in _all_paths() if float in _members(_annotation_at(path))]
+
+
+def test_float_fields_are_found():
+    paths = float_fields()
+    assert {
+        "reward.timeout_s",
+        "reward.accuracy_weight",
+        "trainer.learning_rate",
+        "rollout.temperature",
+    } <= set(paths)
+    assert {"algorithm.a_grae.alpha", "algorithm.clip_ratio_low", "algorithm.dominance.beta"} <= set(paths)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", ".nan"])
+@pytest.mark.parametrize("path", float_fields())
+def test_every_float_field_rejects_nan_and_inf(path, value):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f"{path}={value}"])
+    assert len(err.value.errors) == 1
+    assert err.value.errors[0].startswith(f"{path}=") and "must be a finite number" in err.value.errors[0]
+
+
+def test_nan_inside_a_list_of_floats_names_the_item():
+    with pytest.raises(ConfigError, match=r"trainer.adam_betas\[1\]=nan must be a finite number"):
+        load_config(None, ["trainer.adam_betas=[0.9, nan]"])
+
+
+def test_range_errors_name_the_field_the_value_and_the_range():
+    cases = {
+        "reward.timeout_s=0": "reward.timeout_s=0.0 must be > 0",
+        "trainer.learning_rate=-1e-6": "trainer.learning_rate=-1e-06 must be >= 0",
+        "rollout.temperature=-1": "rollout.temperature=-1.0 must be >= 0 (0 means greedy)",
+        "algorithm.clip_ratio_low=1.5": "algorithm.clip_ratio_low=1.5 must be in (0, 1) (the ratio is clipped at 1 - it)",
+        "trainer.adam_betas=[0.9]": "trainer.adam_betas=[0.9] must have exactly 2 items",
+        "eval.k=[]": "eval.k=[] must have at least 1 item",
+    }
+    for override, message in cases.items():
+        with pytest.raises(ConfigError) as err:
+            load_config(None, [override])
+        assert err.value.errors == [message] or err.value.errors[0].startswith(message), override
+
+
+def test_cross_field_checks_skip_features_that_are_off():
+    # overlong shaping is off for grpo+a_grae: a buffer longer than the response budget is harmless
+    cfg = load_config(None, ["rollout.max_new_tokens=48", "algorithm.overlong.buffer_length=128"])
+    assert cfg.algorithm.overlong.buffer_length == 128
+    for on in (["algorithm.name=dapo"], ["algorithm.overlong.enable=true"]):
+        with pytest.raises(ConfigError, match="buffer_length=128 must be in 1..rollout.max_new_tokens=48"):
+            load_config(None, ["rollout.max_new_tokens=48", "algorithm.overlong.buffer_length=128", *on])
+    assert load_config(
+        None, ["algorithm.name=dapo", "algorithm.overlong.enable=false", "rollout.max_new_tokens=48"]
+    )
+    # vLLM's context length only matters when vLLM may generate (rollout.engine vllm or auto)
+    cfg = load_config(None, ["rollout.engine=hf", "rollout.vllm.max_model_len=16"])
+    assert cfg.rollout.vllm.max_model_len == 16
+    for engine in ("vllm", "auto"):
+        with pytest.raises(ConfigError, match="rollout.vllm.max_model_len=16 is below"):
+            load_config(None, [f"rollout.engine={engine}", "rollout.vllm.max_model_len=16"])
+
+
+def test_command_line_spellings():
+    cfg = load_config(
+        None, ["rollout.stop=</answer>,STOP", "model.tokenizer_path=None", "eval.k=1,2", "eval.n=2"]
+    )
+    assert (
+        cfg.rollout.stop == ["</answer>", "STOP"]
+        and cfg.model.tokenizer_path is None
+        and cfg.eval.k == [1, 2]
+    )
+    with pytest.raises(ConfigError, match="rollout.temperature expects float, got True"):
+        load_config(None, ["rollout.temperature=true"])
+
+
+def test_replace_validates_the_field():
+    from pydantic import ValidationError
+
+    cfg = load_config()
+    assert dataclasses.replace(cfg.rollout, n=4).n == 4
+    with pytest.raises(ValidationError):
+        dataclasses.replace(cfg.rollout, n=0)
+
+
+def test_parameter_sections_round_trip_and_the_old_key_points_to_the_new(tmp_path):
+    cfg = load_config(None, ["algorithm.name=w_reinforce", "algorithm.w_reinforce.lam=0.3"])
+    assert cfg.algorithm.w_reinforce.lam == 0.3
+    assert load_config(save_config(cfg, tmp_path / "c.yaml")) == cfg
+    with pytest.raises(ConfigError, match="did you mean 'algorithm.w_reinforce.lam'"):
+        load_config(None, ["algorithm.w_reinforce_lambda=0.3"])
+    with pytest.raises(ConfigError, match="algorithm.a_grae expects section, got 5"):
+        load_config(None, ["algorithm.a_grae=5"])

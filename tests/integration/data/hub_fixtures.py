@@ -1,6 +1,6 @@
 """A few rows of each Hub dataset in its real schema, written where the Hub snapshot would put them.
 
-Field names, types and image storage follow ``research/benchmarks.md``; images are written the way
+Field names and types follow each dataset's card and viewer (as its recipe's docstring lists them); images are written the way
 ``datasets`` stores them (an ``Image`` feature: ``{"bytes", "path"}`` structs in parquet, with the
 feature metadata), by ``datasets`` itself. Each writer returns the directory to pass as ``data.path``.
 """

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import mmrl.train.stages as stages
+from mmrl.checkpoints import list_checkpoints
 from mmrl.cli import main
 from mmrl.config import save_config
 from mmrl.errors import UserError
 from mmrl.testing import save_tiny_text_model
 from mmrl.train import CheckpointError, Trainer, fit
-from mmrl.train.checkpoint import list_checkpoints
 
 from .helpers import load_weights, read_metrics, read_rollouts, tiny_text_config
 

@@ -115,7 +115,7 @@ def test_per_prompt_weight_matches_the_closed_form(omega):
 
 
 def test_closed_form_values_at_g8():
-    # research notes: at w = .2 the weights rise 3.76 -> 6.55 with k; at w = .8 they fall 6.55 -> 3.76
+    # by hand: at w = .2 the weights rise 3.76 -> 6.55 with k; at w = .8 they fall 6.55 -> 3.76
     assert a_grae_weight(1 / 8, 0.2, 8) == pytest.approx(3.76, abs=0.01)
     assert a_grae_weight(7 / 8, 0.2, 8) == pytest.approx(6.55, abs=0.01)
     assert a_grae_weight(1 / 8, 0.8, 8) == pytest.approx(6.55, abs=0.01)

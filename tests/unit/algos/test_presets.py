@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import typing
-
 import pytest
 import torch
 
 from mmrl.algos import PRESETS, compute_advantages, list_estimators, resolve_algorithm
-from mmrl.config import AlgorithmConfig, ConfigError, load_config
+from mmrl.config import ConfigError, load_config
 
 
 def resolve(*overrides: str):
@@ -17,14 +15,21 @@ def resolve(*overrides: str):
 
 
 def test_config_offers_exactly_the_presets():
-    assert set(typing.get_args(typing.get_type_hints(AlgorithmConfig)["name"])) == set(PRESETS)
-    assert {p.estimator for p in PRESETS.values()} <= set(list_estimators())
+    # algorithm.name takes every registered preset and nothing else (with the nearest name)
+    for name in PRESETS:
+        assert load_config(None, [f"algorithm.name={name}"]).algorithm.name == name
+    with pytest.raises(
+        ConfigError,
+        match=r"algorithm.name: unknown algorithm preset 'grpo\+agrae' \(did you mean 'grpo\+a_grae'",
+    ):
+        load_config(None, ["algorithm.name=grpo+agrae"])
+    assert {PRESETS[name].estimator for name in PRESETS} <= set(list_estimators())
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_resolves_and_its_estimator_runs(name):
     s = resolve(f"algorithm.name={name}", "rollout.max_new_tokens=300")
-    assert s.preset == name and s.estimator == PRESETS[name].estimator
+    assert s.preset == name and s.estimator == PRESETS[name].estimator and s.paper == PRESETS[name].paper
     assert s.loss.agg_mode == PRESETS[name].loss_agg_mode and s.max_response_length == 300
     rewards = torch.tensor([1.0, 0.0, 0.0, 1.0])
     adv = compute_advantages(
@@ -108,3 +113,19 @@ def test_errors_name_the_field():
         load_config(None, ["algorithm.clip_ratio_low=1.5"])
     # one sample per prompt is fine without a group baseline
     assert resolve("algorithm.name=w_reinforce", "rollout.n=1").estimator == "w_reinforce"
+
+
+def test_docs_papers_has_a_row_for_every_preset_with_its_paper():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[3] / "docs" / "papers.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([^`]+)` \|.*$", text, flags=re.M)}
+    for name in PRESETS:
+        preset = PRESETS[name]
+        arxiv = re.search(r"arXiv \d{4}\.\d{5}", preset.paper)
+        assert arxiv, f"preset {name!r} names no arXiv paper: {preset.paper!r}"
+        assert name in rows, f"docs/papers.md has no row for preset {name!r}"
+        assert arxiv.group(0).replace("arXiv ", "") in rows[name], (
+            f"the {name!r} row does not cite {arxiv.group(0)}"
+        )

@@ -7,8 +7,14 @@ import math
 import pytest
 import torch
 
-from mmrl.algos import compute_advantages, get_estimator, grpo_advantages, list_estimators, register_estimator
-from mmrl.algos.registry import _ESTIMATORS
+from mmrl.algos import (
+    ESTIMATORS,
+    compute_advantages,
+    get_estimator,
+    grpo_advantages,
+    list_estimators,
+    register_estimator,
+)
 
 REWARDS = torch.tensor([1.0, 0.0, 0.5, 0.5])
 GROUPS = torch.tensor([0, 0, 1, 1])
@@ -22,7 +28,7 @@ def test_builtins_are_registered():
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown advantage estimator 'gpro'; known: .*grpo.*rloo"):
+    with pytest.raises(ValueError, match=r"unknown advantage estimator 'gpro' .*; known: .*grpo.*rloo"):
         get_estimator("gpro")
 
 
@@ -42,7 +48,7 @@ def test_register_a_custom_estimator_and_pass_step_data():
         with pytest.raises(ValueError, match="already registered"):
             register_estimator("test_doubled")(lambda rewards, group_ids: rewards)
     finally:
-        del _ESTIMATORS["test_doubled"]
+        ESTIMATORS.unregister("test_doubled")
 
 
 def test_registration_checks_the_signature():
@@ -51,10 +57,10 @@ def test_registration_checks_the_signature():
 
 
 def test_module_path_names_an_unregistered_function():
-    adv = compute_advantages("mmrl.algos.advantages:grpo_advantages", REWARDS, GROUPS)
+    adv = compute_advantages("mmrl.algos.grpo:grpo_advantages", REWARDS, GROUPS)
     assert adv.tolist() == compute_advantages("grpo", REWARDS, GROUPS).tolist()
     with pytest.raises(ValueError, match="cannot import"):
-        get_estimator("mmrl.algos.advantages:nope")
+        get_estimator("mmrl.algos.grpo:nope")
 
 
 def test_estimator_must_return_one_value_per_sample():
@@ -63,7 +69,7 @@ def test_estimator_must_return_one_value_per_sample():
         with pytest.raises(TypeError, match="must return a tensor of shape"):
             compute_advantages("test_short", REWARDS, GROUPS)
     finally:
-        del _ESTIMATORS["test_short"]
+        ESTIMATORS.unregister("test_short")
 
 
 @pytest.mark.parametrize(
@@ -84,3 +90,66 @@ def test_estimator_must_return_one_value_per_sample():
 def test_malformed_inputs_raise(rewards, groups, kw, match):
     with pytest.raises(ValueError, match=match):
         compute_advantages("grpo", rewards, groups, **kw)
+
+
+ONE_FILE_ALGORITHM = '''
+"""A user's algorithm in one file: parameters, estimator, preset, paper."""
+from typing import Annotated
+
+from pydantic import Field
+
+from mmrl.algos import Preset, grpo_advantages, register_estimator, register_preset
+from mmrl.config import Section, opt, parameter_section
+
+
+@parameter_section("scaled")
+class ScaledParams(Section):
+    """Scaled GRPO."""
+
+    factor: Annotated[float, Field(gt=0)] = opt(2.0, "Multiplier of GRPO's advantages.")
+
+
+@register_estimator("scaled_grpo", params=ScaledParams)
+def scaled_grpo(rewards, group_ids, *, factor=2.0):
+    return grpo_advantages(rewards, group_ids) * factor
+
+
+SCALED = register_preset(Preset("scaled_grpo", "scaled_grpo", "token-mean", paper="nobody 2026"))
+'''
+
+
+def test_an_algorithm_is_one_file(tmp_path):
+    from mmrl.algos import PRESETS, resolve_algorithm
+    from mmrl.config import ConfigError, load_config
+
+    path = tmp_path / "scaled.py"
+    path.write_text(ONE_FILE_ALGORITHM)
+    with ESTIMATORS.isolated(), PRESETS.isolated():
+        # named by its file: the module registers its estimator and its parameter section
+        cfg = load_config(None, [f"algorithm.name={path}:SCALED", "algorithm.scaled.factor=3"])
+        settings = resolve_algorithm(cfg.algorithm, cfg.rollout)
+        assert (settings.estimator, settings.estimator_params, settings.paper) == (
+            "scaled_grpo",
+            {"factor": 3.0},
+            "nobody 2026",
+        )
+        assert settings.loss.agg_mode == "token-mean"
+        adv, _ = settings.advantages(REWARDS, GROUPS, correct=None, batch_accuracy=0.5)
+        assert adv.tolist() == pytest.approx(
+            [3 * a for a in compute_advantages("grpo", REWARDS, GROUPS).tolist()]
+        )
+        # now registered, it is a name like the built-ins, with a validated section
+        assert load_config(None, ["algorithm.name=scaled_grpo"]).algorithm.scaled.factor == 2.0
+        with pytest.raises(ConfigError, match="algorithm.scaled.factor=0.0 must be > 0"):
+            load_config(None, ["algorithm.name=scaled_grpo", "algorithm.scaled.factor=0"])
+    with pytest.raises(ConfigError, match="unknown algorithm preset 'scaled_grpo'"):
+        load_config(None, ["algorithm.name=scaled_grpo"])
+
+
+def test_parameters_must_be_keywords_of_the_estimator():
+    from mmrl.algos.a_grae import AGraeParams
+
+    with pytest.raises(TypeError, match=r"does not take its parameters \['alpha', 'easy_divisor'\]"):
+        register_estimator("test_bad_params", params=AGraeParams)(lambda rewards, group_ids: rewards)
+    with pytest.raises(TypeError, match="parameter_section"):
+        register_estimator("test_bad_params", params=dict)(lambda rewards, group_ids, **kw: rewards)

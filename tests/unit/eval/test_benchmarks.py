@@ -76,7 +76,7 @@ def fake_model(directory, weights: bytes = b"w" * 100):
 
 
 def checkpoint(run, step, complete=True):
-    from mmrl.train.checkpoint import COMPLETE_MARKER, write_manifest
+    from mmrl.checkpoints import COMPLETE_MARKER, write_manifest
 
     path = fake_model(run / "checkpoints" / f"step_{step}")
     write_manifest(path)

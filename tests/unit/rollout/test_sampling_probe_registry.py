@@ -69,7 +69,9 @@ def test_registry_builds_hf_and_rejects_unknown_and_duplicates():
     engine = build_engine(cfg, policy)
     assert isinstance(engine, HFEngine) and engine.batch_size == 16 and engine.name == "hf"
     assert {"hf", "vllm"} <= set(ENGINES)
-    with pytest.raises(ValueError, match="not a registered engine"):
+    with pytest.raises(
+        ValueError, match="rollout.engine=.sglang.: unknown rollout engine .sglang.; known: hf, vllm"
+    ):
         build_engine(SimpleNamespace(engine="sglang"), policy)
     with pytest.raises(ValueError, match="already registered"):
         register_engine("hf")(lambda cfg, policy: None)

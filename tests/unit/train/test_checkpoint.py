@@ -5,14 +5,8 @@ import json
 import pytest
 import torch
 
-from mmrl.train.checkpoint import (
-    COMPLETE_MARKER,
-    CheckpointError,
-    CheckpointManager,
-    find_resume_checkpoint,
-    list_checkpoints,
-    verify_checkpoint,
-)
+from mmrl.checkpoints import COMPLETE_MARKER, CheckpointError, list_checkpoints, verify_checkpoint
+from mmrl.train.checkpoint import CheckpointManager, find_resume_checkpoint
 
 
 @pytest.fixture

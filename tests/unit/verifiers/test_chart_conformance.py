@@ -1,4 +1,4 @@
-"""Conformance of ``chart`` and ``chart_official`` (benchmark card ChartQA, §0.3)."""
+"""Conformance of ``chart`` and ``chart_official`` to ChartQA's relaxed accuracy (``docs/verifiers.md``, Benchmark rules)."""
 
 from __future__ import annotations
 

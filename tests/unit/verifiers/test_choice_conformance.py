@@ -1,4 +1,4 @@
-"""Conformance of the ``choice`` verifier (MC rule and §3.5 "MC letters")."""
+"""Conformance of the ``choice`` verifier: option letters and texts (``docs/verifiers.md``, Benchmark rules)."""
 
 from __future__ import annotations
 

@@ -20,11 +20,11 @@ def test_docs_python_blocks_run():
 
 
 def test_docs_table_lists_every_builtin_verifier():
-    from rewards.registry import _REGISTRY, is_builtin
+    from rewards.registry import VERIFIERS, is_builtin
 
     table = DOC.read_text().split("## The built-in verifiers", 1)[1].split("###", 1)[0]
     names = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE))
-    assert names == {name for name, fn in _REGISTRY.items() if is_builtin(fn)}
+    assert names == {name for name, fn in VERIFIERS.registered().items() if is_builtin(fn)}
 
 
 def test_docs_claims_about_mathruler_hold_on_the_corpus():

@@ -1,4 +1,4 @@
-"""Answer extraction (issue 3 item 1; extraction rule and §0.5)."""
+"""Answer extraction and hedging (issue 3 item 1; ``docs/verifiers.md``, Benchmark rules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Conformance of the ``geometry`` verifier (benchmark card Geometry3K, §0.2, §3.5)."""
+"""Conformance of the ``geometry`` verifier: Geometry3K answers and the math rules (``docs/verifiers.md``, Benchmark rules)."""
 
 from __future__ import annotations
 

@@ -10,20 +10,20 @@ import pytest
 from mmrl.errors import UserError
 from rewards import (
     ENTRY_POINT_GROUP,
+    VERIFIERS,
     UnknownVerifierError,
     get_verifier,
     list_verifiers,
     register_verifier,
     score,
 )
-from rewards import registry as registry_module
 from tests.unit.verifiers.conftest import make_example
 
 
 @pytest.fixture
-def clean_registry(monkeypatch):
-    monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))
-    monkeypatch.setattr(registry_module, "_LOADED", {})
+def clean_registry():
+    with VERIFIERS.isolated():
+        yield
 
 
 def test_builtins_are_listed():
@@ -102,7 +102,7 @@ def test_unknown_name_lists_known_and_nearest():
     "spec,needle",
     [
         ("no_such_module_xyz:fn", "cannot import module"),
-        ("rewards.chart:no_such_fn", "has no function 'no_such_fn'"),
+        ("rewards.chart:no_such_fn", "has no attribute 'no_such_fn'"),
         ("rewards.chart:MAX_RELATIVE_CHANGE", "not a function"),
         ("/nonexistent/dir/file.py:fn", "verifier file not found"),
         (":fn", "must look like"),

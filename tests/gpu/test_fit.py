@@ -8,9 +8,8 @@ import pytest
 
 from mmrl.testing import save_tiny_text_model
 from mmrl.train import fit
-
-from .helpers import load_weights, read_metrics, tiny_text_config
-from .test_scripts import _bench_step
+from tests.integration.train.helpers import load_weights, read_metrics, tiny_text_config
+from tests.integration.train.test_scripts import _bench_step
 
 pytestmark = pytest.mark.gpu
 

@@ -1,0 +1,38 @@
+"""The repository's own rules: GPU tests live in tests/gpu, and nothing cites files outside the repository."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("mmrl", "rewards", "data_recipes", "scripts", "tests", "docs")
+
+
+def text_files() -> list[Path]:
+    files = [ROOT / "README.md", ROOT / "pyproject.toml"]
+    for top in SOURCES:
+        files += [p for p in (ROOT / top).rglob("*") if p.suffix in (".py", ".md", ".yaml", ".sh", ".jinja")]
+    return [p for p in files if "__pycache__" not in p.parts]
+
+
+def test_gpu_marked_tests_live_in_tests_gpu():
+    marker = re.compile(r"pytest\.mark\." + "gpu" + r"\b")
+    outside = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").rglob("*.py")
+        if (ROOT / "tests" / "gpu") not in p.parents and marker.search(p.read_text())
+    ]
+    assert outside == []
+
+
+def test_nothing_cites_the_developer_notes():
+    # the notes are not part of the repository: what users need from them is in docs/
+    cites = re.compile(r"research" + r"/\w+\.md|\.\./" + r"shared|/work/" + r"shared")
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in text_files()
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1)
+        if cites.search(line)
+    ]
+    assert offenders == []
