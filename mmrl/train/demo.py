@@ -258,6 +258,14 @@ def summarize(
         "",
         " ".join(f"{r:.2f}" for r in rewards),
         "",
+        *_next_steps(cfg, run),
+    ]
+    return "\n".join(lines)
+
+
+def _next_steps(cfg: Config, run: Path) -> list[str]:
+    """The summary's last sections: where the files are and what to run next."""
+    return [
         "## Files",
         "",
         f"- `{run}/config.yaml`: the resolved configuration (rerun or extend it with `mmrl train`)",
@@ -276,7 +284,6 @@ def summarize(
         "scripts/configs/math_qwen2_5_math_7b_grpo_agrae.yaml`)",
         "",
     ]
-    return "\n".join(lines)
 
 
 def plot_demo(before: Any, after: Any, history: list[dict[str, Any]], path: Path, title: str) -> Path:

@@ -1,26 +1,29 @@
-"""The stages of one RL step, each a function you can call alone (``DESIGN.md``, "One training step")::
+"""The stages of one RL step, each a function of the step context you can call alone::
 
-    examples = sampler.next_batch(...)                                   # sample prompts (trainer)
-    batch = collect_batch(draw, policy, engine, runner, settings, ...)   # generate -> score (-> DAPO filter)
-    rewards = shape_rewards(batch, settings)                             # DAPO overlong shaping
-    advantages, metrics = step_advantages(batch, rewards, settings)      # registered estimator + diagnostics
-    plan = plan_update(batch, ...)                                       # mini-/micro-batches by tokens
-    extra = compute_reference_logprobs(plan, ...)                        # old / reference log-probs
-    metrics = update_policy(plan, advantages, ...)                       # policy_loss, backward, guarded step
+    ctx = StepContext(policy, engine, runner, algorithm, accelerator, optimizer, scheduler)
+    batch = collect_batch(ctx, draw_prompts, n, sampling_for_round)   # generate -> score (-> DAPO filter)
+    rewards = shape_rewards(batch, ctx.algorithm)                     # DAPO overlong shaping
+    advantages, metrics = step_advantages(ctx, batch, rewards)        # the resolved estimator + diagnostics
+    plan = plan_update(batch, advantages, ctx.algorithm, ...)         # mini-/micro-batches; inert rows left out
+    compute_old_and_reference_logprobs(ctx, plan, batch, needs_old)   # no-grad passes before any update
+    metrics = update_policy(ctx, plan, batch, advantages)             # policy_loss, backward, guarded step
 
-``mmrl.train.trainer`` calls them in this order; nothing here reads the config tree beyond the
-sections it is handed, and nothing branches on an algorithm's name (the algorithm arrives as
-``mmrl.algos.AlgorithmSettings``).
+``mmrl.train.trainer`` calls them in this order (``DESIGN.md``, "One training step"); nothing here
+reads the config tree, and nothing branches on an algorithm's name (the algorithm arrives resolved,
+as ``mmrl.algos.AlgorithmSettings``). Sums over data-parallel ranks go through
+``reduce_over_ranks``, by name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -28,7 +31,7 @@ from torch import Tensor
 from mmrl.algos import (
     AlgorithmSettings,
     DynamicSampler,
-    batch_accuracy,
+    batch_accuracy_from_sums,
     combine_metrics,
     loss_normalizer,
     overlong_penalty,
@@ -36,25 +39,96 @@ from mmrl.algos import (
     score_tensors,
 )
 from mmrl.errors import UserError
-from mmrl.rollout import Sampling, SyncProbe
+from mmrl.policy.base import Policy
+from mmrl.rollout import RolloutEngine, Sampling, SyncProbe
 from mmrl.train.batching import mini_batch_groups, plan_micro_batches
+from mmrl.train.metrics import PhaseTimer
 from mmrl.types import Example, Rollout, Score
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "NonFiniteGuard",
+    "Scorer",
     "StepBatch",
+    "StepContext",
     "UpdatePlan",
     "collect_batch",
     "compute_old_and_reference_logprobs",
     "generate_and_score",
     "guarded_optimizer_step",
     "plan_update",
+    "reduce_over_ranks",
     "shape_rewards",
     "step_advantages",
     "update_policy",
 ]
+
+
+class Scorer(Protocol):
+    """What scores responses: ``rewards.RewardRunner`` (tests pass scripted ones)."""
+
+    def score(
+        self, responses: Sequence[str], examples: Sequence[Example], truncated: Sequence[bool]
+    ) -> Any: ...
+
+
+@dataclass
+class StepContext:
+    """Everything the stages of a step use, built once by the trainer (a test builds its own).
+
+    Attributes:
+        policy: The policy being trained; ``engine`` samples from it (or from its pushed weights).
+        engine: The rollout engine.
+        runner: The reward runner.
+        algorithm: The resolved algorithm (estimator, loss, DAPO rules).
+        accelerator: The ``accelerate.Accelerator`` (placement, precision, collectives).
+        optimizer, scheduler: What ``update_policy`` steps; not needed by the other stages.
+        ref_policy: The frozen reference model, when the loss has a KL term.
+        probe: The sync probe ``update_policy`` feeds with the engine's and the trainer's log-probs.
+        temperature: The temperature log-probabilities are computed at (the sampling one).
+        max_grad_norm: Gradient clipping norm; 0 disables clipping.
+        timer: Seconds per phase of the current step (``for_step`` gives a fresh one).
+    """
+
+    policy: Policy
+    engine: RolloutEngine
+    runner: Scorer
+    algorithm: AlgorithmSettings
+    accelerator: Any
+    optimizer: Any = None
+    scheduler: Any = None
+    ref_policy: Policy | None = None
+    probe: SyncProbe | None = None
+    temperature: float = 1.0
+    max_grad_norm: float = 0.0
+    timer: PhaseTimer = field(default_factory=PhaseTimer)
+
+    def for_step(self) -> StepContext:
+        """This context with a fresh phase timer."""
+        return dataclasses.replace(self, timer=PhaseTimer())
+
+
+def reduce_over_ranks(
+    accelerator: Any, values: dict[str, float], maximum: Sequence[str] = ()
+) -> dict[str, float]:
+    """``values`` summed over data-parallel ranks (the keys in ``maximum`` take the largest value).
+
+    Every rank must pass the same keys in the same order (the stages build them from literals).
+    """
+    if accelerator.num_processes == 1:
+        return dict(values)
+    keys = list(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=accelerator.device)
+    summed = accelerator.reduce(t.clone(), reduction="sum")
+    out = dict(zip(keys, summed.tolist(), strict=True))
+    if maximum:
+        local = torch.tensor(
+            [float(values[k]) for k in maximum], dtype=torch.float64, device=accelerator.device
+        )
+        largest = accelerator.gather(local[None]).max(dim=0).values.tolist()
+        out.update(zip(maximum, largest, strict=True))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,27 +164,6 @@ class StepBatch:
         return int(self.group_ids.max()) + 1 if self.group_ids.numel() else 0
 
 
-def generate_and_score(
-    policy: Any, engine: Any, runner: Any, examples: Sequence[Example], n: int, sampling: Sampling, timer: Any
-) -> tuple[list[Rollout], list[Score], dict[str, int], int]:
-    """``n`` samples per example, scored: ``(rollouts, scores, runner counters, prompts dropped)``.
-
-    Prompts over ``data.max_prompt_length`` are dropped by ``policy.prepare`` (logged there).
-    """
-    kept, dropped = policy.prepare(examples)
-    if not kept:
-        return [], [], {}, len(dropped)
-    with timer("generate"):
-        rollouts = engine.generate(kept, n, sampling)
-    with timer("score"):
-        result = runner.score(
-            [r.response_text for r in rollouts],
-            [r.example for r in rollouts],
-            [r.truncated for r in rollouts],
-        )
-    return rollouts, list(result.scores), dict(result.counters), len(dropped)
-
-
 def _group_ids_of(rollouts: Sequence[Rollout]) -> Tensor:
     """Dense ids, one per run of rollouts sharing an example (the engines return groups contiguously)."""
     ids, last, current = [], None, -1
@@ -123,110 +176,130 @@ def _group_ids_of(rollouts: Sequence[Rollout]) -> Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
+def generate_and_score(
+    ctx: StepContext, examples: Sequence[Example], n: int, sampling: Sampling
+) -> tuple[list[Rollout], list[Score], dict[str, int], int]:
+    """``n`` samples per example, scored: ``(rollouts, scores, runner counters, prompts dropped)``.
+
+    Prompts over ``data.max_prompt_length`` are dropped by ``policy.prepare`` (logged there).
+    """
+    kept, dropped = ctx.policy.prepare(examples)
+    if not kept:
+        return [], [], {}, len(dropped)
+    with ctx.timer("generate"):
+        rollouts = ctx.engine.generate(kept, n, sampling)
+    with ctx.timer("score"):
+        result = ctx.runner.score(
+            [r.response_text for r in rollouts],
+            [r.example for r in rollouts],
+            [r.truncated for r in rollouts],
+        )
+    return rollouts, list(result.scores), dict(result.counters), len(dropped)
+
+
 #: The reward runner's counters logged as ``reward/<name>`` (summed over data-parallel ranks).
 RUNNER_COUNTERS = ("timeout", "error", "unparsable_pred", "unparsable_gold", "workers_restarted")
 
 
+@dataclass
+class _Generated:
+    """Running totals over every trajectory generated in a step (all rounds), before any filter."""
+
+    reward_sum: float = 0.0
+    reward_count: float = 0.0
+    correct_sum: float = 0.0
+    correct_count: float = 0.0
+    total: float = 0.0
+    length_sum: float = 0.0
+    truncated: float = 0.0
+    dropped: float = 0.0
+    rounds: float = 0.0
+    counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RUNNER_COUNTERS, 0.0))
+
+    def add(
+        self, rollouts: list[Rollout], rewards: Tensor, correct: Tensor, counters: dict, dropped: int
+    ) -> None:
+        scorable = rewards[~torch.isnan(rewards)].double()
+        known = correct[~torch.isnan(correct)].double()
+        self.reward_sum += float(scorable.sum())
+        self.reward_count += scorable.numel()
+        self.correct_sum += float(known.sum())
+        self.correct_count += known.numel()
+        self.total += len(rollouts)
+        self.length_sum += sum(len(r.response_ids) for r in rollouts)
+        self.truncated += sum(r.truncated for r in rollouts)
+        self.dropped += dropped
+        self.rounds += 1
+        for key in RUNNER_COUNTERS:
+            self.counters[key] += counters.get(key, 0)
+
+    def over_ranks(self, accelerator: Any) -> _Generated:
+        totals = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "counters"}
+        reduced = reduce_over_ranks(accelerator, {**totals, **self.counters})
+        counters = {key: reduced.pop(key) for key in RUNNER_COUNTERS}
+        reduced["rounds"] = self.rounds  # rounds happen on every rank together; not a sum
+        return _Generated(**reduced, counters=counters)
+
+    def metrics(self) -> dict[str, float]:
+        def ratio(a: float, b: float, empty: float = math.nan) -> float:
+            return a / b if b else empty
+
+        return {
+            "reward/mean": ratio(self.reward_sum, self.reward_count),
+            "reward/accuracy": ratio(self.correct_sum, self.correct_count),
+            "reward/unscorable_frac": 1.0 - ratio(self.reward_count, self.total, 1.0),
+            "response/length_mean": ratio(self.length_sum, self.total, 0.0),
+            "response/truncated_frac": ratio(self.truncated, self.total, 0.0),
+            "prompts/dropped": self.dropped,
+            "rollout/rounds": self.rounds,
+            **{f"reward/{key}": value for key, value in self.counters.items()},
+        }
+
+
 def collect_batch(
+    ctx: StepContext,
     draw_prompts: Callable[[], list[Example]],
-    policy: Any,
-    engine: Any,
-    runner: Any,
-    settings: AlgorithmSettings,
     n: int,
     sampling_for_round: Callable[[int], Sampling],
-    timer: Any,
     dynamic_sampler: DynamicSampler | None = None,
-    all_reduce_sum: Callable[[list[float]], list[float]] = lambda values: values,
 ) -> StepBatch:
     """Generate and score one step's trajectories.
 
-    Without dynamic sampling: one round of ``draw_prompts()``. With it (``settings.dynamic_sampling``,
-    ``dynamic_sampler`` given): rounds of fresh prompts until the sampler holds its target number of
-    mixed groups or runs out of rounds (DAPO). ``ω`` covers every round, before filtering, and is
-    summed over data-parallel ranks with ``all_reduce_sum``.
+    Without dynamic sampling: one round of ``draw_prompts()``. With it (``ctx.algorithm.dynamic_sampling``
+    and a ``dynamic_sampler``): rounds of fresh prompts until the sampler holds its target number of
+    mixed groups or runs out of rounds (DAPO). ``ω`` (``batch_accuracy_from_sums``) counts every
+    scorable reward generated, in every round and on every rank, before any filter or shaping.
     """
-    counters: dict[str, float] = {}
-    all_rewards: list[Tensor] = []
-    all_correct: list[Tensor] = []
-    lengths: list[int] = []
-    truncated = 0
-    dropped = 0
-    rounds = 0
+    generated = _Generated()
 
     def one_round() -> tuple[list[Rollout], list[Score], Tensor, Tensor, Tensor]:
-        nonlocal truncated, dropped, rounds
-        rollouts, scores, round_counters, round_dropped = generate_and_score(
-            policy, engine, runner, draw_prompts(), n, sampling_for_round(rounds), timer
-        )
-        rounds += 1
-        dropped += round_dropped
-        for key, value in round_counters.items():
-            counters[key] = counters.get(key, 0) + value
+        sampling = sampling_for_round(int(generated.rounds))
+        rollouts, scores, counters, dropped = generate_and_score(ctx, draw_prompts(), n, sampling)
         rewards, correct = score_tensors(scores) if scores else (torch.empty(0), torch.empty(0))
-        all_rewards.append(rewards)
-        all_correct.append(correct)
-        lengths.extend(len(r.response_ids) for r in rollouts)
-        truncated += sum(r.truncated for r in rollouts)
+        generated.add(rollouts, rewards, correct, counters, dropped)
         return rollouts, scores, rewards, correct, _group_ids_of(rollouts)
 
-    if settings.dynamic_sampling and dynamic_sampler is not None:
+    extra: dict[str, float] = {}
+    if ctx.algorithm.dynamic_sampling and dynamic_sampler is not None:
         dynamic_sampler.begin_step()
         while dynamic_sampler.needs_more():
             rollouts, scores, rewards, correct, group_ids = one_round()
             dynamic_sampler.add_round(list(zip(rollouts, scores, strict=True)), rewards, group_ids, correct)
         kept = dynamic_sampler.finish()
-        rollouts = [r for r, _ in kept.items]
-        scores = [s for _, s in kept.items]
-        group_ids, rewards = kept.group_ids, kept.rewards
-        correct = kept.correct if kept.correct is not None else torch.full_like(rewards, math.nan)
-        rewards, correct = rewards.float(), correct.float()
+        rollouts, scores = [r for r, _ in kept.items], [s for _, s in kept.items]
+        group_ids, rewards = kept.group_ids, kept.rewards.float()
+        correct = kept.correct.float() if kept.correct is not None else torch.full_like(rewards, math.nan)
         extra = dict(kept.metrics)
     else:
         rollouts, scores, rewards, correct, group_ids = one_round()
-        extra = {}
-
-    generated = torch.cat(all_rewards) if all_rewards else torch.empty(0)
-    generated_correct = torch.cat(all_correct) if all_correct else torch.empty(0)
-    scorable = generated[~torch.isnan(generated)].double()
-    known = generated_correct[~torch.isnan(generated_correct)].double()
-    sums = all_reduce_sum(
-        [
-            float(scorable.sum()),
-            float(scorable.numel()),
-            float(known.sum()),
-            float(known.numel()),
-            float(generated.numel()),
-            float(sum(lengths)),
-            float(truncated),
-            float(dropped),
-            *(float(counters.get(key, 0)) for key in RUNNER_COUNTERS),
-        ]
-    )
-    reward_sum, reward_count, correct_sum, correct_count, total, length_sum, truncated_sum, dropped_sum = (
-        sums[:8]
-    )
-    counters = dict(zip(RUNNER_COUNTERS, sums[8:], strict=True))  # over every rank
-    # ω = clip(Σ r / B, 0, 1) over the scorable rewards of every rank (mmrl.algos.batch_accuracy).
-    omega = min(1.0, max(0.0, reward_sum / reward_count)) if reward_count else math.nan
-    if total == 0:
+    everywhere = generated.over_ranks(ctx.accelerator)
+    if everywhere.total == 0:
         raise UserError(
             "nothing was generated this step: every sampled prompt was over data.max_prompt_length "
             "(raise it, or lower data.max_pixels for images)"
         )
-    metrics = {
-        "reward/mean": reward_sum / reward_count if reward_count else math.nan,
-        "reward/accuracy": correct_sum / correct_count if correct_count else math.nan,
-        "reward/unscorable_frac": 1.0 - reward_count / total if total else 0.0,
-        "response/length_mean": length_sum / total if total else 0.0,
-        "response/truncated_frac": truncated_sum / total if total else 0.0,
-        "prompts/dropped": dropped_sum,
-        "rollout/rounds": float(rounds),
-    }
-    for key in RUNNER_COUNTERS:
-        metrics[f"reward/{key}"] = float(counters[key])
-    metrics.update(extra)
-    return StepBatch(rollouts, scores, group_ids, rewards, correct, omega, metrics)
+    omega = batch_accuracy_from_sums(everywhere.reward_sum, everywhere.reward_count)
+    return StepBatch(rollouts, scores, group_ids, rewards, correct, omega, {**everywhere.metrics(), **extra})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,16 +322,16 @@ def shape_rewards(batch: StepBatch, settings: AlgorithmSettings) -> Tensor:
     return batch.rewards + penalty
 
 
-def step_advantages(
-    batch: StepBatch, rewards: Tensor, settings: AlgorithmSettings
-) -> tuple[Tensor, dict[str, float]]:
-    """``[N]`` advantages from the registered estimator, with its group diagnostics.
+def step_advantages(ctx: StepContext, batch: StepBatch, rewards: Tensor) -> tuple[Tensor, dict[str, float]]:
+    """``[N]`` advantages from the resolved estimator, with its group diagnostics.
 
     The estimator gets the step data every estimator may read: ``correct`` and ``batch_accuracy``
-    (``ω``, computed before filtering and shaping).
+    (``ω`` as ``collect_batch`` counted it: every generated trajectory, before filtering and shaping;
+    ``NaN`` when nothing was scorable, which leaves every group-relative advantage 0).
     """
-    omega = batch.batch_accuracy if math.isfinite(batch.batch_accuracy) else batch_accuracy(rewards)
-    return settings.advantages(rewards, batch.group_ids, correct=batch.correct, batch_accuracy=omega)
+    return ctx.algorithm.advantages(
+        rewards, batch.group_ids, correct=batch.correct, batch_accuracy=batch.batch_accuracy
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,24 +414,22 @@ def plan_update(
 
 
 def compute_old_and_reference_logprobs(
-    plan: UpdatePlan,
-    batch: StepBatch,
-    policy: Any,
-    ref_policy: Any | None,
-    temperature: float,
-    needs_old: bool,
+    ctx: StepContext, plan: UpdatePlan, batch: StepBatch, needs_old: bool
 ) -> None:
     """Fill ``plan.old_logprobs`` (when several optimizer steps share one batch of samples) and
     ``plan.ref_logprobs`` (when the loss has a KL term) with no-grad passes, before any update."""
-    if not needs_old and ref_policy is None:
+    if not needs_old and ctx.ref_policy is None:
         return
     with torch.no_grad():
         for m, k, rows in plan.micro_batches():
-            micro = policy.collate([batch.rollouts[i] for i in rows])
+            micro = ctx.policy.collate([batch.rollouts[i] for i in rows])
             if needs_old:
-                plan.old_logprobs[(m, k)] = policy.logprobs(micro, temperature=temperature)[0].detach()
-            if ref_policy is not None:
-                plan.ref_logprobs[(m, k)] = ref_policy.logprobs(micro, temperature=temperature)[0].detach()
+                plan.old_logprobs[(m, k)] = ctx.policy.logprobs(micro, temperature=ctx.temperature)[
+                    0
+                ].detach()
+            if ctx.ref_policy is not None:
+                ref = ctx.ref_policy.logprobs(micro, temperature=ctx.temperature)[0]
+                plan.ref_logprobs[(m, k)] = ref.detach()
 
 
 @dataclass
@@ -432,17 +503,29 @@ class _UpdateRecord:
     probe_engine: list[Tensor] = field(default_factory=list)
     probe_trainer: list[Tensor] = field(default_factory=list)
 
+    def add_pass(
+        self, metrics: dict[str, float], c: Any, old: Tensor, entropy: Tensor | None, probe: bool
+    ) -> None:
+        self.loss_parts.append(metrics)
+        if entropy is not None:
+            mask = c.response_mask.to(entropy.device)
+            self.entropy_sum += float((entropy.detach() * mask).sum())
+            self.entropy_count += float(mask.sum())
+        if probe and c.rollout_logprobs is not None:
+            # ``old`` holds the log-probs of the weights that sampled the batch (in the first
+            # mini-batch, the current weights).
+            sel = c.response_mask > 0
+            self.probe_engine.append(c.rollout_logprobs[sel])
+            self.probe_trainer.append(old.cpu()[sel])
+
 
 def _train_pass(
-    policy: Any,
-    accelerator: Any,
+    ctx: StepContext,
     batch: StepBatch,
     rows: list[int],
     advantages: Tensor,
     plan: UpdatePlan,
     key: tuple[int, int],
-    settings: AlgorithmSettings,
-    temperature: float,
     normalizer: float,
     dummy: bool,
     sync_gradients: bool,
@@ -450,48 +533,49 @@ def _train_pass(
     """Forward ``rows``, ``policy_loss`` with the mini-batch's ``normalizer``, backward of
     ``loss x world size`` (x 0 for a ``dummy`` pass, which only keeps collectives matched);
     returns ``(loss, metrics, collated batch, old logprobs, entropy)``."""
-    model = policy.model
-    sync = (
-        contextlib.nullcontext()
-        if sync_gradients or accelerator.num_processes == 1
-        else accelerator.no_sync(model)
-    )
-    c = policy.collate([batch.rollouts[i] for i in rows])
+    acc, algo, model = ctx.accelerator, ctx.algorithm, ctx.policy.model
+    sync = contextlib.nullcontext() if sync_gradients or acc.num_processes == 1 else acc.no_sync(model)
+    c = ctx.policy.collate([batch.rollouts[i] for i in rows])
     with sync:
-        logprobs, entropy = policy.logprobs(c, temperature=temperature, with_entropy=True)
-        mask = c.response_mask.to(logprobs.device)
+        logprobs, entropy = ctx.policy.logprobs(c, temperature=ctx.temperature, with_entropy=True)
+        device = logprobs.device
         old = None if dummy else plan.old_logprobs.get(key)
-        old = logprobs.detach() if old is None else old.to(logprobs.device)
+        old = logprobs.detach() if old is None else old.to(device)
         ref = plan.ref_logprobs.get(key)
         loss, metrics = policy_loss(
             logprobs,
             old,
-            advantages[rows].to(logprobs.device),
-            mask,
-            params=settings.loss,
-            ref_logprobs=None if ref is None else ref.to(logprobs.device),
-            entropy=entropy if settings.needs_entropy else None,
-            behaviour_logprobs=(
-                c.rollout_logprobs.to(logprobs.device) if settings.loss.tis_cap is not None else None
-            ),
+            advantages[rows].to(device),
+            c.response_mask.to(device),
+            params=algo.loss,
+            ref_logprobs=None if ref is None else ref.to(device),
+            entropy=entropy if algo.needs_entropy else None,
+            behaviour_logprobs=c.rollout_logprobs.to(device) if algo.loss.tis_cap is not None else None,
             normalizer=max(normalizer, 1.0),
         )
-        accelerator.backward(loss * (0.0 if dummy else float(accelerator.num_processes)))
+        acc.backward(loss * (0.0 if dummy else float(acc.num_processes)))
     return loss, metrics, c, old, entropy
 
 
+def _pass_rows(plan: UpdatePlan, m: int, k: int) -> tuple[list[int], tuple[int, int], bool]:
+    """``(rows, key, dummy)`` of pass ``k`` of mini-batch ``m``. Past this rank's micro-batches the
+    pass is a zero-weight one on rows of its own (the first micro-batch, else the spare row)."""
+    micro_batches = plan.mini_batches[m]
+    if k < len(micro_batches):
+        return micro_batches[k], (m, k), False
+    if micro_batches:
+        return micro_batches[0], (m, 0), True
+    spare = plan.spare_rows[m]
+    if spare is None:
+        raise UserError(
+            "a data-parallel rank has no trajectory for a mini-batch while another has; use "
+            "trainer.prompts_per_step divisible by the number of processes x mini-batches"
+        )
+    return [spare], (m, -1), True  # every row of this rank was left out (zero advantages; no KL term)
+
+
 def update_policy(
-    plan: UpdatePlan,
-    batch: StepBatch,
-    advantages: Tensor,
-    policy: Any,
-    accelerator: Any,
-    optimizer: Any,
-    scheduler: Any,
-    settings: AlgorithmSettings,
-    temperature: float,
-    max_grad_norm: float,
-    probe: SyncProbe | None = None,
+    ctx: StepContext, plan: UpdatePlan, batch: StepBatch, advantages: Tensor
 ) -> dict[str, float]:
     """One optimizer step per mini-batch that has rows to train; its loss is the sum of its
     micro-batch losses.
@@ -508,76 +592,47 @@ def update_policy(
     ``actor/`` and the sync probe's gap.
     """
     record = _UpdateRecord()
-    policy.model.train()
+    ctx.policy.model.train()
     for m, micro_batches in enumerate(plan.mini_batches):
-        normalizer, passes = sum_over_ranks(
-            accelerator, [plan.normalizers[m], float(len(micro_batches))], op_max_index=1
-        )
-        if passes == 0:
-            scheduler.step()
-            continue
+        counts = {"normalizer": plan.normalizers[m], "passes": float(len(micro_batches))}
+        counts = reduce_over_ranks(ctx.accelerator, counts, maximum=("passes",))
+        passes = int(counts["passes"])
         mini_loss = 0.0
-        for k in range(int(passes)):
-            dummy = k >= len(micro_batches)
-            if dummy and plan.spare_rows[m] is None:
-                raise UserError(
-                    "a data-parallel rank has no trajectory for a mini-batch while another has; use "
-                    "trainer.prompts_per_step divisible by the number of processes x mini-batches"
-                )
-            if not dummy:
-                rows, key = micro_batches[k], (m, k)
-            elif micro_batches:
-                rows, key = micro_batches[0], (m, 0)
-            else:  # every row of this rank was left out (zero advantages; no KL term)
-                rows, key = [plan.spare_rows[m]], (m, -1)
+        for k in range(passes):
+            rows, key, dummy = _pass_rows(plan, m, k)
             loss, metrics, c, old, entropy = _train_pass(
-                policy,
-                accelerator,
-                batch,
-                rows,  # type: ignore[arg-type]
-                advantages,
-                plan,
-                key,
-                settings,
-                temperature,
-                normalizer,
-                dummy=dummy,
-                sync_gradients=k == passes - 1,
+                ctx, batch, rows, advantages, plan, key, counts["normalizer"], dummy, k == passes - 1
             )
-            if dummy:
-                continue
-            mini_loss += float(loss.detach())
-            record.loss_parts.append(metrics)
-            if entropy is not None:
-                mask = c.response_mask.to(entropy.device)
-                record.entropy_sum += float((entropy.detach() * mask).sum())
-                record.entropy_count += float(mask.sum())
-            if probe is not None and m == 0 and c.rollout_logprobs is not None:
-                # ``old`` holds the log-probs of the weights that sampled the batch (in the first
-                # mini-batch, the current weights).
-                sel = c.response_mask > 0
-                record.probe_engine.append(c.rollout_logprobs[sel])
-                record.probe_trainer.append(old.cpu()[sel])
-        mini_loss = sum_over_ranks(accelerator, [mini_loss])[0]
-        applied, grad_norm = guarded_optimizer_step(
-            accelerator, policy.model, optimizer, mini_loss, max_grad_norm
+            if not dummy:
+                mini_loss += float(loss.detach())
+                record.add_pass(metrics, c, old, entropy, probe=ctx.probe is not None and m == 0)
+        if passes:
+            _optimizer_step(ctx, record, reduce_over_ranks(ctx.accelerator, {"loss": mini_loss})["loss"])
+        with warnings.catch_warnings():
+            # the schedule follows RL steps: a mini-batch with nothing to train still advances it
+            warnings.filterwarnings(
+                "ignore", message="Detected call of `lr_scheduler.step", category=UserWarning
+            )
+            ctx.scheduler.step()
+    return _update_metrics(ctx, record, plan)
+
+
+def _optimizer_step(ctx: StepContext, record: _UpdateRecord, mini_loss: float) -> None:
+    applied, grad_norm = guarded_optimizer_step(
+        ctx.accelerator, ctx.policy.model, ctx.optimizer, mini_loss, ctx.max_grad_norm
+    )
+    if not applied:
+        record.skipped += 1
+        log.warning(
+            "skipped an optimizer step: loss %s, gradient norm %s (parameters unchanged)",
+            mini_loss,
+            grad_norm,
         )
-        if not applied:
-            record.skipped += 1
-            log.warning(
-                "skipped an optimizer step: loss %s, gradient norm %s (parameters unchanged)",
-                mini_loss,
-                grad_norm,
-            )
-        scheduler.step()
-        record.mini_losses.append(mini_loss)
-        record.grad_norms.append(grad_norm)
-    return _update_metrics(record, plan, scheduler, probe, accelerator)
+    record.mini_losses.append(mini_loss)
+    record.grad_norms.append(grad_norm)
 
 
-def _update_metrics(
-    record: _UpdateRecord, plan: UpdatePlan, scheduler: Any, probe: SyncProbe | None, accelerator: Any
-) -> dict[str, float]:
+def _update_metrics(ctx: StepContext, record: _UpdateRecord, plan: UpdatePlan) -> dict[str, float]:
     out = (
         {f"actor/{k}": v for k, v in combine_metrics(record.loss_parts).items()} if record.loss_parts else {}
     )
@@ -586,25 +641,13 @@ def _update_metrics(
     out["grad_norm"] = sum(record.grad_norms) / trained if trained else 0.0
     out["optimizer/steps"] = float(trained - record.skipped)
     out["optimizer/skipped_steps"] = float(record.skipped)
-    out["optimizer/lr"] = float(scheduler.get_last_lr()[0])
-    skipped, rows = sum_over_ranks(accelerator, [float(plan.num_skipped), float(plan.num_rows)])
-    out["update/skipped_zero_advantage_frac"] = skipped / rows if rows else 0.0
+    out["optimizer/lr"] = float(ctx.scheduler.get_last_lr()[0])
+    rows = reduce_over_ranks(ctx.accelerator, {"skipped": plan.num_skipped, "rows": plan.num_rows})
+    out["update/skipped_zero_advantage_frac"] = rows["skipped"] / rows["rows"] if rows["rows"] else 0.0
     if record.entropy_count:
         out["actor/entropy_mean"] = record.entropy_sum / record.entropy_count
-    if probe is not None and record.probe_engine:
+    if ctx.probe is not None and record.probe_engine:
         engine_lp = torch.cat(record.probe_engine)[None]
         trainer_lp = torch.cat(record.probe_trainer)[None]
-        out.update(probe.check(engine_lp, trainer_lp, torch.ones_like(engine_lp)))
+        out.update(ctx.probe.check(engine_lp, trainer_lp, torch.ones_like(engine_lp)))
     return out
-
-
-def sum_over_ranks(accelerator: Any, values: list[float], op_max_index: int | None = None) -> list[float]:
-    """Sum ``values`` over ranks (the entry at ``op_max_index`` takes the max instead)."""
-    if accelerator.num_processes == 1:
-        return list(values)
-    t = torch.tensor(values, dtype=torch.float64, device=accelerator.device)
-    summed = accelerator.reduce(t.clone(), reduction="sum")
-    if op_max_index is not None:
-        gathered = accelerator.gather(t[op_max_index : op_max_index + 1])
-        summed[op_max_index] = gathered.max()
-    return summed.tolist()

@@ -37,7 +37,6 @@ from mmrl.train.checkpoint import (
 )
 from mmrl.train.metrics import (
     MetricsLogger,
-    PhaseTimer,
     ProgressReporter,
     rollout_images,
     rollout_records,
@@ -46,12 +45,13 @@ from mmrl.train.metrics import (
 from mmrl.train.sampler import PromptSampler, shard_for_rank
 from mmrl.train.stages import (
     NonFiniteGuard,
+    StepBatch,
+    StepContext,
     collect_batch,
     compute_old_and_reference_logprobs,
     plan_update,
     shape_rewards,
     step_advantages,
-    sum_over_ranks,
     update_policy,
 )
 from mmrl.train.validation import load_eval_examples, validate, validation_images
@@ -111,7 +111,6 @@ class Trainer:
         from accelerate.utils import set_seed
 
         from mmrl.data import load_from_config
-        from mmrl.policy import load_policy
         from rewards import RewardRunner
 
         self.cfg = cfg
@@ -138,6 +137,34 @@ class Trainer:
         validating = cfg.eval.every > 0 or cfg.eval.before_train
         self.eval_data = load_eval_examples(cfg) if validating else None
         self.runner = RewardRunner(cfg.reward)  # its workers start while the models load
+        self._build_models()
+        self.engine = build_engine(cfg.rollout, self.policy)
+        self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
+        self.ctx = self._step_context()
+
+        self.sampler = PromptSampler(self.train_data.examples, t.seed, cfg.data.shuffle)
+        prompts_per_rank = t.prompts_per_step // self.world
+        self.dynamic = (
+            DynamicSampler(prompts_per_rank, self.settings.max_rounds)
+            if self.settings.dynamic_sampling
+            else None
+        )
+        self.guard = NonFiniteGuard(t.max_consecutive_nonfinite)
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last)
+        self.step = 0
+        self.prompts_dropped = 0.0
+        self.validations: dict[int, EvalResult] = {}  # on the main process
+        self.validated_steps: set[int] = set()  # on every process (validation is collective)
+        self.last_metrics: dict[str, float] = {}
+        self.metrics: MetricsLogger | None = None
+        self.progress: ProgressReporter | None = None
+
+    def _build_models(self) -> None:
+        """The policy (float32 master weights under mixed precision), the reference model when the
+        loss has a KL term, the optimizer and the schedule, placed by accelerate."""
+        from mmrl.policy import load_policy
+
+        cfg, acc, t = self.cfg, self.accelerator, self.cfg.trainer
         model_cfg = cfg.model
         if model_cfg.dtype == "auto" and acc.mixed_precision != "no":
             # The optimizer updates float32 master weights; autocast runs the products in bf16/fp16.
@@ -158,25 +185,22 @@ class Trainer:
         self.scheduler = _make_scheduler(optimizer, cfg, self.num_mini_batches)
         self.policy.model, self.optimizer = acc.prepare(self.policy.model, optimizer)
         acc.register_for_checkpointing(self.scheduler)
-        self.engine = build_engine(cfg.rollout, self.policy)
 
-        self.sampler = PromptSampler(self.train_data.examples, t.seed, cfg.data.shuffle)
-        prompts_per_rank = t.prompts_per_step // self.world
-        self.dynamic = (
-            DynamicSampler(prompts_per_rank, self.settings.max_rounds)
-            if self.settings.dynamic_sampling
-            else None
+    def _step_context(self) -> StepContext:
+        """What the stages of every step use (``mmrl.train.stages.StepContext``)."""
+        return StepContext(
+            policy=self.policy,
+            engine=self.engine,
+            runner=self.runner,
+            algorithm=self.settings,
+            accelerator=self.accelerator,
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            ref_policy=self.ref_policy,
+            probe=self.probe,
+            temperature=Sampling.from_rollout(self.cfg.rollout).logprob_temperature,
+            max_grad_norm=self.cfg.trainer.max_grad_norm,
         )
-        self.guard = NonFiniteGuard(t.max_consecutive_nonfinite)
-        self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
-        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last)
-        self.step = 0
-        self.prompts_dropped = 0.0
-        self.validations: dict[int, EvalResult] = {}  # on the main process
-        self.validated_steps: set[int] = set()  # on every process (validation is collective)
-        self.last_metrics: dict[str, float] = {}
-        self.metrics: MetricsLogger | None = None
-        self.progress: ProgressReporter | None = None
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -289,83 +313,64 @@ class Trainer:
         batch = self.sampler.next_batch(self.cfg.trainer.prompts_per_step)
         return shard_for_rank(batch, self.rank, self.world)
 
-    def _all_reduce_sum(self, values: list[float]) -> list[float]:
-        return sum_over_ranks(self.accelerator, values)
-
     def train_step(self) -> dict[str, float]:
         """One RL step: the stages of ``mmrl.train.stages`` in order; returns the step's metrics."""
-        cfg, settings = self.cfg, self.settings
-        step = self.step + 1
-        timer = PhaseTimer()
+        cfg, step = self.cfg, self.step + 1
+        ctx = self.ctx.for_step()
         started = time.perf_counter()
-        batch = collect_batch(
-            self._draw_prompts,
-            self.policy,
-            self.engine,
-            self.runner,
-            settings,
-            cfg.rollout.n,
-            lambda r: Sampling.from_rollout(
-                cfg.rollout, seed=rollout_seed(cfg.trainer.seed, step, r, self.rank)
-            ),
-            timer,
-            dynamic_sampler=self.dynamic,
-            all_reduce_sum=self._all_reduce_sum,
-        )
-        rewards = shape_rewards(batch, settings)
-        advantages, advantage_metrics = step_advantages(batch, rewards, settings)
+
+        def sampling(round_index: int) -> Sampling:
+            return Sampling.from_rollout(
+                cfg.rollout, seed=rollout_seed(cfg.trainer.seed, step, round_index, self.rank)
+            )
+
+        batch = collect_batch(ctx, self._draw_prompts, cfg.rollout.n, sampling, self.dynamic)
+        rewards = shape_rewards(batch, ctx.algorithm)
+        advantages, advantage_metrics = step_advantages(ctx, batch, rewards)
         plan = plan_update(
             batch,
             advantages,
-            settings,
+            ctx.algorithm,
             self.num_mini_batches,
             cfg.trainer.micro_batch_size,
             cfg.trainer.max_tokens_per_micro_batch,
         )
-        temperature = Sampling.from_rollout(cfg.rollout).logprob_temperature
-        with timer("logprob"):
-            compute_old_and_reference_logprobs(
-                plan,
-                batch,
-                self.policy,
-                self.ref_policy,
-                temperature,
-                needs_old=self.num_mini_batches > 1,
-            )
-        with timer("update"):
-            update_metrics = update_policy(
-                plan,
-                batch,
-                advantages,
-                self.policy,
-                self.accelerator,
-                self.optimizer,
-                self.scheduler,
-                settings,
-                temperature,
-                cfg.trainer.max_grad_norm,
-                probe=self.probe,
-            )
-        with timer("sync"):
+        with ctx.timer("logprob"):
+            compute_old_and_reference_logprobs(ctx, plan, batch, needs_old=self.num_mini_batches > 1)
+        with ctx.timer("update"):
+            update_metrics = update_policy(ctx, plan, batch, advantages)
+        with ctx.timer("sync"):
             if update_metrics["optimizer/steps"] > 0:  # the same on every rank (all-reduced loss and norm)
                 self.engine.sync_weights(self.policy.model)
             elif update_metrics["update/skipped_zero_advantage_frac"] == 1.0:
                 log.info("step %d: every advantage is 0, so there was nothing to update", step)
         self.step = step
-        self.prompts_dropped += batch.metrics["prompts/dropped"]
-
-        metrics = {**batch.metrics, **advantage_metrics, **update_metrics, **timer.metrics()}
-        metrics["time/step"] = time.perf_counter() - started
-        generated = sum(len(r.response_ids) for r in batch.rollouts)
-        if timer.seconds.get("generate"):
-            metrics["throughput/generated_tokens_per_s"] = generated / timer.seconds["generate"]
-        self.guard.record(step, int(update_metrics["optimizer/skipped_steps"]))
-        metrics["nonfinite/steps_total"] = float(self.guard.total)
-        metrics["nonfinite/consecutive"] = float(self.guard.consecutive)
-        metrics["prompts/dropped_total"] = self.prompts_dropped
-        metrics["rollout/sync_probe_alarms"] = float(self.probe.num_alarms)
+        metrics = self._step_metrics(ctx, batch, {**advantage_metrics, **update_metrics}, started)
         if cfg.logging.log_rollouts:
             self._write_rollouts(step, batch, rewards, advantages)
+        self._end_step(step, metrics)
+        return metrics
+
+    def _step_metrics(
+        self, ctx: StepContext, batch: StepBatch, metrics: dict[str, float], started: float
+    ) -> dict[str, float]:
+        """The step's metrics: the stages', the phase times and the run's running counters."""
+        self.prompts_dropped += batch.metrics["prompts/dropped"]
+        self.guard.record(self.step, int(metrics["optimizer/skipped_steps"]))
+        out = {**batch.metrics, **metrics, **ctx.timer.metrics()}
+        out["time/step"] = time.perf_counter() - started
+        if ctx.timer.seconds.get("generate"):
+            generated = sum(len(r.response_ids) for r in batch.rollouts)
+            out["throughput/generated_tokens_per_s"] = generated / ctx.timer.seconds["generate"]
+        out["nonfinite/steps_total"] = float(self.guard.total)
+        out["nonfinite/consecutive"] = float(self.guard.consecutive)
+        out["prompts/dropped_total"] = self.prompts_dropped
+        out["rollout/sync_probe_alarms"] = float(self.probe.num_alarms)
+        return out
+
+    def _end_step(self, step: int, metrics: dict[str, float]) -> None:
+        """Validate on schedule, log, check the non-finite guard, checkpoint on schedule."""
+        cfg = self.cfg
         if cfg.eval.every > 0 and step % cfg.eval.every == 0:
             metrics.update(self.run_validation(step))
         assert self.metrics is not None and self.progress is not None
@@ -375,7 +380,6 @@ class Trainer:
         self.guard.check(step)  # aborts after trainer.max_consecutive_nonfinite non-finite steps in a row
         if cfg.trainer.save_every > 0 and step % cfg.trainer.save_every == 0:
             self.save_checkpoint()
-        return metrics
 
     def _write_rollouts(self, step: int, batch: Any, rewards: torch.Tensor, advantages: torch.Tensor) -> None:
         """``rollouts/step_N.jsonl`` with every process's trajectories (gathered to the main process)."""

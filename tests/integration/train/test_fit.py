@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -108,3 +109,48 @@ def test_grpo_and_a_grae_advantages_follow_their_formulas(text_dir, tmp_path):
         assert abs(float(a_grpo[group_ids == g].sum())) < 1e-5
     pos, neg = float(a_agrae.clamp(min=0).sum()), float((-a_agrae).clamp(min=0).sum())
     assert pos < neg - 1e-3
+
+
+def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_dir, tmp_path, monkeypatch):
+    """A-GRAE's ω reaching the estimator equals the mean reward of every sample the runner scored in
+    the step (every dynamic-sampling round), not of the kept groups or the shaped rewards."""
+    import mmrl.algos.settings as settings_module
+    from mmrl.train import Trainer
+
+    from .helpers import tiny_text_config
+
+    cfg = tiny_text_config(
+        text_dir,
+        tmp_path / "run",
+        "algorithm.name=dapo+a_grae",
+        "algorithm.dynamic_sampling.max_rounds=3",
+        "trainer.max_steps=1",
+        "logging.log_rollouts=false",
+    )
+    trainer = Trainer(cfg)
+    scored: list[float] = []
+    runner = trainer.ctx.runner
+
+    class Recording:
+        def score(self, responses, examples, truncated):
+            result = runner.score(responses, examples, truncated)
+            scored.extend(s.reward for s in result.scores if s.reward is not None)
+            return result
+
+    trainer.ctx = dataclasses.replace(trainer.ctx, runner=Recording())
+    seen: list[float] = []
+    original = settings_module.compute_advantages_with_metrics
+
+    def spy(*args, batch_accuracy, **kwargs):
+        seen.append(batch_accuracy)
+        return original(*args, batch_accuracy=batch_accuracy, **kwargs)
+
+    monkeypatch.setattr(settings_module, "compute_advantages_with_metrics", spy)
+    try:
+        trainer.start()
+        metrics = trainer.train_step()
+    finally:
+        trainer.close()
+    assert len(scored) >= 8 and metrics["rollout/rounds"] >= 1
+    expected = min(1.0, max(0.0, sum(scored) / len(scored)))
+    assert seen == [pytest.approx(expected, abs=1e-12)]

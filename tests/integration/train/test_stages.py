@@ -13,9 +13,9 @@ from mmrl.config import load_config
 from mmrl.policy import TextPolicy
 from mmrl.rollout import HFEngine, Sampling
 from mmrl.testing import tiny_text_model
-from mmrl.train.metrics import PhaseTimer
 from mmrl.train.stages import (
     StepBatch,
+    StepContext,
     collect_batch,
     compute_old_and_reference_logprobs,
     plan_update,
@@ -58,24 +58,25 @@ def _settings(*overrides) -> AlgorithmSettings:
 
 def _batch(policy, settings, rule=lambda r: len(r) % 2 == 0, prompts=3, n=4):
     draws = iter([_examples(prompts)])
-    return collect_batch(
-        lambda: next(draws),
-        policy,
-        HFEngine(policy),
-        ScriptedRunner(rule),
-        settings,
-        n,
-        lambda r: Sampling(max_new_tokens=8, seed=r),
-        PhaseTimer(),
-    )
+    ctx = _context(policy, settings, ScriptedRunner(rule))
+    return collect_batch(ctx, lambda: next(draws), n, lambda r: Sampling(max_new_tokens=8, seed=r))
+
+
+def _float32_accelerator():
+    """An fp32 CPU accelerator even after a bf16 run in this process (accelerate keeps one state)."""
+    from mmrl.train.trainer import _accelerator
+
+    return _accelerator("no")
+
+
+def _context(policy, settings, runner=None, **kwargs) -> StepContext:
+    return StepContext(policy, HFEngine(policy), runner, settings, _float32_accelerator(), **kwargs)
 
 
 def _update(
     policy, batch, settings, micro_batch_size, max_tokens, mini_batches=1, skip=True, optimizer="sgd"
 ):
-    from accelerate import Accelerator
-
-    acc = Accelerator(cpu=True)
+    acc = _float32_accelerator()
     model = copy.deepcopy(policy.model)
     local = TextPolicy(model, policy.tokenizer)
     if optimizer == "sgd":
@@ -84,13 +85,14 @@ def _update(
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     local.model, opt = acc.prepare(model, opt)
+    ctx = StepContext(local, HFEngine(local), None, settings, acc, opt, sched)
     rewards = shape_rewards(batch, settings)
-    advantages, _ = step_advantages(batch, rewards, settings)
+    advantages, _ = step_advantages(ctx, batch, rewards)
     plan = plan_update(
         batch, advantages, settings, mini_batches, micro_batch_size, max_tokens, skip_inert_rows=skip
     )
-    compute_old_and_reference_logprobs(plan, batch, local, None, 1.0, needs_old=mini_batches > 1)
-    metrics = update_policy(plan, batch, advantages, local, acc, opt, sched, settings, 1.0, 0.0)
+    compute_old_and_reference_logprobs(ctx, plan, batch, needs_old=mini_batches > 1)
+    metrics = update_policy(ctx, plan, batch, advantages)
     return local.model, metrics, plan
 
 
@@ -128,14 +130,10 @@ def test_dynamic_sampling_draws_rounds_until_groups_are_mixed(policy):
     runner = ScriptedRunner(lambda r: len(r) % 2 == 0)
     sampler = DynamicSampler(target_groups=2, max_rounds=4)
     batch = collect_batch(
+        _context(policy, settings, runner),
         lambda: next(rounds),
-        policy,
-        HFEngine(policy),
-        runner,
-        settings,
         4,
         lambda r: Sampling(max_new_tokens=8, seed=100 + r),
-        PhaseTimer(),
         dynamic_sampler=sampler,
     )
     assert runner.calls == batch.metrics["rollout/rounds"] >= 1
@@ -206,7 +204,7 @@ def test_kl_term_keeps_zero_advantage_rows(policy):
     batch = _batch(policy, settings)
     batch.rewards[:] = 1.0
     rewards = shape_rewards(batch, settings)
-    advantages, _ = step_advantages(batch, rewards, settings)
+    advantages, _ = step_advantages(_context(policy, settings), batch, rewards)
     assert torch.all(advantages == 0)
     plan = plan_update(batch, advantages, settings, 1, 4, None)
     assert plan.num_skipped == 0 and sum(len(r) for _, _, r in plan.micro_batches()) == len(batch.rollouts)
