@@ -40,7 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides: list[str] | None = None
+    if argv[:1] == ["eval"] and "compare" not in argv[1:2]:
+        from mmrl.commands.eval import split_overrides
+
+        argv, overrides = split_overrides(argv)
     args = parser.parse_args(argv)
+    if overrides is not None:
+        args.overrides = overrides
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2

@@ -2,7 +2,14 @@
 
     mmrl eval --model runs/geo3k --benchmarks geometry3k,mathverse --n 16 --k 1,2,4,8,16 \\
               --data-dir /data/benchmarks --output eval/geo3k
+    mmrl eval --model runs/demo --benchmarks synthetic_arithmetic --template prompt.jinja \\
+              'data.options={difficulty: [2, 3]}' 'rollout.stop=["\\n\\nQuestion"]'
     mmrl eval compare eval/base eval/grpo eval/a_grae --labels base,GRPO,A-GRAE
+
+Config overrides (`a.b=c`, as for `mmrl train`) may appear anywhere after `mmrl eval` and are
+applied after the flags: `data.*` (options, template, columns: for every benchmark listed),
+`rollout.*` (stop strings, sampling), `reward.*` (the verifier and its arguments) and `model.*`.
+`--template FILE` is `data.template=FILE`, `--verifier NAME` is `reward.verifier=NAME`.
 
 Per benchmark, `n` responses are sampled for every problem (temperature 0.6, top-p 0.95 by
 default, as in the A-GRAE paper's evaluation), scored by the recipe's verifier, and reduced to
@@ -24,6 +31,7 @@ DIR/NAME`, or `DIR/NAME.jsonl`/`.parquet`) or `--path NAME=PATH`. Synthetic reci
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -80,6 +88,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="NAME=PATH",
         help="local data of one benchmark (a directory, .jsonl or .parquet); repeatable",
+    )
+    what.add_argument(
+        "--template",
+        default=None,
+        help="prompt template for every benchmark: a name in data_recipes/templates or a .jinja file",
+    )
+    what.add_argument(
+        "--verifier",
+        default=None,
+        help="score with this verifier instead of each recipe's (a name, pkg.module:fn or file.py:fn)",
     )
     what.add_argument(
         "--label", default=None, help="the model's name in reports and comparisons (default: from its path)"
@@ -157,7 +175,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--restart", action="store_true", help="discard cached samples in OUTPUT/cache and start over"
     )
-    parser.set_defaults(func=run_eval_command, eval_parser=parser)
+    parser.set_defaults(func=run_eval_command, eval_parser=parser, overrides=[])
 
     nested = parser.add_subparsers(dest="eval_command", metavar="compare")
     compare = nested.add_parser(
@@ -180,6 +198,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="writes compare.png and compare.md here (default eval/compare)",
     )
     compare.set_defaults(func=run_compare_command)
+
+
+#: ``a.b=c``: a config override (the first word is a config section, so flags and paths never match).
+_OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.\w+)+=")
+#: The flags of ``mmrl eval`` that take no value (a test keeps this in step with the parser).
+SWITCHES = frozenset({"-h", "--help", "--restart"})
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``(other words, overrides)`` of ``mmrl eval``'s arguments: ``a.b=c`` words anywhere after
+    ``eval`` are config overrides (argparse alone would read them as the ``compare`` subcommand).
+    A word right after a flag that takes a value stays that flag's value."""
+    words, overrides = [], []
+    for i, word in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        takes_value = prev.startswith("-") and "=" not in prev and prev not in SWITCHES
+        if _OVERRIDE.match(word) and not takes_value:
+            overrides.append(word)
+        else:
+            words.append(word)
+    return words, overrides
 
 
 def _paths(items: list[str]) -> dict[str, str]:
@@ -205,6 +244,8 @@ def run_eval_command(args: argparse.Namespace) -> int:
         ]
         raise UserError(f"mmrl eval needs {' and '.join(missing)} (or use `mmrl eval compare DIR ...`)")
     ks = args.k if args.k is not None else default_ks(args.n)
+    flag_overrides = [f"data.template={args.template}"] if args.template else []
+    flag_overrides += [f"reward.verifier={args.verifier}"] if args.verifier else []
     specs = parse_benchmarks(args.benchmarks, paths=_paths(args.path), data_dir=args.data_dir)
     opts = EvalOptions(
         model=args.model,
@@ -229,6 +270,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         restart=args.restart,
         reward={"num_workers": args.reward_workers, "timeout_s": args.reward_timeout},
         gpu_memory_utilization=args.gpu_memory_utilization,
+        overrides=tuple(flag_overrides + list(args.overrides)),
     )
     run = run_eval(opts)
     print(Path(run.paths["report"]).read_text())

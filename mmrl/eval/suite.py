@@ -63,6 +63,8 @@ class EvalOptions:
     restart: bool = False
     reward: dict[str, Any] = field(default_factory=dict)
     gpu_memory_utilization: float = 0.9
+    #: ``a.b=c`` config overrides applied after the fields above (``data.*``, ``rollout.*``, ...).
+    overrides: tuple[str, ...] = ()
 
 
 @dataclass
@@ -123,9 +125,9 @@ def _config(opts: EvalOptions, model_path: str, engine: str, dtype: str) -> Any:
 
 
 def _config_tree(opts: EvalOptions, model_path: str, engine: str, dtype: str) -> Any:
-    from mmrl.config import config_from_dict
+    from mmrl.config import apply_overrides, config_from_dict
 
-    return config_from_dict(
+    cfg = config_from_dict(
         {
             "model": {"path": model_path, "dtype": dtype},
             "data": {
@@ -145,6 +147,7 @@ def _config_tree(opts: EvalOptions, model_path: str, engine: str, dtype: str) ->
             "reward": dict(opts.reward),
         }
     )
+    return apply_overrides(cfg, list(opts.overrides))
 
 
 def default_output(resolved: ResolvedModel) -> Path:
@@ -175,20 +178,23 @@ def run_eval(opts: EvalOptions) -> EvalRun:
         raise UserError(f"--limit {opts.limit} must be >= 1")
     if opts.chunk_size < 1:
         raise UserError(f"--chunk-size {opts.chunk_size} must be >= 1")
-    try:
-        sampling = Sampling(
-            temperature=opts.temperature,
-            top_p=opts.top_p,
-            top_k=opts.top_k,
-            max_new_tokens=opts.max_new_tokens,
-            seed=opts.seed,
-        )
-    except ValueError as exc:
-        raise UserError(f"sampling flags: {exc}") from None
     resolved = resolve_model(opts.model, opts.label)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     engine_name, dtype = _engine_and_dtype(opts, device)
     cfg = _config(opts, resolved.path, engine_name, dtype)
+    r = cfg.rollout
+    try:
+        sampling = Sampling(
+            temperature=r.temperature,
+            top_p=r.top_p,
+            top_k=r.top_k,
+            max_new_tokens=r.max_new_tokens,
+            stop=tuple(r.stop),
+            seed=opts.seed,
+            logprobs=False,
+        )
+    except ValueError as exc:
+        raise UserError(f"sampling flags: {exc}") from None
     log.info("model: %s (%s)", resolved.path, resolved.source)
     identity = model_identity(resolved)
     out = Path(opts.output) if opts.output else default_output(resolved)
@@ -202,8 +208,11 @@ def run_eval(opts: EvalOptions) -> EvalRun:
         "sampling": {
             "n": opts.n,
             "ks": list(ks),
-            **{k: v for k, v in dataclasses.asdict(sampling).items() if k != "stop"},
+            **{k: v for k, v in dataclasses.asdict(sampling).items() if k not in ("stop", "logprobs")},
+            "stop": list(sampling.stop),
         },
+        "data": {"options": dict(cfg.data.options), "template": cfg.data.template},
+        "overrides": list(opts.overrides),
         "prompt": {
             "max_prompt_length": opts.max_prompt_length,
             "min_pixels": opts.min_pixels,
@@ -217,7 +226,7 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     # before the model loads.
     loaded = []
     for spec in opts.benchmarks:
-        data = _load_benchmark(load_examples, spec, opts.limit)
+        data = _load_benchmark(load_examples, spec, opts.limit, cfg.data)
         cache = _cache(spec, data, opts, out, header)
         if opts.restart:
             cache.clear()
@@ -251,9 +260,13 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     return EvalRun(results, paths, header)
 
 
-def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None) -> Any:
+def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None, data_cfg: Any = None) -> Any:
+    """One benchmark's rows; ``data_cfg`` (``cfg.data``, default: its defaults) gives the options,
+    template and columns."""
+    from mmrl.config import DataConfig
     from mmrl.data import get_recipe
 
+    data_cfg = data_cfg if data_cfg is not None else DataConfig()
     try:
         recipe = get_recipe(spec.recipe)
     except UserError as exc:
@@ -264,7 +277,18 @@ def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None) 
             f"benchmark {spec.label!r}: recipe {recipe.name!r} generates its rows; give it no path"
         )
     try:
-        return load_examples(recipe, split=split, path=spec.path, limit=limit)
+        return load_examples(
+            recipe,
+            split=split,
+            path=spec.path,
+            limit=limit,
+            options=data_cfg.options,
+            template=data_cfg.template,
+            columns=data_cfg.columns,
+            on_bad_row=data_cfg.on_bad_row,
+            max_bad_fraction=data_cfg.max_bad_fraction,
+            allow_remote_images=data_cfg.allow_remote_images,
+        )
     except UserError as exc:
         if spec.path is None and recipe.generate is None:
             raise UserError(
@@ -285,6 +309,7 @@ def _cache(
             "split": data.split,
             "path": None if spec.path is None else str(Path(spec.path).resolve()),
             "template": data.template,
+            "options": header["data"]["options"],
         },
         "engine": header["engine"],
         "sampling": {k: v for k, v in header["sampling"].items() if k != "ks"},

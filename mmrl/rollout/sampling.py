@@ -22,6 +22,8 @@ class Sampling:
             ends with ``finish_reason="stop"``, as on the end-of-sequence token.
         seed: Seeds the sampling of one ``generate`` call (same seed, same inputs, same
             samples on one engine and device); ``None`` draws from the global generator.
+        logprobs: Return each sampled token's log-probability (training needs them; evaluation
+            does not, and on vLLM they cost a full-vocabulary log-softmax per token).
 
     The per-token log-probabilities the engines return are those of the distribution actually
     sampled from: ``log softmax((logits + ban) / temperature)`` restricted to the top-k/top-p
@@ -37,6 +39,7 @@ class Sampling:
     max_new_tokens: int = 512
     stop: tuple[str, ...] = field(default_factory=tuple)
     seed: int | None = None
+    logprobs: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, (list, str)):
@@ -71,6 +74,7 @@ class Sampling:
             max_new_tokens=rollout.max_new_tokens,
             stop=tuple(rollout.stop),
             seed=seed,
+            logprobs=False,
         )
 
     @classmethod
@@ -84,4 +88,5 @@ class Sampling:
             max_new_tokens=max_new,
             stop=tuple(rollout.stop),
             seed=seed,
+            logprobs=False,
         )

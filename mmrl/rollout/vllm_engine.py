@@ -288,6 +288,16 @@ class VllmEngine:
         elif not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             # vLLM-CPU would otherwise reserve most of the RAM for its KV cache, next to a trainer.
             kwargs["kv_cache_memory_bytes"] = cpu_kv_cache_bytes()
+        if self.on_cpu:
+            # A prompt prefilled in pieces samples a token that is then discarded, and vLLM rewinds
+            # that request's seeded generator, which a CPU generator cannot do ("CPU Generator does
+            # not use offset"): seeded sampling of a batch whose prompts exceed one step's token
+            # budget failed. Whole prefills only; a step's budget then has to hold one whole prompt.
+            kwargs["enable_chunked_prefill"] = False
+            kwargs["max_num_batched_tokens"] = max(16384, max_model_len or 0)
+            # Prefix caching shares only whole KV blocks, and vLLM-CPU's default block is 128 tokens:
+            # a prompt shorter than that was prefilled again for each of its n samples.
+            kwargs["block_size"] = int(os.environ.get("MMRL_VLLM_CPU_BLOCK_SIZE", "32"))
         if tensor_parallel_size > 1:
             kwargs["distributed_executor_backend"] = "external_launcher"
         if policy.is_vision:
@@ -379,7 +389,7 @@ class VllmEngine:
                         stop=list(sampling.stop) or None,
                         include_stop_str_in_output=True,
                         seed=None if sampling.seed is None else sampling.seed + i * n + first,
-                        logprobs=0,
+                        logprobs=0 if sampling.logprobs else None,
                         logit_bias=bias or None,
                     )
                 )

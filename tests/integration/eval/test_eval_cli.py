@@ -188,3 +188,50 @@ def test_vision_model_on_a_geometry3k_fixture(tmp_path, capsys):
     assert geo_result["info"]["path"] == str(geo)
     assert len((out / "samples.jsonl").read_text().splitlines()) == 4
     assert_png(out / "passk.png")
+
+
+def test_config_overrides_set_the_template_the_recipe_options_and_the_stop_strings(workdir, capsys):
+    template = workdir / "short.jinja"
+    template.write_text("Q: {{ question | trim }}\nA:")
+    out = workdir / "out_overrides"
+    args = [
+        "--model",
+        str(workdir / "text_a"),
+        "--benchmarks",
+        "synthetic_arithmetic",
+        "--n",
+        "2",
+        "--limit",
+        "3",
+    ]
+    # overrides before, between and after flags; a flag's value that looks like one stays the value
+    code = run_eval(
+        workdir,
+        out,
+        "data.options={difficulty: [4], num_examples: 64}",
+        *args,
+        "--template",
+        str(template),
+        'rollout.stop=["Q:"]',
+    )
+    assert code == 0
+    doc = json.loads((out / "results.json").read_text())
+    header = json.dumps(doc)
+    assert '"stop": ["Q:"]' in header and "difficulty" in header
+    assert "level_4" in header and "level_1" not in header
+    # the cache is keyed by the options: other options are refused until --restart
+    assert run_eval(workdir, out, "data.options={difficulty: [1], num_examples: 64}", *args) == 1
+    assert "options" in capsys.readouterr().err
+    assert run_eval(workdir, out, "data.options={difficulty: [1], num_examples: 64}", *args, "--restart") == 0
+    assert "level_1" in (out / "results.json").read_text()
+    capsys.readouterr()
+
+
+def test_a_bad_override_names_the_field_before_the_model_loads(workdir, capsys):
+    out = workdir / "out_bad_override"
+    code = run_eval(
+        workdir, out, "--model", str(workdir / "text_a"), "--benchmarks", "gsm8k", "rollout.temprature=0.5"
+    )
+    assert code == 2
+    assert "rollout.temprature" in capsys.readouterr().err
+    assert not (out / "results.json").exists()

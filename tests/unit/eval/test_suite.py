@@ -43,3 +43,43 @@ def test_config_errors_name_the_flags():
 def test_unknown_benchmark_names_the_flag_and_the_known_recipes():
     with pytest.raises(UserError, match=r"--benchmarks 'gsm8kk'.*did you mean 'gsm8k'.*known: .*geometry3k"):
         _load_benchmark(load_examples, BenchmarkSpec("gsm8kk", "gsm8kk"), None)
+
+
+def test_eval_overrides_are_split_from_flags_and_their_values():
+    from mmrl.commands.eval import split_overrides
+
+    argv = [
+        "eval",
+        "--model",
+        "m",
+        "data.template=x.jinja",
+        "--restart",
+        "reward.verifier=math",
+        "--label",
+        "a.b=c",
+    ]
+    words, overrides = split_overrides(argv)
+    assert overrides == ["data.template=x.jinja", "reward.verifier=math"]
+    assert words == ["eval", "--model", "m", "--restart", "--label", "a.b=c"]
+    assert split_overrides(["eval", "--path", "gsm8k=/d/x.jsonl"]) == (
+        ["eval", "--path", "gsm8k=/d/x.jsonl"],
+        [],
+    )
+
+
+def test_the_switch_list_matches_the_parser():
+    import argparse
+
+    from mmrl.cli import build_parser
+    from mmrl.commands.eval import SWITCHES
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["eval"]
+    zero = {
+        s
+        for a in sub._actions
+        if a.nargs == 0
+        for s in a.option_strings
+        if not isinstance(a, argparse._SubParsersAction)
+    }
+    assert zero == set(SWITCHES)
