@@ -522,6 +522,11 @@ class EvalConfig(Section):
         "Response budget for evaluation; None uses rollout.max_new_tokens.",
         hint="or null to use rollout.max_new_tokens",
     )
+    entropy: bool = opt(
+        True,
+        "Also log val/entropy: the policy's mean token entropy on its own held-out responses "
+        "(one extra forward pass over them).",
+    )
 
 
 @config_section

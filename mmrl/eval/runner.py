@@ -79,6 +79,7 @@ def evaluate_examples(
     chunk_size: int = 32,
     on_chunk: Any = None,
     images: ImageStore | None = None,
+    on_rollouts: Any = None,
 ) -> EvalResult:
     """Generate ``n`` samples for each problem, score them, and return the records and metrics.
 
@@ -99,6 +100,8 @@ def evaluate_examples(
         images: Where each problem's images are stored once (``ImageStore(out_dir / "images")``),
             so that ``samples.jsonl`` references them by path; without it they are named by
             ``image_reference`` (a path or a tag).
+        on_rollouts: Called with each generated chunk's ``Rollout``s (token ids included) before
+            they are reduced to records; in-training validation measures entropy on them.
 
     Raises:
         ValueError: a ``k`` outside ``1..n``, an empty problem list, duplicate ids or a bad
@@ -145,6 +148,8 @@ def evaluate_examples(
             raise RuntimeError(
                 f"{name}: the engine returned {len(rollouts)} rollouts for {len(todo)} prompts x n={n}"
             )
+        if on_rollouts is not None:
+            on_rollouts(rollouts)
         records = _score_chunk(rollouts, todo, prompts, n, reward_runner, images)
         if cache is not None:
             cache.append(records)

@@ -430,6 +430,8 @@ class Trainer:
             {"model": {"label": f"step {step}"}, "step": step, "recipe": self.eval_data.recipe.name},
         )
         metrics = result.flat_metrics("val/")
+        if "entropy" in result.info:
+            metrics["val/entropy"] = result.info["entropy"]
         metrics["time/validate"] = seconds
         pass1 = result.pass_at_k().get(1, math.nan)
         log.info(

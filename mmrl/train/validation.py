@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from mmrl.train.sampler import shard_for_rank
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_eval_examples", "validate", "validation_images"]
+__all__ = ["load_eval_examples", "response_entropy", "validate", "validation_images"]
 
 
 def load_eval_examples(cfg: Any) -> LoadedData:
@@ -82,6 +83,7 @@ def validate(
     kept, dropped = policy.prepare(mine)
     sampling = Sampling.from_eval(eval_cfg, rollout_cfg, seed=seed)
     problems = []
+    rollouts: list[Any] = []
     if kept:
         chunk = max(1, rollout_cfg.batch_size // eval_cfg.n)
         with _ChunkProgress(len(kept), name, enabled=progress and rank == 0) as bar:
@@ -97,14 +99,20 @@ def validate(
                 chunk_size=chunk,
                 on_chunk=lambda index, records: bar.advance(len(records)),
                 images=images,
+                on_rollouts=rollouts.extend if eval_cfg.entropy else None,
             )
         problems = result.problems
+    entropy = (0.0, 0)
+    if rollouts:
+        entropy = response_entropy(policy, rollouts, sampling.logprob_temperature, rollout_cfg.batch_size)
     dropped_rows = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     if world > 1:
         from accelerate.utils import gather_object
 
         problems = gather_object(problems)
         dropped_rows = gather_object(dropped_rows)
+        parts = gather_object([entropy])
+        entropy = (sum(p[0] for p in parts), sum(p[1] for p in parts))
     if accelerator is not None and not accelerator.is_main_process:
         return None
     if not problems:
@@ -120,7 +128,38 @@ def validate(
         max_new_tokens=sampling.max_new_tokens,
         seed=seed,
     )
+    if entropy[1]:
+        out.info["entropy"] = entropy[0] / entropy[1]
+        out.info["entropy_tokens"] = entropy[1]
     return out
+
+
+def response_entropy(
+    policy: Any, rollouts: Sequence[Any], temperature: float, rows_per_pass: int = 64
+) -> tuple[float, int]:
+    """``(sum of H_t, number of tokens)`` over the response tokens of ``rollouts`` under ``policy``:
+    ``H_t = -sum_v p_t(v) log p_t(v)`` with ``p_t = softmax(z_t / temperature)``, the distribution
+    the response token ``t`` was sampled from (no gradient; ``rows_per_pass`` sequences at a time).
+    The mean token entropy is the first number over the second."""
+    import torch
+
+    total, count = 0.0, 0
+    was_training = policy.model.training
+    policy.model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(rollouts), max(1, rows_per_pass)):
+                chunk = [r for r in rollouts[start : start + rows_per_pass] if len(r.response_ids)]
+                if not chunk:
+                    continue
+                batch = policy.collate(chunk)
+                _, entropy = policy.logprobs(batch, temperature=temperature, with_entropy=True)
+                mask = batch.response_mask.to(entropy.device).bool()
+                total += float(entropy[mask].double().sum())
+                count += int(mask.sum())
+    finally:
+        policy.model.train(was_training)
+    return total, count
 
 
 class _ChunkProgress:
