@@ -71,3 +71,20 @@ def test_agrae_experiment_runs_resumes_and_reports(tmp_path):
     proc = _run(*args)
     assert "train/" not in proc.stdout
     assert json.loads((out / "timings.json").read_text()).keys() == timings.keys()
+
+
+def test_gpu_check_parses_and_refuses_without_cuda(tmp_path):
+    import torch
+
+    assert subprocess.run(["bash", "-n", "scripts/gpu_check.sh"], cwd=ROOT).returncode == 0
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: scripts/gpu_check.sh would run for real")
+    proc = subprocess.run(
+        ["bash", "scripts/gpu_check.sh", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHON": sys.executable},
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr
