@@ -50,7 +50,7 @@ PROBES = {
 }
 
 
-HANG_S = 60
+HANG_S = 20
 
 
 @contextmanager
