@@ -265,7 +265,8 @@ def hardware_rates(dtype_name: str) -> dict[str, float]:
     dtype = getattr(torch, dtype_name)
     m, k, n = (8192, 4096, 4096) if device == "cuda" else (1024, 576, 1536)
     a, b = torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype)
-    x = torch.empty(64 * 2**20 // 4, device=device, dtype=torch.float32)
+    x = torch.ones(64 * 2**20 // 4, device=device, dtype=torch.float32)
+    y = torch.empty_like(x)  # allocated once: a fresh allocation per copy measures page faults
 
     def best(fn: Any, reps: int) -> float:
         fn()
@@ -281,7 +282,7 @@ def hardware_rates(dtype_name: str) -> dict[str, float]:
         return min(times)
 
     flops = 2 * m * k * n / best(lambda: a @ b, 10)
-    bandwidth = 2 * x.numel() * 4 / best(lambda: x.clone(), 5)
+    bandwidth = 2 * x.numel() * 4 / best(lambda: y.copy_(x), 10)
     return {"flops": flops, "bandwidth": bandwidth}
 
 
@@ -428,12 +429,11 @@ def report(
             for p in AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model_dir)).parameters()
         )
     tok = AutoTokenizer.from_pretrained(model_dir)
-    chat = [[{"role": "user", "content": p}] for p in spec["prompts"]]
-    prompt_tokens = round(
-        statistics.mean(
-            len(tok.apply_chat_template(c, add_generation_prompt=True, tokenize=True)) for c in chat
-        )
-    )
+    texts = [
+        tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=False)
+        for p in spec["prompts"]
+    ]
+    prompt_tokens = round(statistics.mean(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts))
     device = torch.cuda.get_device_name(0) if cuda else f"CPU, {os.cpu_count()} cores"
     bf16 = cuda or fast_bf16("cpu")
     rates = hardware_rates("bfloat16" if bf16 else "float32")
