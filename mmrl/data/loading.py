@@ -221,6 +221,9 @@ def _row_to_example(
     except KeyError as exc:
         name = exc.args[0] if exc.args else "?"
         return None, [RowIssue(index, "missing_field", f"the row has no field {name!r}", field=str(name))]
+    except Exception as exc:  # a bug in the recipe: keep its traceback, say which row set it off
+        exc.add_note(f"while recipe {rec.name!r} converted row {index} of split {ctx.split!r}")
+        raise
     if fields is None:
         return None, []
     if not isinstance(fields, RowFields):

@@ -298,8 +298,25 @@ def collect_batch(
             "nothing was generated this step: every sampled prompt was over data.max_prompt_length "
             "(raise it, or lower data.max_pixels for images)"
         )
+    if everywhere.reward_count == 0:
+        _warn_nothing_scored(everywhere)
     omega = batch_accuracy_from_sums(everywhere.reward_sum, everywhere.reward_count)
     return StepBatch(rollouts, scores, group_ids, rewards, correct, omega, {**everywhere.metrics(), **extra})
+
+
+def _warn_nothing_scored(generated: _Generated) -> None:
+    """One WARNING for a step in which not one response got a reward: every advantage is then 0 and
+    the update changes nothing, which would otherwise look like a quiet, healthy step."""
+    c = generated.counters
+    log.warning(
+        "none of the %d responses of this step could be scored (timeouts %d, verifier errors %d, "
+        "unparsable gold answers %d): every advantage is 0 and the update changes nothing. Check "
+        "reward.verifier on a few rows with `mmrl verify`, and reward.timeout_s",
+        int(generated.total),
+        int(c["timeout"]),
+        int(c["error"]),
+        int(c["unparsable_gold"]),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
