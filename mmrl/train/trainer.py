@@ -150,7 +150,7 @@ class Trainer:
             else None
         )
         self.guard = NonFiniteGuard(t.max_consecutive_nonfinite)
-        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last)
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last, self.scheduler)
         self.step = 0
         self.prompts_dropped = 0.0
         self.validations: dict[int, EvalResult] = {}  # on the main process
@@ -184,7 +184,7 @@ class Trainer:
         )
         self.scheduler = _make_scheduler(optimizer, cfg, self.num_mini_batches)
         self.policy.model, self.optimizer = acc.prepare(self.policy.model, optimizer)
-        acc.register_for_checkpointing(self.scheduler)
+        # the scheduler is saved by CheckpointManager as JSON: accelerate would pickle it
 
     def _step_context(self) -> StepContext:
         """What the stages of every step use (``mmrl.train.stages.StepContext``)."""
@@ -212,7 +212,7 @@ class Trainer:
         """Resume from the selected checkpoint or start fresh; write config.yaml; validate if asked."""
         cfg = self.cfg
         if self.resume_from is not None:
-            state = self.checkpoints.load(self.resume_from)
+            state = self.checkpoints.load(self.resume_from, verified=True)
             self.load_state_dict(state)
             log.info("resumed from %s at step %d", self.resume_from, self.step)
         elif cfg.trainer.resume == "never":
