@@ -256,7 +256,24 @@ class DataConfig(Section):
     max_bad_fraction: Fraction = opt(
         0.05, "With on_bad_row=skip, fail when more than this fraction of rows is bad."
     )
-    allow_remote_images: bool = opt(False, "Allow http(s) image URLs in rows (refused by default).")
+    allow_remote_images: bool = opt(
+        False,
+        "Allow http(s) image URLs in rows (refused by default); downloads go to public addresses only, "
+        "within max_image_bytes and 20 s.",
+    )
+    image_root: str | None = opt(
+        None,
+        "Directory that image paths in rows must resolve under; None: the dataset's own (data.path when it "
+        "is a directory, else the file's directory).",
+    )
+    allow_outside_paths: bool = opt(
+        False,
+        "Read image paths that lead outside the image root (absolute, '..', '~', symlinks out); by default "
+        "they are bad rows (image_outside_root).",
+    )
+    max_image_bytes: PositiveInt = opt(
+        64 << 20, "Largest image file, value or download read, in bytes; larger ones are bad rows."
+    )
 
 
 @config_section

@@ -4,7 +4,10 @@ For each source row, in order:
 
 1. the recipe converts it to ``RowFields`` (or drops it on purpose: ``filtered``);
 2. question and answer must be non-blank text;
-3. every image is decoded to RGB (``mmrl.data.images``); each failure is an issue with its path;
+3. every image is decoded to RGB (``mmrl.data.images``); each failure is an issue with its path.
+   Image files must lie under the dataset's directory (``data.path`` when it is a directory, else
+   the file's directory) or ``data.image_root``, unless ``data.allow_outside_paths``; none may be
+   larger than ``data.max_image_bytes``;
 4. the template renders the text and the image markers must match the images;
 5. the id must be new; 6. the verifier must parse the gold answer (``rewards.check_gold``).
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mmrl.data.images import ImageProblem, decode_image, describe_image_value
+from mmrl.data.images import DEFAULT_MAX_IMAGE_BYTES, ImageProblem, decode_image, describe_image_value
 from mmrl.data.prompts import PlaceholderMismatch, build_messages, load_template, render_text
 from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields, get_recipe
 from mmrl.data.sources import open_rows
@@ -72,6 +75,9 @@ def load_examples(
     on_bad_row: Literal["skip", "fail"] = "skip",
     max_bad_fraction: float = 0.05,
     allow_remote_images: bool = False,
+    image_root: str | None = None,
+    allow_outside_paths: bool = False,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     check_gold: GoldCheck | None = None,
     log_report: bool = True,
 ) -> LoadedData:
@@ -89,6 +95,10 @@ def load_examples(
         on_bad_row: ``skip`` (drop bad rows, fail above ``max_bad_fraction``) or ``fail``.
         max_bad_fraction: With ``skip``, the largest tolerated fraction of bad rows.
         allow_remote_images: Fetch ``http(s)`` image URLs instead of refusing them.
+        image_root: The directory image paths must resolve under; ``None``: the dataset's own (``path``
+            when it is a directory, else its parent; rows from the Hub or a generator have none).
+        allow_outside_paths: Read image paths wherever they lead.
+        max_image_bytes: The largest image file, value or download read.
         check_gold: The gold-answer check; ``None`` uses ``rewards.check_gold``.
         log_report: Log the outcome (a summary line, or the report of skipped rows); callers that
             print the report themselves turn it off.
@@ -111,6 +121,12 @@ def load_examples(
             "(a local data.path may hold other splits)"
         )
     ctx = RecipeContext(rec.name, split, rec.resolve_options(options), dict(columns or {}))
+    image_rules = {
+        "allow_remote": allow_remote_images,
+        "root": _image_root(image_root, path),
+        "allow_outside": allow_outside_paths,
+        "max_bytes": max_image_bytes,
+    }
     template_name = template or rec.template
     compiled = load_template(template_name)
     gold_check = check_gold if check_gold is not None else _default_gold_check()
@@ -134,7 +150,7 @@ def load_examples(
             _check_columns(required, list(row), rec, source.description)
         report.rows_read += 1
         example, issues = _row_to_example(
-            rec, ctx, index, row, base_dir, compiled, allow_remote_images, seen_ids, gold_check
+            rec, ctx, index, row, base_dir, compiled, image_rules, seen_ids, gold_check
         )
         if example is None and not issues:
             report.filtered += 1
@@ -172,11 +188,27 @@ def load_from_config(
         on_bad_row=data.on_bad_row,
         max_bad_fraction=data.max_bad_fraction,
         allow_remote_images=data.allow_remote_images,
+        image_root=data.image_root,
+        allow_outside_paths=data.allow_outside_paths,
+        max_image_bytes=data.max_image_bytes,
         check_gold=check_gold,
     )
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _image_root(image_root: str | None, path: str | None) -> Path | None:
+    """Where image files must be: ``data.image_root``, else the dataset's directory, else nowhere."""
+    if image_root is not None:
+        root = Path(image_root).expanduser()
+        if not root.is_dir():
+            raise UserError(f"data.image_root={image_root!r} is not a directory")
+        return root
+    if path is None:
+        return None
+    data_path = Path(path).expanduser()
+    return data_path if data_path.is_dir() else data_path.parent
 
 
 def _default_gold_check() -> GoldCheck:
@@ -210,7 +242,7 @@ def _row_to_example(
     row: dict[str, Any],
     base_dir: Path | None,
     template: Any,
-    allow_remote: bool,
+    image_rules: dict[str, Any],
     seen_ids: dict[str, int],
     gold_check: GoldCheck,
 ) -> tuple[Example | None, list[RowIssue]]:
@@ -244,7 +276,7 @@ def _row_to_example(
     decoded = []
     for i, value in enumerate(fields.images):
         try:
-            decoded.append(decode_image(value, base_dir=base_dir, allow_remote=allow_remote))
+            decoded.append(decode_image(value, base_dir=base_dir, **image_rules))
         except ImageProblem as exc:
             issue(exc.reason, exc.detail, f"images[{i}]", exc.path)
 

@@ -47,6 +47,9 @@ def load_eval_examples(cfg: Any) -> LoadedData:
         on_bad_row=d.on_bad_row,
         max_bad_fraction=d.max_bad_fraction,
         allow_remote_images=d.allow_remote_images,
+        image_root=d.image_root,
+        allow_outside_paths=d.allow_outside_paths,
+        max_image_bytes=d.max_image_bytes,
     )
 
 
