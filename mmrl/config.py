@@ -403,6 +403,11 @@ class AlgorithmConfig(Section):
     tis_cap: PositiveFloat | None = opt(
         None, "Truncated importance weight cap for engine/trainer logprob mismatch; None disables it."
     )
+    mask_truncated: bool = opt(
+        False,
+        "Leave responses cut off at rollout.max_new_tokens out of the loss (DAPO's overlong filtering, TRL's "
+        "mask_truncated_completions); they still count in their group's baseline.",
+    )
     dynamic_sampling: DynamicSamplingConfig = subsection(DynamicSamplingConfig, "DAPO dynamic sampling.")
     overlong: OverlongConfig = subsection(OverlongConfig, "DAPO soft overlong punishment.")
     params: dict[str, Any] = field(

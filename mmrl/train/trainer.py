@@ -47,6 +47,7 @@ from mmrl.train.stages import (
     NonFiniteGuard,
     StepBatch,
     StepContext,
+    TruncationAlarm,
     collect_batch,
     compute_old_and_reference_logprobs,
     plan_update,
@@ -150,6 +151,9 @@ class Trainer:
             else None
         )
         self.guard = NonFiniteGuard(t.max_consecutive_nonfinite)
+        self.truncation = TruncationAlarm(
+            cfg.rollout.max_new_tokens, self.settings.mask_truncated, cfg.reward.score_truncated
+        )
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last, self.scheduler)
         self.step = 0
         self.prompts_dropped = 0.0
@@ -377,6 +381,8 @@ class Trainer:
         self.metrics.log(step, metrics)
         self.progress.update(step, cfg.trainer.max_steps, metrics)
         self.last_metrics = metrics
+        if self.is_main:  # the fraction is over every rank's responses
+            self.truncation.check(step, metrics["response/truncated_frac"])
         self.guard.check(step)  # aborts after trainer.max_consecutive_nonfinite non-finite steps in a row
         if cfg.trainer.save_every > 0 and step % cfg.trainer.save_every == 0:
             self.save_checkpoint()
