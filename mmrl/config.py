@@ -549,6 +549,11 @@ class EvalConfig(Section):
         "Also log val/entropy: the policy's mean token entropy on its own held-out responses "
         "(one extra forward pass over them).",
     )
+    on_bad_row: Literal["skip", "fail"] = opt(
+        "skip",
+        "A held-out problem that cannot be evaluated (a bad row, a prompt over the budget): skip it (reported "
+        "in report.md and results.json) or fail (`mmrl eval --strict`), so that pass@k is over every problem.",
+    )
 
 
 @config_section

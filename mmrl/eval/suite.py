@@ -251,7 +251,19 @@ def run_eval(opts: EvalOptions) -> EvalRun:
         with RewardRunner(cfg.reward) as runner:
             for spec, data, cache in loaded:
                 results.append(
-                    _evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts, out)
+                    _evaluate_one(
+                        spec,
+                        data,
+                        cache,
+                        policy,
+                        engine,
+                        runner,
+                        sampling,
+                        ks,
+                        opts,
+                        out,
+                        cfg.eval.on_bad_row,
+                    )
                 )
     finally:
         engine.close()
@@ -331,8 +343,18 @@ def _evaluate_one(
     ks: Sequence[int],
     opts: EvalOptions,
     out: Path,
+    on_bad_row: str = "skip",
 ) -> EvalResult:
     prompts, dropped = policy.prepare(list(data))
+    if on_bad_row == "fail" and (data.report.bad_rows or dropped):
+        over = (
+            f"; {len(dropped)} prompts over --max-prompt-length {opts.max_prompt_length}" if dropped else ""
+        )
+        raise UserError(
+            f"benchmark {spec.label!r}: {data.report.bad_rows} bad rows{over}, and --strict (eval.on_bad_row=fail) "
+            f"evaluates every problem or none. Fix the data, or drop --strict to report pass@k without them.\n"
+            f"{data.report.table(max_issues=20)}"
+        )
     if not prompts:
         raise UserError(
             f"benchmark {spec.label!r}: every prompt is over --max-prompt-length {opts.max_prompt_length} "
