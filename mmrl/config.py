@@ -509,6 +509,13 @@ class TrainerConfig(Section):
         "'auto' (newest complete checkpoint), 'never', or a checkpoint directory.",
         hint="'auto', 'never' or a checkpoint directory",
     )
+    stall_timeout_s: NonNegativeFloat = opt(
+        3600.0,
+        "A stage (generate, score, update, sync, validate, checkpoint) without progress for half of this "
+        "logs a WARNING naming it, the step and the pending examples; at the full time the run ends with "
+        "an error (exit code 1). 0 disables the watchdog.",
+        hint="0 disables it",
+    )
     max_consecutive_nonfinite: PositiveInt = opt(
         3, "Abort after this many steps in a row with a non-finite loss or gradient."
     )

@@ -106,8 +106,8 @@ class StepContext:
     timer: PhaseTimer = field(default_factory=PhaseTimer)
 
     def for_step(self) -> StepContext:
-        """This context with a fresh phase timer."""
-        return dataclasses.replace(self, timer=PhaseTimer())
+        """This context with a fresh phase timer (watched by the same watchdog)."""
+        return dataclasses.replace(self, timer=PhaseTimer(self.timer.watchdog))
 
 
 def reduce_over_ranks(
@@ -187,9 +187,10 @@ def generate_and_score(
     kept, dropped = ctx.policy.prepare(examples)
     if not kept:
         return [], [], {}, len(dropped)
-    with ctx.timer("generate"):
+    pending = [p.example.id for p in kept]
+    with ctx.timer("generate", pending):
         rollouts = ctx.engine.generate(kept, n, sampling)
-    with ctx.timer("score"):
+    with ctx.timer("score", pending):
         result = ctx.runner.score(
             [r.response_text for r in rollouts],
             [r.example for r in rollouts],
@@ -458,6 +459,7 @@ def compute_old_and_reference_logprobs(
             if ctx.ref_policy is not None:
                 ref = ctx.ref_policy.logprobs(micro, temperature=ctx.temperature)[0]
                 plan.ref_logprobs[(m, k)] = ref.detach()
+            ctx.timer.beat()
 
 
 @dataclass
@@ -683,6 +685,7 @@ def update_policy(
             if not dummy:
                 mini_loss += float(loss.detach())
                 record.add_pass(metrics, c, old, entropy, probe=ctx.probe is not None and m == 0)
+            ctx.timer.beat()
         if passes:
             _optimizer_step(ctx, record, reduce_over_ranks(ctx.accelerator, {"loss": mini_loss})["loss"])
         with warnings.catch_warnings():

@@ -37,6 +37,7 @@ from mmrl.train.checkpoint import (
 )
 from mmrl.train.metrics import (
     MetricsLogger,
+    PhaseTimer,
     ProgressReporter,
     rollout_images,
     rollout_records,
@@ -56,6 +57,7 @@ from mmrl.train.stages import (
     update_policy,
 )
 from mmrl.train.validation import load_eval_examples, validate, validation_images
+from mmrl.train.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,7 @@ class Trainer:
         self.accelerator = accelerator
         acc = self.accelerator
         self.world, self.rank = acc.num_processes, acc.process_index
+        self.watchdog = Watchdog(t.stall_timeout_s, rank=self.rank)
         if t.prompts_per_step % self.world:
             raise ConfigError(
                 f"trainer.prompts_per_step={t.prompts_per_step} must be divisible by the number of processes "
@@ -204,6 +207,7 @@ class Trainer:
             probe=self.probe,
             temperature=Sampling.from_rollout(self.cfg.rollout).logprob_temperature,
             max_grad_norm=self.cfg.trainer.max_grad_norm,
+            timer=PhaseTimer(self.watchdog),
         )
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -215,6 +219,7 @@ class Trainer:
     def start(self) -> None:
         """Resume from the selected checkpoint or start fresh; write config.yaml; validate if asked."""
         cfg = self.cfg
+        self.watchdog.start()
         if self.resume_from is not None:
             state = self.checkpoints.load(self.resume_from, verified=True)
             self.load_state_dict(state)
@@ -255,7 +260,7 @@ class Trainer:
         return FitResult(self.run_dir, self.step, final_dir, dict(self.validations), dict(self.last_metrics))
 
     def close(self) -> None:
-        for closer in (self.progress, self.metrics, self.engine, self.runner):
+        for closer in (self.watchdog, self.progress, self.metrics, self.engine, self.runner):
             if closer is not None:
                 try:
                     closer.close()
@@ -297,7 +302,8 @@ class Trainer:
         return (self.checkpoints.root / f"step_{step}" / "COMPLETE").is_file()
 
     def save_checkpoint(self) -> Path:
-        return self.checkpoints.save(self.step, self.state_dict(), write_extra=self._write_model_files)
+        with self.watchdog.stage("checkpoint"):
+            return self.checkpoints.save(self.step, self.state_dict(), write_extra=self._write_model_files)
 
     def _write_model_files(self, directory: Path) -> None:
         """Config, tokenizer/processor and the run config next to accelerate's state. accelerate's
@@ -320,6 +326,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One RL step: the stages of ``mmrl.train.stages`` in order; returns the step's metrics."""
         cfg, step = self.cfg, self.step + 1
+        self.watchdog.step = step
         ctx = self.ctx.for_step()
         started = time.perf_counter()
 
@@ -412,7 +419,15 @@ class Trainer:
         """Validate at ``step`` (0 = before training); keep and write the result; ``val/*`` metrics."""
         assert self.eval_data is not None
         started = time.perf_counter()
-        result = validate(
+        with self.watchdog.stage("validate", [e.id for e in self.eval_data.examples]):
+            result = self._validate(step)
+        seconds = time.perf_counter() - started
+        self.validated_steps.add(step)
+        return self._validation_metrics(step, result, seconds)
+
+    def _validate(self, step: int) -> EvalResult | None:
+        assert self.eval_data is not None
+        return validate(
             self.policy,
             self.engine,
             self.runner,
@@ -424,8 +439,10 @@ class Trainer:
             progress=self.cfg.logging.progress_bar,
             images=validation_images(self.run_dir, step),
         )
-        seconds = time.perf_counter() - started
-        self.validated_steps.add(step)
+
+    def _validation_metrics(self, step: int, result: EvalResult | None, seconds: float) -> dict[str, float]:
+        """Keep and write a validation's result; its ``val/*`` metrics (none off the main process)."""
+        assert self.eval_data is not None
         if result is None:
             return {}
         self.validations[step] = result
