@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import torch
 
 from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
+from mmrl.errors import UserError
 from mmrl.eval import EvalResult, write_outputs
 from mmrl.hardware import resolve_mixed_precision
 from mmrl.rollout import Sampling, SyncProbe, build_engine
@@ -58,10 +60,11 @@ from mmrl.train.stages import (
 )
 from mmrl.train.validation import load_eval_examples, validate, validation_images
 from mmrl.train.watchdog import Watchdog
+from mmrl.types import Example
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FitResult", "Trainer", "fit", "rollout_seed"]
+__all__ = ["FitResult", "Trainer", "fit", "prompts_within_budget", "rollout_seed"]
 
 #: Seed offset of validation sampling (the same for every validation of a run).
 EVAL_SEED_OFFSET = 7_919
@@ -75,6 +78,42 @@ def rollout_seed(seed: int, step: int, round_index: int, rank: int) -> int:
     (3000000, True)
     """
     return (seed * 1_000_003 + step * 1_000_000 + round_index * 1_000 + rank) % (2**31 - 1)
+
+
+def prompts_within_budget(policy: Any, examples: Sequence[Example], accelerator: Any = None) -> list[Example]:
+    """The examples whose prompt fits ``data.max_prompt_length``, checked once before training.
+
+    Each process encodes a share of the examples and the over-budget ids are gathered, so every
+    rank leaves out the same ones and no step later finds a rank without prompts. The ones left out
+    are counted and named in one warning; none fitting is an error naming the setting.
+    """
+    world, rank = (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    budget = policy.max_prompt_length
+    over = [ex.id for ex in examples[rank::world] if policy.encode(ex).num_tokens > budget]
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        over = gather_object(over)
+    if not over:
+        return list(examples)
+    dropped = set(over)
+    kept = [ex for ex in examples if ex.id not in dropped]
+    if not kept:
+        raise UserError(
+            f"every one of the {len(examples)} training prompts is longer than data.max_prompt_length={budget} "
+            "tokens (image tokens included); raise data.max_prompt_length, or lower data.max_pixels for images"
+        )
+    shown = ", ".join([ex.id for ex in examples if ex.id in dropped][:5])
+    log.warning(
+        "%d of %d training prompts are longer than data.max_prompt_length=%d tokens and are left out of "
+        "training (%s%s); raise data.max_prompt_length (or lower data.max_pixels) to keep them",
+        len(dropped),
+        len(examples),
+        budget,
+        shown,
+        ", ..." if len(dropped) > 5 else "",
+    )
+    return kept
 
 
 @dataclass
@@ -146,7 +185,8 @@ class Trainer:
         self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
         self.ctx = self._step_context()
 
-        self.sampler = PromptSampler(self.train_data.examples, t.seed, cfg.data.shuffle)
+        train_examples = prompts_within_budget(self.policy, self.train_data.examples, acc)
+        self.sampler = PromptSampler(train_examples, t.seed, cfg.data.shuffle)
         prompts_per_rank = t.prompts_per_step // self.world
         self.dynamic = (
             DynamicSampler(prompts_per_rank, self.settings.max_rounds)
