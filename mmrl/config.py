@@ -103,8 +103,14 @@ class Section:
                 return None
             if str not in members and any(typing.get_origin(m) is list for m in members):
                 return [v.strip() for v in value.split(",") if v.strip()]
-        if isinstance(value, bool) and bool not in members and any(m in (int, float) for m in members):
-            raise PydanticCustomError("bool_is_not_a_number", "a boolean is not a number")
+        if isinstance(value, bool) and bool not in members:
+            # YAML reads a bare no/off/yes/on as a boolean: trainer.mixed_precision=no means 'no'
+            words = {w for m in members if typing.get_origin(m) is Literal for w in typing.get_args(m)}
+            for word in ("no", "off") if value is False else ("yes", "on"):
+                if word in words:
+                    return word
+            if any(m in (int, float) for m in members):
+                raise PydanticCustomError("bool_is_not_a_number", "a boolean is not a number")
         return value
 
 
@@ -474,8 +480,11 @@ class TrainerConfig(Section):
         "Prompts per optimizer step; None makes one optimizer step per RL step. Must divide prompts_per_step.",
         hint="or null",
     )
-    micro_batch_size: PositiveInt = opt(
-        4, "Sequences per forward/backward pass (gradient accumulation splits the rest)."
+    micro_batch_size: PositiveInt | Literal["auto"] = opt(
+        "auto",
+        "Sequences per forward/backward pass (gradient accumulation splits the rest); 'auto': 16 on a "
+        "CPU, where every pass pays fixed costs (4 x 4 sequences trained 1.7x slower than 1 x 16), 4 on a GPU.",
+        hint="a positive integer or 'auto'",
     )
     max_tokens_per_micro_batch: PositiveInt | None = opt(
         None,

@@ -67,6 +67,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _what_arguments(parser)
+    _sampling_arguments(parser, defaults.temperature, defaults.top_p, max_new)
+    _engine_arguments(parser)
+    _output_arguments(parser)
+    parser.set_defaults(func=run_eval_command, eval_parser=parser, overrides=[])
+    _compare_parser(parser)
+
+
+def _what_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to evaluate")
     what.add_argument(
         "--model",
@@ -103,15 +112,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--label", default=None, help="the model's name in reports and comparisons (default: from its path)"
     )
 
+
+def _sampling_arguments(
+    parser: argparse.ArgumentParser, temperature: float, top_p: float, max_new: int
+) -> None:
     sampling = parser.add_argument_group("sampling")
     sampling.add_argument("--n", type=int, default=16, help="samples per problem (default 16)")
     sampling.add_argument(
         "--k", type=_ks, default=None, help="k values, each <= n (default: powers of two below n, and n)"
     )
-    sampling.add_argument(
-        "--temperature", type=float, default=defaults.temperature, help=f"default {defaults.temperature}"
-    )
-    sampling.add_argument("--top-p", type=float, default=defaults.top_p, help=f"default {defaults.top_p}")
+    sampling.add_argument("--temperature", type=float, default=temperature, help=f"default {temperature}")
+    sampling.add_argument("--top-p", type=float, default=top_p, help=f"default {top_p}")
     sampling.add_argument("--top-k", type=int, default=0, help="default 0 (off)")
     sampling.add_argument(
         "--max-new-tokens", type=int, default=max_new, help=f"response budget (default {max_new})"
@@ -120,6 +131,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="sampling seed (default 0); -1 for an unseeded run"
     )
 
+
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     engine = parser.add_argument_group("model and engine")
     engine.add_argument(
         "--engine",
@@ -168,6 +181,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="per-response scoring timeout in seconds (default 5)",
     )
 
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--output", "-o", default=None, help="output directory (default RUN/eval or eval/<model name>)"
@@ -181,8 +196,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="fail when any problem cannot be evaluated (a bad row, a prompt over the budget) instead of "
         "reporting pass@k without it (eval.on_bad_row=fail)",
     )
-    parser.set_defaults(func=run_eval_command, eval_parser=parser, overrides=[])
 
+
+def _compare_parser(parser: argparse.ArgumentParser) -> None:
     nested = parser.add_subparsers(dest="eval_command", metavar="compare")
     compare = nested.add_parser(
         "compare",

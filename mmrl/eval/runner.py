@@ -118,22 +118,7 @@ def evaluate_examples(
     if repeated:
         raise ValueError(f"{name}: example ids {repeated[:5]} appear more than once; ids must be unique")
 
-    done: dict[str, ProblemRecord] = {}
-    if cache is not None:
-        wanted = set(ids)
-        cached = {pid: rec for pid, rec in cache.load().items() if pid in wanted}
-        done = {pid: rec for pid, rec in cached.items() if len(rec.samples) == n}
-        if len(done) < len(cached):
-            log.warning(
-                "%s: %d cached problems have a number of samples other than n=%d; they are generated again",
-                name,
-                len(cached) - len(done),
-                n,
-            )
-        if done:
-            log.info(
-                "%s: %d of %d problems found in the cache; generating the rest", name, len(done), len(ids)
-            )
+    done = _cached_records(cache, ids, n, name)
 
     start = time.perf_counter()
     generated = 0
@@ -157,17 +142,7 @@ def evaluate_examples(
             done[record.id] = record
         generated += len(records)
         if progress:
-            finished = [done[i] for i in ids if i in done]
-            scored = [p for p in finished if p.n > 0]
-            pass1 = sum(p.c / p.n for p in scored) / len(scored) if scored else float("nan")
-            log.info(
-                "%s: %d/%d problems (pass@1 so far %.3f), %.1f s",
-                name,
-                len(finished),
-                len(ids),
-                pass1,
-                time.perf_counter() - start,
-            )
+            _log_progress(name, [done[i] for i in ids if i in done], len(ids), start)
         if on_chunk is not None:
             on_chunk(chunk_index, records)
 
@@ -185,6 +160,41 @@ def evaluate_examples(
             len(ids) * n,
         )
     return result
+
+
+def _cached_records(
+    cache: ProblemCache | None, ids: list[str], n: int, name: str
+) -> dict[str, ProblemRecord]:
+    """The finished problems of ``ids`` in ``cache`` (those with exactly ``n`` samples)."""
+    if cache is None:
+        return {}
+    wanted = set(ids)
+    cached = {pid: rec for pid, rec in cache.load().items() if pid in wanted}
+    done = {pid: rec for pid, rec in cached.items() if len(rec.samples) == n}
+    if len(done) < len(cached):
+        log.warning(
+            "%s: %d cached problems have a number of samples other than n=%d; they are generated again",
+            name,
+            len(cached) - len(done),
+            n,
+        )
+    if done:
+        rest = "generating the rest" if len(done) < len(ids) else "nothing left to generate"
+        log.info("%s: %d of %d problems found in the cache; %s", name, len(done), len(ids), rest)
+    return done
+
+
+def _log_progress(name: str, finished: list[ProblemRecord], total: int, start: float) -> None:
+    scored = [p for p in finished if p.n > 0]
+    pass1 = sum(p.c / p.n for p in scored) / len(scored) if scored else float("nan")
+    log.info(
+        "%s: %d/%d problems (pass@1 so far %.3f), %.1f s",
+        name,
+        len(finished),
+        total,
+        pass1,
+        time.perf_counter() - start,
+    )
 
 
 def _score_chunk(

@@ -30,7 +30,7 @@ from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
 from mmrl.errors import UserError
 from mmrl.eval import EvalResult, write_outputs
-from mmrl.hardware import resolve_mixed_precision
+from mmrl.hardware import resolve_micro_batch_size, resolve_mixed_precision
 from mmrl.rollout import Sampling, SyncProbe, build_engine
 from mmrl.train.checkpoint import (
     CheckpointManager,
@@ -164,6 +164,9 @@ class Trainer:
             log.info("mixed precision %s (%s)", precision, why)
         self.accelerator = accelerator
         acc = self.accelerator
+        self.micro_batch_size, why = resolve_micro_batch_size(t.micro_batch_size, acc.device)
+        if t.micro_batch_size == "auto":
+            log.info("micro-batch size %d (%s)", self.micro_batch_size, why)
         self.world, self.rank = acc.num_processes, acc.process_index
         self.watchdog = Watchdog(t.stall_timeout_s, rank=self.rank)
         if t.prompts_per_step % self.world:
@@ -383,7 +386,7 @@ class Trainer:
             advantages,
             ctx.algorithm,
             self.num_mini_batches,
-            cfg.trainer.micro_batch_size,
+            self.micro_batch_size,
             cfg.trainer.max_tokens_per_micro_batch,
         )
         with ctx.timer("logprob"):

@@ -83,32 +83,14 @@ def validate(
     ``images`` (``validation_images(run_dir, step)``) stores the problems' images as files.
     """
     rank, world = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
-    mine = shard_for_rank(list(examples), rank, world)
-    kept, dropped = policy.prepare(mine)
+    kept, dropped = policy.prepare(shard_for_rank(list(examples), rank, world))
     sampling = Sampling.from_eval(eval_cfg, rollout_cfg, seed=seed)
-    problems = []
-    rollouts: list[Any] = []
+    problems, entropy = [], (0.0, 0)
     if kept:
-        chunk = max(1, rollout_cfg.batch_size // eval_cfg.n)
         with _ChunkProgress(len(kept), name, enabled=progress and rank == 0) as bar:
-            result = evaluate_examples(
-                kept,
-                engine=engine,
-                n=eval_cfg.n,
-                ks=eval_cfg.k,
-                sampling=sampling,
-                reward_runner=runner,
-                progress=False,
-                name=name,
-                chunk_size=chunk,
-                on_chunk=lambda index, records: bar.advance(len(records)),
-                images=images,
-                on_rollouts=rollouts.extend if eval_cfg.entropy else None,
+            problems, entropy = _evaluate_shard(
+                policy, engine, runner, kept, eval_cfg, rollout_cfg, sampling, name, bar, images
             )
-        problems = result.problems
-    entropy = (0.0, 0)
-    if rollouts:
-        entropy = response_entropy(policy, rollouts, sampling.logprob_temperature, rollout_cfg.batch_size)
     dropped_rows = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     if world > 1:
         from accelerate.utils import gather_object
@@ -136,6 +118,41 @@ def validate(
         out.info["entropy"] = entropy[0] / entropy[1]
         out.info["entropy_tokens"] = entropy[1]
     return out
+
+
+def _evaluate_shard(
+    policy: Any,
+    engine: Any,
+    runner: Any,
+    kept: list[Any],
+    eval_cfg: Any,
+    rollout_cfg: Any,
+    sampling: Sampling,
+    name: str,
+    bar: _ChunkProgress,
+    images: ImageStore | None,
+) -> tuple[list[Any], tuple[float, int]]:
+    """This rank's problem records and ``(entropy sum, tokens)`` (zero when ``eval.entropy`` is off).
+    Problems go to the engine in chunks that fill one generation batch."""
+    rollouts: list[Any] = []
+    result = evaluate_examples(
+        kept,
+        engine=engine,
+        n=eval_cfg.n,
+        ks=eval_cfg.k,
+        sampling=sampling,
+        reward_runner=runner,
+        progress=False,
+        name=name,
+        chunk_size=max(1, rollout_cfg.batch_size // eval_cfg.n),
+        on_chunk=lambda index, records: bar.advance(len(records)),
+        images=images,
+        on_rollouts=rollouts.extend if eval_cfg.entropy else None,
+    )
+    entropy = (0.0, 0)
+    if rollouts:
+        entropy = response_entropy(policy, rollouts, sampling.logprob_temperature, rollout_cfg.batch_size)
+    return result.problems, entropy
 
 
 def response_entropy(

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["mmrl.eval.passk", "mmrl.config", "mmrl.plugins", "mmrl.algos.groups"]
+MODULES = ["mmrl.eval.passk", "mmrl.config", "mmrl.plugins", "mmrl.algos.groups", "mmrl.policy.base"]
 
 
 @pytest.mark.parametrize("name", MODULES)
