@@ -107,12 +107,7 @@ def load_examples(
         DataValidationError: the rows fail the policy (the message holds the report table).
         UserError: the recipe, path, split, options or template cannot be used.
     """
-    if on_bad_row not in ("skip", "fail"):
-        raise UserError(f"data.on_bad_row={on_bad_row!r} must be 'skip' or 'fail'")
-    if not 0.0 <= max_bad_fraction <= 1.0:
-        raise UserError(f"data.max_bad_fraction={max_bad_fraction} must be in [0, 1]")
-    if limit is not None and limit < 1:
-        raise UserError(f"data.limit={limit} must be >= 1 or null")
+    _check_policy(on_bad_row, max_bad_fraction, limit)
     rec = recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
     split = split or rec.default_split
     if rec.splits and split not in rec.splits and path is None:
@@ -121,12 +116,7 @@ def load_examples(
             "(a local data.path may hold other splits)"
         )
     ctx = RecipeContext(rec.name, split, rec.resolve_options(options), dict(columns or {}))
-    image_rules = {
-        "allow_remote": allow_remote_images,
-        "root": _image_root(image_root, path),
-        "allow_outside": allow_outside_paths,
-        "max_bytes": max_image_bytes,
-    }
+    image_rules = _image_rules(path, image_root, allow_outside_paths, allow_remote_images, max_image_bytes)
     template_name = template or rec.template
     compiled = load_template(template_name)
     gold_check = check_gold if check_gold is not None else _default_gold_check()
@@ -198,17 +188,34 @@ def load_from_config(
 # --------------------------------------------------------------------------------------------
 
 
-def _image_root(image_root: str | None, path: str | None) -> Path | None:
-    """Where image files must be: ``data.image_root``, else the dataset's directory, else nowhere."""
+def _image_rules(
+    path: str | None, image_root: str | None, allow_outside: bool, allow_remote: bool, max_bytes: int
+) -> dict[str, Any]:
+    """``decode_image``'s keyword arguments for one load. Image files must be under ``image_root``,
+    else the dataset's directory (``path`` itself, or the file's directory), else nowhere."""
+    root = None
     if image_root is not None:
         root = Path(image_root).expanduser()
         if not root.is_dir():
             raise UserError(f"data.image_root={image_root!r} is not a directory")
-        return root
-    if path is None:
-        return None
-    data_path = Path(path).expanduser()
-    return data_path if data_path.is_dir() else data_path.parent
+    elif path is not None:
+        data_path = Path(path).expanduser()
+        root = data_path if data_path.is_dir() else data_path.parent
+    return {
+        "root": root,
+        "allow_outside": allow_outside,
+        "allow_remote": allow_remote,
+        "max_bytes": max_bytes,
+    }
+
+
+def _check_policy(on_bad_row: str, max_bad_fraction: float, limit: int | None) -> None:
+    if on_bad_row not in ("skip", "fail"):
+        raise UserError(f"data.on_bad_row={on_bad_row!r} must be 'skip' or 'fail'")
+    if not 0.0 <= max_bad_fraction <= 1.0:
+        raise UserError(f"data.max_bad_fraction={max_bad_fraction} must be in [0, 1]")
+    if limit is not None and limit < 1:
+        raise UserError(f"data.limit={limit} must be >= 1 or null")
 
 
 def _default_gold_check() -> GoldCheck:

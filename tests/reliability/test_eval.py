@@ -67,8 +67,9 @@ def test_eval_strict_fails_on_a_bad_row_naming_it(workdir, capsys, flag):
 
 def test_eval_strict_fails_on_prompts_over_the_budget(workdir, capsys):
     out = workdir / "strict-budget"
-    assert _eval(workdir, out, "--strict", "--max-prompt-length", "12", "data.on_bad_row=skip") == 1
-    assert "prompts over --max-prompt-length 12" in capsys.readouterr().err
+    # --limit 2: the first two rows, both good; their prompts are longer than 12 tokens
+    assert _eval(workdir, out, "--strict", "--limit", "2", "--max-prompt-length", "12") == 1
+    assert "0 bad rows; 2 prompts over the prompt budget (--max-prompt-length)" in capsys.readouterr().err
 
 
 def test_eval_on_bad_row_fail_refuses_a_bad_held_out_row_in_training_validation(workdir):
