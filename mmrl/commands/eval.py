@@ -190,6 +190,12 @@ def _output_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--restart", action="store_true", help="discard cached samples in OUTPUT/cache and start over"
     )
+    out.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail when any problem cannot be evaluated (a bad row, a prompt over the budget) instead of "
+        "reporting pass@k without it (eval.on_bad_row=fail)",
+    )
 
 
 def _compare_parser(parser: argparse.ArgumentParser) -> None:
@@ -219,7 +225,7 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
 #: ``a.b=c``: a config override (the first word is a config section, so flags and paths never match).
 _OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.\w+)+=")
 #: The flags of ``mmrl eval`` that take no value (a test keeps this in step with the parser).
-SWITCHES = frozenset({"-h", "--help", "--restart"})
+SWITCHES = frozenset({"-h", "--help", "--restart", "--strict"})
 
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -262,6 +268,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     ks = args.k if args.k is not None else default_ks(args.n)
     flag_overrides = [f"data.template={args.template}"] if args.template else []
     flag_overrides += [f"reward.verifier={args.verifier}"] if args.verifier else []
+    flag_overrides += ["eval.on_bad_row=fail"] if args.strict else []
     specs = parse_benchmarks(args.benchmarks, paths=_paths(args.path), data_dir=args.data_dir)
     opts = EvalOptions(
         model=args.model,

@@ -33,7 +33,8 @@ __all__ = ["load_eval_examples", "response_entropy", "validate", "validation_ima
 
 def load_eval_examples(cfg: Any) -> LoadedData:
     """The held-out problems of ``cfg.eval`` (recipe, path, options and template fall back to
-    ``cfg.data``'s when ``eval.recipe`` is unset or the same recipe)."""
+    ``cfg.data``'s when ``eval.recipe`` is unset or the same recipe); ``eval.on_bad_row=fail``
+    refuses any bad row."""
     e, d = cfg.eval, cfg.data
     same = e.recipe is None or e.recipe == d.recipe
     return load_examples(
@@ -44,9 +45,12 @@ def load_eval_examples(cfg: Any) -> LoadedData:
         template=d.template if same else None,
         columns=d.columns if same else {},
         limit=e.limit,
-        on_bad_row=d.on_bad_row,
+        on_bad_row="fail" if e.on_bad_row == "fail" else d.on_bad_row,
         max_bad_fraction=d.max_bad_fraction,
         allow_remote_images=d.allow_remote_images,
+        image_root=d.image_root,
+        allow_outside_paths=d.allow_outside_paths,
+        max_image_bytes=d.max_image_bytes,
     )
 
 
