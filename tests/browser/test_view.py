@@ -19,6 +19,7 @@ from mmrl.view import build_site
 from .conftest import dump_dom
 
 pytestmark = pytest.mark.browser
+expect = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install -e '.[dev]'").expect
 
 
 def _eval_dir(path, label, correct_counts, n=4):
@@ -71,8 +72,8 @@ def test_the_run_page_draws_curves_and_links_every_step(page, sites):
     assert page.locator("figure.chart svg[aria-label='reward/accuracy']").is_visible()
     assert page.locator("table.steps tbody tr").count() == 3
     page.click("text=320 samples, 40 groups >> nth=1")
-    assert page.url.endswith("steps/step_2/index.html")
-    assert page.locator("h1").inner_text() == "step 2"
+    page.wait_for_url("**/steps/step_2/index.html")
+    expect(page.locator("h1")).to_have_text("step 2")
 
 
 def test_a_step_filter_hides_what_does_not_match_and_counts_every_page(page, sites):
@@ -89,8 +90,10 @@ def test_a_step_filter_hides_what_does_not_match_and_counts_every_page(page, sit
     assert "verdict=correct" in page.url
     # the next page keeps the filter (it is in the address)
     page.click("nav.pager >> text=next →")
-    assert page.url.split("/")[-1].startswith("p2.html#verdict=correct")
-    assert page.locator("select[data-facet=verdict]").input_value() == "correct"
+    page.wait_for_url("**/p2.html#verdict=correct*")
+    # the page applies the filter in the address once its script has run; wait for that, not a time
+    expect(page.locator("select[data-facet=verdict]")).to_have_value("correct")
+    page.wait_for_function("document.querySelector('#filter-summary .count') !== null")
     assert set(_visible_rows(page)) == {"v-correct"}
     # two filters at once: wrong answers the update still pushed up
     page.select_option("select[data-facet=verdict]", "wrong")
@@ -112,7 +115,7 @@ def test_the_search_finds_a_prompt_on_another_page(page, sites):
     same = sum(question in r["prompt"][0]["content"][1]["text"] for r in records)
     assert summary.startswith(f"{same} of 320 samples match") and "2 (" in summary
     page.click("#filter-summary >> text=next page with a match →")
-    assert page.locator(f"section.group:visible h3 >> text={last['example_id']}").count() == 1
+    expect(page.locator(f"section.group:visible h3 >> text={last['example_id']}")).to_have_count(1)
 
 
 def test_the_filter_in_the_address_applies_on_load_without_a_driver(chromium, sites, tmp_path):
