@@ -197,7 +197,10 @@ def _score_chunk(
 ) -> list[ProblemRecord]:
     """Score ``rollouts`` (grouped by prompt, ``n`` each) and build one record per problem."""
     scores = reward_runner.score(
-        [r.response_text for r in rollouts], [r.example for r in rollouts], [r.truncated for r in rollouts]
+        [r.response_text for r in rollouts],
+        [r.example for r in rollouts],
+        [r.truncated for r in rollouts],
+        [len(r.response_ids) for r in rollouts],
     ).scores
     records = []
     for j, i in enumerate(todo):

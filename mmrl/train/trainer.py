@@ -19,6 +19,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,12 @@ class Trainer:
     Args:
         cfg: The resolved configuration.
         accelerator: An ``accelerate.Accelerator``; ``None`` builds one from ``trainer.mixed_precision``.
+        reward_funcs: Reward functions added to ``reward.functions``: callables (weight 1), names or
+            specs, or dicts ``{"fn": ..., "weight": ..., "name": ..., "kwargs": ...}``
+            (``rewards.functions``).
     """
 
-    def __init__(self, cfg: Config, accelerator: Any = None):
+    def __init__(self, cfg: Config, accelerator: Any = None, reward_funcs: Sequence[Any] = ()):
         from accelerate.utils import set_seed
 
         from mmrl.data import load_from_config
@@ -136,7 +140,8 @@ class Trainer:
         self.train_data = load_from_config(cfg.data)
         validating = cfg.eval.every > 0 or cfg.eval.before_train
         self.eval_data = load_eval_examples(cfg) if validating else None
-        self.runner = RewardRunner(cfg.reward)  # its workers start while the models load
+        self.runner = RewardRunner(cfg.reward, reward_funcs)  # its workers start while the models load
+        self.runner.check_examples(self.train_data.examples)  # a missing column fails before the model loads
         self._build_models()
         self.engine = build_engine(cfg.rollout, self.policy)
         self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
@@ -200,6 +205,7 @@ class Trainer:
             probe=self.probe,
             temperature=Sampling.from_rollout(self.cfg.rollout).logprob_temperature,
             max_grad_norm=self.cfg.trainer.max_grad_norm,
+            reward_components=self.runner.component_names,
         )
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -444,9 +450,12 @@ class Trainer:
         return metrics
 
 
-def fit(cfg: Config, accelerator: Any = None) -> FitResult:
-    """Train with ``cfg`` from where its run directory left off; see the module docstring."""
-    trainer = Trainer(cfg, accelerator=accelerator)
+def fit(cfg: Config, accelerator: Any = None, reward_funcs: Sequence[Any] = ()) -> FitResult:
+    """Train with ``cfg`` from where its run directory left off; see the module docstring.
+
+    ``reward_funcs`` are reward functions added to ``cfg.reward.functions`` (``Trainer``).
+    """
+    trainer = Trainer(cfg, accelerator=accelerator, reward_funcs=reward_funcs)
     try:
         trainer.start()
         while trainer.step < cfg.trainer.max_steps:

@@ -132,8 +132,8 @@ def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_d
     runner = trainer.ctx.runner
 
     class Recording:
-        def score(self, responses, examples, truncated):
-            result = runner.score(responses, examples, truncated)
+        def score(self, responses, examples, truncated, lengths=None):
+            result = runner.score(responses, examples, truncated, lengths)
             scored.extend(s.reward for s in result.scores if s.reward is not None)
             return result
 
@@ -154,3 +154,31 @@ def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_d
     assert len(scored) >= 8 and metrics["rollout/rounds"] >= 1
     expected = min(1.0, max(0.0, sum(scored) / len(scored)))
     assert seen == [pytest.approx(expected, abs=1e-12)]
+
+
+def test_reward_functions_passed_to_fit_are_summed_and_logged_by_name(text_dir, tmp_path):
+    from .helpers import COIN_VERIFIER
+
+    def short(completions, **kwargs):  # TRL style, defined here: scored in this process
+        return [1.0 if len(c) < 4 else 0.0 for c in completions]
+
+    run = tmp_path / "run"
+    cfg = tiny_text_config(
+        text_dir,
+        run,
+        "reward.verifier=null",
+        "reward.format_weight=null",
+        "reward.accuracy_weight=null",
+        f"reward.functions=[{{fn: '{COIN_VERIFIER}', weight: 0.5}}]",
+        "trainer.max_steps=1",
+        "trainer.save_final=false",
+    )
+    fit(cfg, reward_funcs=[{"fn": short, "weight": 0.25}])
+    (metrics,) = read_metrics(run)
+    assert {"reward/even_length", "reward/short"} <= set(metrics)
+    assert metrics["reward/mean"] == pytest.approx(
+        0.5 * metrics["reward/even_length"] + 0.25 * metrics["reward/short"]
+    )
+    for row in read_rollouts(run, 1):
+        parts = row["reward_components"]
+        assert row["verifier_reward"] == 0.5 * parts["even_length"] + 0.25 * parts["short"]
