@@ -528,8 +528,9 @@ class TrainerConfig(Section):
     )
     resume: Annotated[str, Field(min_length=1)] = opt(
         "auto",
-        "'auto' (newest complete checkpoint), 'never', or a checkpoint directory.",
-        hint="'auto', 'never' or a checkpoint directory",
+        "'auto' (newest complete checkpoint; stops when the config changed in a way that changes the "
+        "training trajectory), 'force' (the same, without that check), 'never', or a checkpoint directory.",
+        hint="'auto', 'force', 'never' or a checkpoint directory",
     )
     max_consecutive_nonfinite: PositiveInt = opt(
         3, "Abort after this many steps in a row with a non-finite loss or gradient."

@@ -28,6 +28,7 @@ import torch
 
 from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
+from mmrl.errors import UserError
 from mmrl.eval import EvalResult, write_outputs
 from mmrl.hardware import resolve_mixed_precision
 from mmrl.rollout import Sampling, SyncProbe, build_engine
@@ -43,6 +44,7 @@ from mmrl.train.metrics import (
     rollout_records,
     write_rollouts,
 )
+from mmrl.train.resume import check_resume_config, save_start_config
 from mmrl.train.sampler import PromptSampler, shard_for_rank
 from mmrl.train.stages import (
     NonFiniteGuard,
@@ -135,6 +137,7 @@ class Trainer:
         self.num_mini_batches = t.prompts_per_step // (t.mini_batch_prompts or t.prompts_per_step)
         self.run_dir = Path(t.output_dir)
         self.resume_from = find_resume_checkpoint(self.run_dir / "checkpoints", t.resume)
+        check_resume_config(self.resume_from, cfg, t.resume)  # another trajectory stops here, before loading
         set_seed(t.seed)
 
         self.train_data = load_from_config(cfg.data)
@@ -215,7 +218,8 @@ class Trainer:
         return bool(self.accelerator.is_main_process)
 
     def start(self) -> None:
-        """Resume from the selected checkpoint or start fresh; write config.yaml; validate if asked."""
+        """Resume from the selected checkpoint or start fresh; write config.yaml and
+        config.step_N.yaml (``mmrl.train.resume``); validate if asked."""
         cfg = self.cfg
         if self.resume_from is not None:
             state = self.checkpoints.load(self.resume_from)
@@ -225,7 +229,7 @@ class Trainer:
             self.checkpoints.move_aside()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.run_dir / "config.yaml")
+            save_start_config(cfg, self.run_dir, self.step)  # config.yaml and config.step_N.yaml
         self.metrics = MetricsLogger(
             self.run_dir,
             cfg.logging,
@@ -288,7 +292,12 @@ class Trainer:
                 self.world,
             )
         self.step = int(state["step"])
-        self.sampler.load_state_dict(state["sampler"])
+        try:
+            self.sampler.load_state_dict(state["sampler"])
+        except ValueError as exc:  # another dataset or seed
+            if self.cfg.trainer.resume != "force":
+                raise UserError(str(exc)) from None
+            log.warning("%s; with trainer.resume=force the data order starts over", exc)
         self.guard.load_state_dict(state["nonfinite"])
         if self.dynamic is not None:
             self.dynamic.short_steps = int(state["dynamic_sampling_short_steps"])

@@ -5,7 +5,15 @@ import importlib
 
 import pytest
 
-MODULES = ["mmrl.eval.passk", "mmrl.config", "mmrl.plugins", "mmrl.algos.groups"]
+MODULES = [
+    "mmrl.eval.passk",
+    "mmrl.config",
+    "mmrl.plugins",
+    "mmrl.algos.groups",
+    "mmrl.train.resume",
+    "rewards.functions",
+    "rewards.scoring",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
