@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from mmrl.data.image_store import ImageStore, image_reference
@@ -80,6 +82,7 @@ def evaluate_examples(
     on_chunk: Any = None,
     images: ImageStore | None = None,
     on_rollouts: Any = None,
+    render: Callable[[Example], str] | None = None,
 ) -> EvalResult:
     """Generate ``n`` samples for each problem, score them, and return the records and metrics.
 
@@ -92,7 +95,8 @@ def evaluate_examples(
         ks: The ``k`` values to report; every ``k`` must be ``<= n`` (checked before generating).
         reward_runner: ``rewards.RewardRunner`` (anything with its ``score`` method).
         cache: Keeps finished problems; those already in it are not generated again.
-        progress: Log one INFO line per chunk (problems done, pass@1 so far, time).
+        progress: Show the problems done and the running pass@1: a tqdm bar on a terminal, else
+            one INFO line per chunk.
         name: The label of the result (a benchmark name, ``"val"``).
         chunk_size: Problems per ``engine.generate`` call (and per cache write).
         on_chunk: Called as ``on_chunk(chunk_index, records)`` after each generated chunk is
@@ -102,6 +106,8 @@ def evaluate_examples(
             ``image_reference`` (a path or a tag).
         on_rollouts: Called with each generated chunk's ``Rollout``s (token ids included) before
             they are reduced to records; in-training validation measures entropy on them.
+        render: The prompt text the model saw (``policy.render``: chat template applied), kept in
+            each problem's record (``rendered_prompt`` in ``samples.jsonl``).
 
     Raises:
         ValueError: a ``k`` outside ``1..n``, an empty problem list, duplicate ids or a bad
@@ -130,13 +136,20 @@ def evaluate_examples(
                 len(cached) - len(done),
                 n,
             )
-        if done:
+        if len(done) == len(ids):
+            log.info("%s: all %d problems found in the cache; nothing to generate", name, len(ids))
+        elif done:
             log.info(
-                "%s: %d of %d problems found in the cache; generating the rest", name, len(done), len(ids)
+                "%s: %d of %d problems found in the cache; generating the other %d",
+                name,
+                len(done),
+                len(ids),
+                len(ids) - len(done),
             )
 
     start = time.perf_counter()
     generated = 0
+    bar = _Progress(name, len(ids), len(done), enabled=progress and len(done) < len(ids))
     chunks = [list(range(s, min(s + chunk_size, len(prompts)))) for s in range(0, len(prompts), chunk_size)]
     for chunk_index, chunk in enumerate(chunks):
         todo = [i for i in chunk if ids[i] not in done]
@@ -150,26 +163,17 @@ def evaluate_examples(
             )
         if on_rollouts is not None:
             on_rollouts(rollouts)
-        records = _score_chunk(rollouts, todo, prompts, n, reward_runner, images)
+        records = _score_chunk(rollouts, todo, prompts, n, reward_runner, images, render)
         if cache is not None:
             cache.append(records)
         for record in records:
             done[record.id] = record
         generated += len(records)
-        if progress:
-            finished = [done[i] for i in ids if i in done]
-            scored = [p for p in finished if p.n > 0]
-            pass1 = sum(p.c / p.n for p in scored) / len(scored) if scored else float("nan")
-            log.info(
-                "%s: %d/%d problems (pass@1 so far %.3f), %.1f s",
-                name,
-                len(finished),
-                len(ids),
-                pass1,
-                time.perf_counter() - start,
-            )
+        scored = [p for p in done.values() if p.n > 0]
+        bar.advance(len(records), sum(p.c / p.n for p in scored) / len(scored) if scored else float("nan"))
         if on_chunk is not None:
             on_chunk(chunk_index, records)
+    bar.close()
 
     result = EvalResult(name=name, n=n, ks=ks, problems=[done[i] for i in ids])
     result.info["generated_problems"] = generated
@@ -194,6 +198,7 @@ def _score_chunk(
     n: int,
     reward_runner: Any,
     images: ImageStore | None = None,
+    render: Callable[[Example], str] | None = None,
 ) -> list[ProblemRecord]:
     """Score ``rollouts`` (grouped by prompt, ``n`` each) and build one record per problem."""
     scores = reward_runner.score(
@@ -224,6 +229,7 @@ def _score_chunk(
                 answer=example.answer,
                 samples=samples,
                 prompt=example.prompt,
+                rendered_prompt=None if render is None else render(example),
                 images=tuple(
                     image_reference(img, example.id, i) if images is None else images.reference(img)
                     for i, img in enumerate(example.images)
@@ -231,3 +237,38 @@ def _score_chunk(
             )
         )
     return records
+
+
+class _Progress:
+    """Problems done and the running pass@1: a tqdm bar on a terminal, else one INFO line per chunk."""
+
+    def __init__(self, name: str, total: int, initial: int, enabled: bool):
+        self.name, self.total, self.done, self.enabled = name, total, initial, enabled
+        self.started = time.perf_counter()
+        self._bar: Any = None
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=total, initial=initial, desc=f"{name}: problems", unit="problem", dynamic_ncols=True
+            )
+
+    def advance(self, count: int, pass1: float) -> None:
+        self.done += count
+        if self._bar is not None:
+            self._bar.set_postfix_str("pass@1 -" if math.isnan(pass1) else f"pass@1 {pass1:.3f}")
+            self._bar.update(count)
+        elif self.enabled:
+            log.info(
+                "%s: %d/%d problems (pass@1 so far %.3f), %.1f s",
+                self.name,
+                self.done,
+                self.total,
+                pass1,
+                time.perf_counter() - self.started,
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

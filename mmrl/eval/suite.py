@@ -349,6 +349,7 @@ def _evaluate_one(
         name=spec.label,
         chunk_size=opts.chunk_size,
         images=ImageStore(out / IMAGES_DIR),
+        render=policy.render,
     )
     result.dropped = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     report = data.report.to_dict()

@@ -442,7 +442,14 @@ class Trainer:
         write_outputs(
             [result],
             self.run_dir / "validation" / f"step_{step}",
-            {"model": {"label": f"step {step}"}, "step": step, "recipe": self.eval_data.recipe.name},
+            {
+                "model": {
+                    "label": f"step {step}",
+                    "source": f"the policy trained in {self.run_dir} from {self.cfg.model.path}",
+                },
+                "step": step,
+                "recipe": self.eval_data.recipe.name,
+            },
         )
         metrics = result.flat_metrics("val/")
         if "entropy" in result.info:

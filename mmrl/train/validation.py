@@ -14,8 +14,6 @@ the records.
 from __future__ import annotations
 
 import logging
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,7 +73,8 @@ def validate(
 
     Prompts over ``data.max_prompt_length`` are left out and listed in ``EvalResult.dropped``.
     Problems go to the engine in chunks that fill one generation batch (``rollout.batch_size``
-    sequences); with ``progress`` a bar (or, off a terminal, a log line) follows the chunks.
+    sequences); with ``progress`` a bar with the running pass@1 (or, off a terminal, a log line)
+    follows the chunks.
     ``images`` (``validation_images(run_dir, step)``) stores the problems' images as files.
     """
     rank, world = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
@@ -86,21 +85,20 @@ def validate(
     rollouts: list[Any] = []
     if kept:
         chunk = max(1, rollout_cfg.batch_size // eval_cfg.n)
-        with _ChunkProgress(len(kept), name, enabled=progress and rank == 0) as bar:
-            result = evaluate_examples(
-                kept,
-                engine=engine,
-                n=eval_cfg.n,
-                ks=eval_cfg.k,
-                sampling=sampling,
-                reward_runner=runner,
-                progress=False,
-                name=name,
-                chunk_size=chunk,
-                on_chunk=lambda index, records: bar.advance(len(records)),
-                images=images,
-                on_rollouts=rollouts.extend if eval_cfg.entropy else None,
-            )
+        result = evaluate_examples(
+            kept,
+            engine=engine,
+            n=eval_cfg.n,
+            ks=eval_cfg.k,
+            sampling=sampling,
+            reward_runner=runner,
+            progress=progress and rank == 0,
+            name=name,
+            chunk_size=chunk,
+            images=images,
+            on_rollouts=rollouts.extend if eval_cfg.entropy else None,
+            render=policy.render,
+        )
         problems = result.problems
     entropy = (0.0, 0)
     if rollouts:
@@ -160,39 +158,3 @@ def response_entropy(
     finally:
         policy.model.train(was_training)
     return total, count
-
-
-class _ChunkProgress:
-    """A tqdm bar over problems on a terminal; elsewhere one log line per chunk."""
-
-    def __init__(self, total: int, name: str, enabled: bool):
-        self.total, self.name, self.enabled = total, name, enabled
-        self.done = 0
-        self.started = time.perf_counter()
-        self._bar: Any = None
-
-    def __enter__(self) -> _ChunkProgress:
-        if self.enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(
-                total=self.total, desc=f"{self.name}: problems", unit="problem", dynamic_ncols=True
-            )
-        return self
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        if self._bar is not None:
-            self._bar.update(count)
-        elif self.enabled:
-            log.info(
-                "%s: %d/%d problems, %.0f s",
-                self.name,
-                self.done,
-                self.total,
-                time.perf_counter() - self.started,
-            )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()

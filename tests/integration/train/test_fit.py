@@ -52,6 +52,8 @@ def test_text_model_three_steps(text_dir, tmp_path):
     assert set(result.validations) == {3}
     assert read_metrics(run)[-1]["val/problems"] == 3
     assert (run / "validation" / "step_3" / "results.json").is_file()
+    report = (run / "validation" / "step_3" / "report.md").read_text()
+    assert "- model: step 3\n" in report and "`None`" not in report
     # final/ is a plain Hugging Face checkpoint
     from transformers import AutoModelForCausalLM
 
