@@ -166,6 +166,7 @@ class Trainer:
         self.last_metrics: dict[str, float] = {}
         self.metrics: MetricsLogger | None = None
         self.progress: ProgressReporter | None = None
+        self.start_step = 0
 
     def _build_models(self) -> None:
         """The policy (float32 master weights under mixed precision), the reference model when the
@@ -240,8 +241,32 @@ class Trainer:
         self.progress = ProgressReporter(
             cfg.trainer.max_steps, self.step, cfg.logging.progress_bar and self.is_main
         )
+        self.start_step = self.step
+        if self.is_main:
+            log.info("%s", self.plan())
         if cfg.eval.before_train and self.step == 0:
             self.metrics.log(0, self.run_validation(0))
+
+    def plan(self) -> str:
+        """What this run will do: model, algorithm, data, steps, samples per step, where it writes."""
+        cfg, t, r = self.cfg, self.cfg.trainer, self.cfg.rollout
+        data = self.train_data
+        steps = (
+            f"{t.max_steps} steps"
+            if self.step == 0
+            else f"steps {self.step + 1}..{t.max_steps} (resumed at step {self.step})"
+        )
+        validation = f", validating every {cfg.eval.every} steps" if cfg.eval.every > 0 else ""
+        return "\n".join(
+            [
+                f"plan: {self.settings.preset} on {cfg.model.path}",
+                f"  data: {data.recipe.name} [{data.split}], {len(data.examples)} prompts",
+                f"  {steps}{validation}",
+                f"  per step: {t.prompts_per_step} prompts x {r.n} samples = {t.prompts_per_step * r.n} "
+                f"responses of up to {r.max_new_tokens} tokens",
+                f"  writes to: {self.run_dir}",
+            ]
+        )
 
     def finish(self) -> FitResult:
         """Validate at the end if the schedule missed it, save the last checkpoint and ``final/``."""
@@ -391,6 +416,16 @@ class Trainer:
         assert self.metrics is not None and self.progress is not None
         self.metrics.log(step, metrics)
         self.progress.update(step, cfg.trainer.max_steps, metrics)
+        left = cfg.trainer.max_steps - step
+        if step == self.start_step + 1 and left > 0 and self.is_main:
+            log.info(
+                "step %d took %s: about %s more for the other %d steps at this pace%s",
+                step,
+                duration(metrics["time/step"]),
+                duration(metrics["time/step"] * left),
+                left,
+                " (validation comes on top)" if cfg.eval.every > 0 else "",
+            )
         self.last_metrics = metrics
         self.guard.check(step)  # aborts after trainer.max_consecutive_nonfinite non-finite steps in a row
         if cfg.trainer.save_every > 0 and step % cfg.trainer.save_every == 0:
@@ -485,6 +520,18 @@ def fit(cfg: Config, accelerator: Any = None, reward_funcs: Sequence[Any] = ()) 
         raise
     finally:
         trainer.close()
+
+
+def duration(seconds: float) -> str:
+    """Seconds as people read them.
+
+    >>> duration(42.4), duration(754), duration(7260)
+    ('42 s', '13 min', '2 h 01 min')
+    """
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _default_device() -> torch.device:

@@ -11,6 +11,7 @@ MODULES = [
     "mmrl.plugins",
     "mmrl.algos.groups",
     "mmrl.train.resume",
+    "mmrl.train.trainer",
     "rewards.functions",
     "rewards.scoring",
 ]
