@@ -48,12 +48,10 @@ def _ks(text: str) -> list[int]:
 
 
 def default_ks(n: int) -> list[int]:
-    """Powers of two below `n`, and `n`: `default_ks(16) == [1, 2, 4, 8, 16]`, `default_ks(6) == [1, 2, 4, 6]`."""
-    ks, k = [], 1
-    while k < n:
-        ks.append(k)
-        k *= 2
-    return [*ks, n]
+    """Powers of two below `n`, and `n` (``mmrl.eval.suite.default_ks``)."""
+    from mmrl.eval.suite import default_ks as ks_for
+
+    return ks_for(n)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

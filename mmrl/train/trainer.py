@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,10 @@ from mmrl.train.validation import load_eval_examples, validate, validation_image
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FitResult", "Trainer", "fit", "rollout_seed"]
+__all__ = ["Callback", "FitResult", "Trainer", "fit", "rollout_seed"]
+
+#: ``fn(step, metrics)`` called after each training step; returning ``True`` ends training there.
+Callback = Callable[[int, dict[str, float]], Any]
 
 #: Seed offset of validation sampling (the same for every validation of a run).
 EVAL_SEED_OFFSET = 7_919
@@ -111,9 +114,23 @@ class Trainer:
         reward_funcs: Reward functions added to ``reward.functions``: callables (weight 1), names or
             specs, or dicts ``{"fn": ..., "weight": ..., "name": ..., "kwargs": ...}``
             (``rewards.functions``).
+        train_dataset: Training rows instead of ``data.recipe``: a list of dicts or a
+            ``datasets.Dataset`` in the generic schema (``question``, ``answer``, optional ``task``
+            (default ``math``), ``image``/``images``, ``choices``, ``id``; ``data.columns`` maps
+            other names; other columns reach the verifiers in ``Example.meta``).
+        callbacks: ``fn(step, metrics)`` called after each step (on every process) with the
+            step's metrics, validation included; one that returns ``True`` ends training there
+            (``finish`` then saves as usual).
     """
 
-    def __init__(self, cfg: Config, accelerator: Any = None, reward_funcs: Sequence[Any] = ()):
+    def __init__(
+        self,
+        cfg: Config,
+        accelerator: Any = None,
+        reward_funcs: Sequence[Any] = (),
+        train_dataset: Iterable[Mapping[str, Any]] | None = None,
+        callbacks: Sequence[Callback] = (),
+    ):
         from accelerate.utils import set_seed
 
         from mmrl.data import load_from_config
@@ -140,8 +157,15 @@ class Trainer:
         check_resume_config(self.resume_from, cfg, t.resume)  # another trajectory stops here, before loading
         set_seed(t.seed)
 
-        self.train_data = load_from_config(cfg.data)
+        self.train_data = (
+            load_from_config(cfg.data) if train_dataset is None else rows_dataset(train_dataset, cfg)
+        )
         validating = cfg.eval.every > 0 or cfg.eval.before_train
+        if train_dataset is not None and validating and cfg.eval.recipe is None:
+            raise ConfigError(
+                "eval.recipe is unset, so validation would use data.recipe, which train_dataset replaces; "
+                "name the held-out recipe (eval.recipe=..., eval.path=...) or set eval.every=0"
+            )
         self.eval_data = load_eval_examples(cfg) if validating else None
         self.runner = RewardRunner(cfg.reward, reward_funcs)  # its workers start while the models load
         self.runner.check_examples(self.train_data.examples)  # a missing column fails before the model loads
@@ -167,6 +191,8 @@ class Trainer:
         self.metrics: MetricsLogger | None = None
         self.progress: ProgressReporter | None = None
         self.start_step = 0
+        self.callbacks = list(callbacks)
+        self.stop_requested = False  # a callback asked to end training
 
     def _build_models(self) -> None:
         """The policy (float32 master weights under mixed precision), the reference model when the
@@ -428,6 +454,12 @@ class Trainer:
             )
         self.last_metrics = metrics
         self.guard.check(step)  # aborts after trainer.max_consecutive_nonfinite non-finite steps in a row
+        for callback in self.callbacks:
+            if callback(step, metrics) is True:
+                log.info(
+                    "step %d: %s asked to stop training", step, getattr(callback, "__name__", "a callback")
+                )
+                self.stop_requested = True
         if cfg.trainer.save_every > 0 and step % cfg.trainer.save_every == 0:
             self.save_checkpoint()
 
@@ -501,15 +533,30 @@ class Trainer:
         return metrics
 
 
-def fit(cfg: Config, accelerator: Any = None, reward_funcs: Sequence[Any] = ()) -> FitResult:
+def fit(
+    cfg: Config,
+    accelerator: Any = None,
+    *,
+    reward_funcs: Sequence[Any] = (),
+    train_dataset: Iterable[Mapping[str, Any]] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> FitResult:
     """Train with ``cfg`` from where its run directory left off; see the module docstring.
 
-    ``reward_funcs`` are reward functions added to ``cfg.reward.functions`` (``Trainer``).
+    ``reward_funcs`` are added to ``cfg.reward.functions``, ``train_dataset`` (a list of dicts or a
+    ``datasets.Dataset``) replaces ``data.recipe``, and each of ``callbacks`` is called as
+    ``fn(step, metrics)`` after every step (``True`` stops training); see ``Trainer``.
     """
-    trainer = Trainer(cfg, accelerator=accelerator, reward_funcs=reward_funcs)
+    trainer = Trainer(
+        cfg,
+        accelerator=accelerator,
+        reward_funcs=reward_funcs,
+        train_dataset=train_dataset,
+        callbacks=callbacks,
+    )
     try:
         trainer.start()
-        while trainer.step < cfg.trainer.max_steps:
+        while trainer.step < cfg.trainer.max_steps and not trainer.stop_requested:
             trainer.train_step()
         return trainer.finish()
     except KeyboardInterrupt:
@@ -520,6 +567,36 @@ def fit(cfg: Config, accelerator: Any = None, reward_funcs: Sequence[Any] = ()) 
         raise
     finally:
         trainer.close()
+
+
+def rows_dataset(rows: Iterable[Mapping[str, Any]], cfg: Config) -> Any:
+    """``mmrl.data.LoadedData`` from rows given in Python (``fit(train_dataset=...)``), loaded and
+    validated like a recipe's: the generic schema, ``data.columns``, ``data.template`` (default
+    ``plain``), ``data.limit`` and the bad-row policy of ``cfg.data``."""
+    from mmrl.data import load_examples
+    from mmrl.data.recipes import function_recipe
+
+    items = rows if isinstance(rows, list) else list(rows)
+    bad = next((i for i, row in enumerate(items) if not isinstance(row, Mapping)), None)
+    if bad is not None or not items:
+        got = "no rows" if not items else f"row {bad} is a {type(items[bad]).__name__}"
+        raise UserError(
+            f"train_dataset must be a non-empty list of dicts or a datasets.Dataset with question and "
+            f"answer columns; {got}"
+        )
+    d = cfg.data
+    recipe = function_recipe(lambda split, options: items, "train_dataset")
+    return load_examples(
+        recipe,
+        split=d.split,
+        options=d.options,
+        template=d.template,
+        columns=d.columns,
+        limit=d.limit,
+        on_bad_row=d.on_bad_row,
+        max_bad_fraction=d.max_bad_fraction,
+        allow_remote_images=d.allow_remote_images,
+    )
 
 
 def duration(seconds: float) -> str:

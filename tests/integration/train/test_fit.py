@@ -184,3 +184,38 @@ def test_reward_functions_passed_to_fit_are_summed_and_logged_by_name(text_dir, 
     for row in read_rollouts(run, 1):
         parts = row["reward_components"]
         assert row["verifier_reward"] == 0.5 * parts["even_length"] + 0.25 * parts["short"]
+
+
+def test_fit_takes_a_datasets_dataset_and_callbacks_that_stop_it(text_dir, tmp_path):
+    import datasets
+
+    rows = datasets.Dataset.from_list(
+        [{"problem": f"What is {a} + 1?", "solution": str(a + 1), "source": "mine"} for a in range(8)]
+    )
+    run = tmp_path / "run"
+    cfg = tiny_text_config(
+        text_dir, run, "data.columns={question: problem, answer: solution}", "trainer.max_steps=5"
+    )
+    seen = []
+
+    def stop_after_two(step, metrics):
+        seen.append((step, "reward/mean" in metrics))
+        return step == 2
+
+    result = fit(cfg, train_dataset=rows, callbacks=[stop_after_two])
+    assert result.steps == 2 and seen == [(1, True), (2, True)]
+    assert [m["step"] for m in read_metrics(run)] == [1, 2]
+    assert (run / "final").is_dir()
+    row = read_rollouts(run, 1)[0]
+    assert row["example_id"].startswith("train_dataset/") and row["answer"] in {str(a + 1) for a in range(8)}
+
+
+def test_fit_with_train_dataset_needs_a_named_held_out_set_to_validate(text_dir, tmp_path):
+    from mmrl.config import ConfigError
+    from mmrl.errors import UserError
+
+    cfg = tiny_text_config(text_dir, tmp_path / "run", "eval.every=1")
+    with pytest.raises(ConfigError, match="eval.recipe is unset"):
+        fit(cfg, train_dataset=[{"question": "1+1?", "answer": "2"}])
+    with pytest.raises(UserError, match="row 0 is a str"):
+        fit(tiny_text_config(text_dir, tmp_path / "run2"), train_dataset=["1+1?"])
