@@ -83,9 +83,9 @@ def test_verify_refuses_other_overrides_and_missing_files(tmp_path, capsys):
 
 
 def test_verify_fails_when_the_verifier_fails_on_every_line(tmp_path, capsys):
-    checks = tmp_path / "broken.py"
-    checks.write_text("def broken(response, example):\n    raise KeyError('no such field')\n")
-    lines = [{"response": str(i), "answer": "1", "task": f"{checks}:broken"} for i in range(3)]
+    checks = tmp_path / "raising_checks.py"
+    checks.write_text("def raising(response, example):\n    raise KeyError('no such field')\n")
+    lines = [{"response": str(i), "answer": "1", "task": f"{checks}:raising"} for i in range(3)]
     code = main(["verify", str(_write(tmp_path, lines)), "reward.num_workers=1"])
     captured = capsys.readouterr()
     assert code == 1
