@@ -364,9 +364,28 @@ def _cache(
         "sampling": {k: v for k, v in header["sampling"].items() if k != "ks"},
         "prompt": header["prompt"],
         # Worker count changes no verdict; chunk size changes seeds but not the sampling distribution.
-        "reward": {k: v for k, v in header["reward"].items() if k != "num_workers"},
+        "reward": _reward_fingerprint(header["reward"]),
     }
     return SampleCache(out / "cache" / f"{spec.slug}.jsonl", fingerprint)
+
+
+def _reward_fingerprint(reward: dict[str, Any]) -> dict[str, Any]:
+    """The reward settings that change verdicts, written as caches made before ``reward.functions``
+    and the ``None`` blend defaults wrote them (so those caches stay valid): no ``functions`` key
+    when there are none, and the built-in verifiers' blend as its numbers."""
+    from rewards.registry import VERIFIERS, is_builtin
+    from rewards.scoring import BUILTIN_BLEND
+
+    out = {k: v for k, v in reward.items() if k != "num_workers"}
+    if not out.get("functions"):
+        out.pop("functions", None)
+        verifier = out.get("verifier")
+        entry = VERIFIERS.registered().get(verifier) if isinstance(verifier, str) else None
+        if verifier is None or (entry is not None and is_builtin(entry)):
+            for key, value in zip(("accuracy_weight", "format_weight"), BUILTIN_BLEND, strict=True):
+                if out.get(key) is None:
+                    out[key] = value
+    return out
 
 
 def _evaluate_one(

@@ -14,7 +14,7 @@ A checkpoint keeps the configuration it was trained with (``checkpoints/step_N/c
   optimizer under the new settings).
 
 A field that only one of the two configurations has (a config written by another mmrl version)
-counts as changed. ``trainer.resume=DIR`` (a checkpoint named on purpose) and ``force`` only log the
+is compared at its default; a field that has no default here counts as changed. ``trainer.resume=DIR`` (a checkpoint named on purpose) and ``force`` only log the
 differences. Every start of a run leaves ``config.step_N.yaml`` (N: the step it started from, 0 for
 a fresh run) next to ``config.yaml`` (the latest), so each configuration a run was trained with is kept.
 """
@@ -86,14 +86,45 @@ def _is_free(path: str, old: Any, new: Any) -> bool:
     return any(path == f or (f.endswith(".") and path.startswith(f)) for f in FREE)
 
 
-def config_changes(saved: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any, bool]]:
+def _as_today(flat: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A flattened config as this version reads it: a field it lacks (written before the field
+    existed) has the field's default, and the reward blend written as numbers equals ``None``
+    when those are the built-in verifiers' own (``rewards.scoring.BUILTIN_BLEND``, the default
+    before ``None`` was)."""
+    out = {**{k: v for k, v in defaults.items() if k not in flat}, **flat}
+    verifier = out.get("reward.verifier")
+    if not out.get("reward.functions") and _builtin(verifier):
+        from rewards.scoring import BUILTIN_BLEND
+
+        for key, value in zip(("reward.accuracy_weight", "reward.format_weight"), BUILTIN_BLEND, strict=True):
+            if out.get(key) == value:
+                out[key] = None
+    return out
+
+
+def _builtin(verifier: Any) -> bool:
+    """``reward.verifier`` is unset (each example's task: the built-ins, for the shipped recipes) or
+    names a built-in verifier."""
+    if verifier is None:
+        return True
+    from rewards.registry import VERIFIERS, is_builtin
+
+    entry = VERIFIERS.registered().get(verifier) if isinstance(verifier, str) else None
+    return entry is not None and is_builtin(entry)
+
+
+def config_changes(
+    saved: dict[str, Any], new: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> list[tuple[str, Any, Any, bool]]:
     """``(field, saved value, new value, free)`` for every field that differs, in field order.
+    ``defaults`` (nested, like the configs) stand for the fields one of them lacks.
 
     >>> changes = config_changes({"trainer": {"max_steps": 10, "seed": 0}}, {"trainer": {"max_steps": 20, "seed": 1}})
     >>> [(path, old, new, free) for path, old, new, free in changes]
     [('trainer.max_steps', 10, 20, True), ('trainer.seed', 0, 1, False)]
     """
-    a, b = _flatten(saved), _flatten(new)
+    flat_defaults = _flatten(defaults) if defaults else {}
+    a, b = _as_today(_flatten(saved), flat_defaults), _as_today(_flatten(new), flat_defaults)
     keys = list(a) + [k for k in b if k not in a]
     return [
         (
@@ -136,7 +167,7 @@ def check_resume_config(checkpoint: Path | None, cfg: Config, resume: str) -> No
         )
         return
     path, saved = found
-    changes = config_changes(saved, config_to_dict(cfg))
+    changes = config_changes(saved, config_to_dict(cfg), config_to_dict(Config()))
     lines = [f"  {key}: {_show(old)} -> {_show(new)}" for key, old, new, _ in changes]
     trajectory = [line for line, (_, _, _, free) in zip(lines, changes, strict=True) if not free]
     free = [line for line, (_, _, _, is_free) in zip(lines, changes, strict=True) if is_free]

@@ -124,3 +124,16 @@ def test_config_changes_sorts_free_from_trajectory_fields():
         ("eval.every", 0, 5, True),
         ("rollout.x", "(absent)", 1, False),
     ]
+
+
+def test_a_config_written_before_new_fields_and_defaults_is_the_same_run():
+    # Written before reward.functions existed, when the reward blend defaulted to 0.9/0.1.
+    from mmrl.config import Config, config_to_dict
+
+    new = config_to_dict(Config())
+    old = config_to_dict(Config())
+    del old["reward"]["functions"]
+    old["reward"].update(accuracy_weight=0.9, format_weight=0.1)
+    assert config_changes(old, new, new) == []
+    old["reward"]["format_weight"] = 0.2
+    assert config_changes(old, new, new) == [("reward.format_weight", 0.2, None, False)]
