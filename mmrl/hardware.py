@@ -27,6 +27,7 @@ __all__ = [
     "fast_bf16",
     "resolve_engine",
     "resolve_inference_dtype",
+    "resolve_micro_batch_size",
     "resolve_mixed_precision",
     "vllm_installed",
 ]
@@ -76,6 +77,22 @@ def resolve_inference_dtype(setting: str, device: torch.device | str) -> tuple[s
     if fast_bf16(device):
         return "bfloat16", f"auto: bfloat16 is fast on {torch.device(device).type} here"
     return "float32", f"auto: bfloat16 is not fast on {torch.device(device).type} here"
+
+
+#: ``trainer.micro_batch_size: auto`` per device type. On a CPU each pass pays fixed costs (the
+#: autocast copies of the weights, the chunked output head, kernel launches): measured on 2 cores
+#: with a 135M model, 16 sequences of 134 tokens trained in 11.7 s as one pass and 19.4 s as four.
+#: On a GPU activation memory is the limit and 4 is the safe start for billion-parameter models.
+AUTO_MICRO_BATCH = {"cpu": 16, "cuda": 4}
+
+
+def resolve_micro_batch_size(setting: int | str, device: torch.device | str) -> tuple[int, str]:
+    """``trainer.micro_batch_size``: an integer as given, ``auto`` by device type (``AUTO_MICRO_BATCH``)."""
+    if setting != "auto":
+        return int(setting), "set in the config"
+    kind = torch.device(device).type
+    size = AUTO_MICRO_BATCH.get(kind, 4)
+    return size, f"auto: {size} sequences per pass on {kind}"
 
 
 @functools.cache

@@ -284,16 +284,8 @@ def synthetic_run(
     For tests and benchmarks of what reads runs (``mmrl view``): ``steps x prompts_per_step x n``
     rollouts in all.
     """
-    import random
-
-    import torch
-
-    from mmrl.algos import compute_advantages_with_metrics, score_tensors
     from mmrl.config import config_to_yaml, load_config
-    from mmrl.eval import EvalResult, ProblemRecord, SampleRecord, write_outputs
-    from mmrl.train.metrics import MetricsLogger, rollout_images, rollout_records, write_rollouts
-    from mmrl.train.validation import validation_images
-    from mmrl.types import Example, Rollout, Score
+    from mmrl.train.metrics import MetricsLogger
 
     run = Path(directory)
     run.mkdir(parents=True, exist_ok=True)
@@ -310,20 +302,47 @@ def synthetic_run(
         ],
     )
     (run / "config.yaml").write_text(config_to_yaml(cfg))
-    rng = random.Random(seed)
+    fake = _SyntheticRun(run, steps, n, images, seed)
+    logger = MetricsLogger(run, cfg.logging, enabled=True)
+    if 0 in validations:
+        logger.log(0, fake.validate(0))
+    for step in range(1, steps + 1):
+        metrics = fake.step(step, prompts_per_step)
+        if step in validations:
+            metrics.update(fake.validate(step))
+        logger.log(step, metrics)
+    logger.close()
+    return run
 
-    def example(split: str, index: int) -> Example:
-        a, b = rng.randrange(2, 50), rng.randrange(2, 50)
+
+class _SyntheticRun:
+    """The random examples, responses and verdicts behind ``synthetic_run``."""
+
+    def __init__(self, run: Path, steps: int, n: int, images: bool, seed: int):
+        import random
+
+        self.run, self.steps, self.n, self.images = run, steps, n, images
+        self.rng = random.Random(seed)
+        self.held_out = [self.example("test", i) for i in range(6)]
+        self.difficulty = [self.rng.random() for _ in self.held_out]
+
+    def example(self, split: str, index: int) -> Any:
+        from mmrl.types import Example
+
+        a, b = self.rng.randrange(2, 50), self.rng.randrange(2, 50)
         meta = {"category": ("circle", "triangle", "bars")[index % 3]}
         text = f"What is {a} + {b}? Put the final answer in \\boxed{{}}."
-        if not images:
+        if not self.images:
             return Example(f"synthetic/{split}/{index}", "math", text, str(a + b), meta=meta)
         prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
         image = tiny_image(index + (0 if split == "train" else 10**6), size=(64, 48))
         return Example(f"synthetic/{split}/{index}", "math", prompt, str(a + b), images=(image,), meta=meta)
 
-    def respond(ex: Example, p: float) -> tuple[str, Score, str]:
+    def respond(self, ex: Any, p: float) -> tuple[str, Any, str]:
         """A response right with probability ``p``: (text, score, finish reason)."""
+        from mmrl.types import Score
+
+        rng = self.rng
         right = rng.random() < p
         reasoning = "\n".join(
             f"step {i}: add the {rng.choice(('ones', 'tens'))}" for i in range(rng.randrange(1, 9))
@@ -337,17 +356,18 @@ def synthetic_run(
             "stop",
         )
 
-    held_out = [example("test", i) for i in range(6)]
-    difficulty = [rng.random() for _ in held_out]
+    def validate(self, step: int) -> dict[str, float]:
+        from mmrl.eval import EvalResult, ProblemRecord, SampleRecord, write_outputs
+        from mmrl.train.validation import validation_images
 
-    def validate(step: int) -> dict[str, float]:
-        store = validation_images(run, step)
+        store = validation_images(self.run, step)
         problems = []
-        for ex, p in zip(held_out, difficulty, strict=True):
+        for ex, p in zip(self.held_out, self.difficulty, strict=True):
             samples = []
-            for _ in range(n):
-                text, score, finish = respond(ex, min(1.0, p + step / max(1, steps)))
+            for _ in range(self.n):
+                text, score, finish = self.respond(ex, min(1.0, p + step / max(1, self.steps)))
                 samples.append(SampleRecord.from_score(text, finish, len(text) // 4 + 1, score))
+            images = tuple(store.reference(img) for img in ex.images)
             problems.append(
                 ProblemRecord(
                     ex.id,
@@ -356,25 +376,30 @@ def synthetic_run(
                     ex.answer,
                     tuple(samples),
                     prompt=ex.prompt,
-                    images=tuple(store.reference(img) for img in ex.images),
+                    images=images,
                 )
             )
-        result = EvalResult("val", n=n, ks=tuple(k for k in (1, 2, 4, 8, 16) if k <= n), problems=problems)
-        write_outputs(
-            [result], run / "validation" / f"step_{step}", {"model": {"label": f"step {step}"}, "step": step}
-        )
+        ks = tuple(k for k in (1, 2, 4, 8, 16) if k <= self.n)
+        result = EvalResult("val", n=self.n, ks=ks, problems=problems)
+        out = self.run / "validation" / f"step_{step}"
+        write_outputs([result], out, {"model": {"label": f"step {step}"}, "step": step})
         return result.flat_metrics("val/")
 
-    logger = MetricsLogger(run, cfg.logging, enabled=True)
-    if 0 in validations:
-        logger.log(0, validate(0))
-    for step in range(1, steps + 1):
-        batch = [example("train", (step - 1) * prompts_per_step + i) for i in range(prompts_per_step)]
+    def step(self, step: int, prompts_per_step: int) -> dict[str, float]:
+        """Write ``rollouts/step_N.jsonl``; the step's metrics."""
+        import torch
+
+        from mmrl.algos import compute_advantages_with_metrics, score_tensors
+        from mmrl.train.metrics import rollout_images, rollout_records, write_rollouts
+        from mmrl.types import Rollout
+
+        rng, n = self.rng, self.n
+        batch = [self.example("train", (step - 1) * prompts_per_step + i) for i in range(prompts_per_step)]
         rollouts, scores = [], []
         for ex in batch:
             p = rng.random()
             for i in range(n):
-                text, score, finish = respond(ex, p)
+                text, score, finish = self.respond(ex, p)
                 rollouts.append(Rollout(ex, i, (1,), tuple(range(len(text) // 4 + 1)), text, finish))  # type: ignore[arg-type]
                 scores.append(score)
         rewards, correct = score_tensors(scores)
@@ -384,9 +409,9 @@ def synthetic_run(
             "grpo+a_grae", rewards, group_ids, correct=correct, batch_accuracy=omega, alpha=0.5
         )
         records = rollout_records(
-            rollouts, scores, rewards.tolist(), advantages.tolist(), step, images=rollout_images(run)
+            rollouts, scores, rewards.tolist(), advantages.tolist(), step, images=rollout_images(self.run)
         )
-        write_rollouts(run, step, records)
+        write_rollouts(self.run, step, records)
         metrics.update(
             {
                 "reward/mean": omega,
@@ -402,8 +427,4 @@ def synthetic_run(
                 "time/step": rng.uniform(2, 3),
             }
         )
-        if step in validations:
-            metrics.update(validate(step))
-        logger.log(step, metrics)
-    logger.close()
-    return run
+        return metrics

@@ -9,7 +9,7 @@ The two are run alternately ``--repeats`` times after a warm-up; the best round 
     python scripts/bench_rollout.py                                    # SmolLM2-135M, CPU
     python scripts/bench_rollout.py --random-init qwen2.5-0.5b --prompts 8 --n 8 \\
         --max-new-tokens 256 --dtype bfloat16                          # GPU: Qwen2.5-0.5B shape
-    .venv-vllm/bin/python scripts/bench_rollout.py --engines hf,vllm   # with the vLLM engine
+    python scripts/bench_rollout.py --engines hf,vllm                  # with the vLLM engine (make setup installs it)
 
 Prints a table and the ratio engine / plain; ``--require-not-slower`` exits 1 when it is < 1.
 """

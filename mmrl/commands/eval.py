@@ -67,6 +67,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _what_arguments(parser)
+    _sampling_arguments(parser, defaults.temperature, defaults.top_p, max_new)
+    _engine_arguments(parser)
+    _output_arguments(parser)
+    parser.set_defaults(func=run_eval_command, eval_parser=parser, overrides=[])
+    _compare_parser(parser)
+
+
+def _what_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_argument_group("what to evaluate")
     what.add_argument(
         "--model",
@@ -105,15 +114,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--label", default=None, help="the model's name in reports and comparisons (default: from its path)"
     )
 
+
+def _sampling_arguments(
+    parser: argparse.ArgumentParser, temperature: float, top_p: float, max_new: int
+) -> None:
     sampling = parser.add_argument_group("sampling")
     sampling.add_argument("--n", type=int, default=16, help="samples per problem (default 16)")
     sampling.add_argument(
         "--k", type=_ks, default=None, help="k values, each <= n (default: powers of two below n, and n)"
     )
-    sampling.add_argument(
-        "--temperature", type=float, default=defaults.temperature, help=f"default {defaults.temperature}"
-    )
-    sampling.add_argument("--top-p", type=float, default=defaults.top_p, help=f"default {defaults.top_p}")
+    sampling.add_argument("--temperature", type=float, default=temperature, help=f"default {temperature}")
+    sampling.add_argument("--top-p", type=float, default=top_p, help=f"default {top_p}")
     sampling.add_argument("--top-k", type=int, default=0, help="default 0 (off)")
     sampling.add_argument(
         "--max-new-tokens", type=int, default=max_new, help=f"response budget (default {max_new})"
@@ -122,6 +133,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="sampling seed (default 0); -1 for an unseeded run"
     )
 
+
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     engine = parser.add_argument_group("model and engine")
     engine.add_argument(
         "--engine",
@@ -170,6 +183,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="per-response scoring timeout in seconds (default 5)",
     )
 
+
+def _output_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument(
         "--output", "-o", default=None, help="output directory (default RUN/eval or eval/<model name>)"
@@ -177,8 +192,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     out.add_argument(
         "--restart", action="store_true", help="discard cached samples in OUTPUT/cache and start over"
     )
-    parser.set_defaults(func=run_eval_command, eval_parser=parser, overrides=[])
+    out.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail when any problem cannot be evaluated (a bad row, a prompt over the budget) instead of "
+        "reporting pass@k without it (eval.on_bad_row=fail)",
+    )
 
+
+def _compare_parser(parser: argparse.ArgumentParser) -> None:
     nested = parser.add_subparsers(dest="eval_command", metavar="compare")
     compare = nested.add_parser(
         "compare",
@@ -205,7 +227,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 #: ``a.b=c``: a config override (the first word is a config section, so flags and paths never match).
 _OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.\w+)+=")
 #: The flags of ``mmrl eval`` that take no value (a test keeps this in step with the parser).
-SWITCHES = frozenset({"-h", "--help", "--restart"})
+SWITCHES = frozenset({"-h", "--help", "--restart", "--strict"})
 
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -248,6 +270,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     ks = args.k if args.k is not None else default_ks(args.n)
     flag_overrides = [f"data.template={args.template}"] if args.template else []
     flag_overrides += [f"reward.verifier={args.verifier}"] if args.verifier else []
+    flag_overrides += ["eval.on_bad_row=fail"] if args.strict else []
     specs = parse_benchmarks(args.benchmarks, paths=_paths(args.path), data_dir=args.data_dir)
     opts = EvalOptions(
         model=args.model,

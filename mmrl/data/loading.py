@@ -4,7 +4,10 @@ For each source row, in order:
 
 1. the recipe converts it to ``RowFields`` (or drops it on purpose: ``filtered``);
 2. question and answer must be non-blank text;
-3. every image is decoded to RGB (``mmrl.data.images``); each failure is an issue with its path;
+3. every image is decoded to RGB (``mmrl.data.images``); each failure is an issue with its path.
+   Image files must lie under the dataset's directory (``data.path`` when it is a directory, else
+   the file's directory) or ``data.image_root``, unless ``data.allow_outside_paths``; none may be
+   larger than ``data.max_image_bytes``;
 4. the template renders the text and the image markers must match the images;
 5. the id must be new; 6. the verifier must parse the gold answer (``rewards.check_gold``).
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mmrl.data.images import ImageProblem, decode_image, describe_image_value
+from mmrl.data.images import DEFAULT_MAX_IMAGE_BYTES, ImageProblem, decode_image, describe_image_value
 from mmrl.data.prompts import PlaceholderMismatch, build_messages, load_template, render_text
 from mmrl.data.recipes import Recipe, RecipeContext, RowError, RowFields, get_recipe
 from mmrl.data.sources import open_rows
@@ -72,6 +75,9 @@ def load_examples(
     on_bad_row: Literal["skip", "fail"] = "skip",
     max_bad_fraction: float = 0.05,
     allow_remote_images: bool = False,
+    image_root: str | None = None,
+    allow_outside_paths: bool = False,
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     check_gold: GoldCheck | None = None,
     log_report: bool = True,
 ) -> LoadedData:
@@ -89,6 +95,10 @@ def load_examples(
         on_bad_row: ``skip`` (drop bad rows, fail above ``max_bad_fraction``) or ``fail``.
         max_bad_fraction: With ``skip``, the largest tolerated fraction of bad rows.
         allow_remote_images: Fetch ``http(s)`` image URLs instead of refusing them.
+        image_root: The directory image paths must resolve under; ``None``: the dataset's own (``path``
+            when it is a directory, else its parent; rows from the Hub or a generator have none).
+        allow_outside_paths: Read image paths wherever they lead.
+        max_image_bytes: The largest image file, value or download read.
         check_gold: The gold-answer check; ``None`` uses ``rewards.check_gold``.
         log_report: Log the outcome (a summary line, or the report of skipped rows); callers that
             print the report themselves turn it off.
@@ -97,12 +107,7 @@ def load_examples(
         DataValidationError: the rows fail the policy (the message holds the report table).
         UserError: the recipe, path, split, options or template cannot be used.
     """
-    if on_bad_row not in ("skip", "fail"):
-        raise UserError(f"data.on_bad_row={on_bad_row!r} must be 'skip' or 'fail'")
-    if not 0.0 <= max_bad_fraction <= 1.0:
-        raise UserError(f"data.max_bad_fraction={max_bad_fraction} must be in [0, 1]")
-    if limit is not None and limit < 1:
-        raise UserError(f"data.limit={limit} must be >= 1 or null")
+    _check_policy(on_bad_row, max_bad_fraction, limit)
     rec = recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
     split = split or rec.default_split
     if rec.splits and split not in rec.splits and path is None:
@@ -111,6 +116,7 @@ def load_examples(
             "(a local data.path may hold other splits)"
         )
     ctx = RecipeContext(rec.name, split, rec.resolve_options(options), dict(columns or {}))
+    image_rules = _image_rules(path, image_root, allow_outside_paths, allow_remote_images, max_image_bytes)
     template_name = template or rec.template
     compiled = load_template(template_name)
     gold_check = check_gold if check_gold is not None else _default_gold_check()
@@ -134,7 +140,7 @@ def load_examples(
             _check_columns(required, list(row), rec, source.description)
         report.rows_read += 1
         example, issues = _row_to_example(
-            rec, ctx, index, row, base_dir, compiled, allow_remote_images, seen_ids, gold_check
+            rec, ctx, index, row, base_dir, compiled, image_rules, seen_ids, gold_check
         )
         if example is None and not issues:
             report.filtered += 1
@@ -172,11 +178,44 @@ def load_from_config(
         on_bad_row=data.on_bad_row,
         max_bad_fraction=data.max_bad_fraction,
         allow_remote_images=data.allow_remote_images,
+        image_root=data.image_root,
+        allow_outside_paths=data.allow_outside_paths,
+        max_image_bytes=data.max_image_bytes,
         check_gold=check_gold,
     )
 
 
 # --------------------------------------------------------------------------------------------
+
+
+def _image_rules(
+    path: str | None, image_root: str | None, allow_outside: bool, allow_remote: bool, max_bytes: int
+) -> dict[str, Any]:
+    """``decode_image``'s keyword arguments for one load. Image files must be under ``image_root``,
+    else the dataset's directory (``path`` itself, or the file's directory), else nowhere."""
+    root = None
+    if image_root is not None:
+        root = Path(image_root).expanduser()
+        if not root.is_dir():
+            raise UserError(f"data.image_root={image_root!r} is not a directory")
+    elif path is not None:
+        data_path = Path(path).expanduser()
+        root = data_path if data_path.is_dir() else data_path.parent
+    return {
+        "root": root,
+        "allow_outside": allow_outside,
+        "allow_remote": allow_remote,
+        "max_bytes": max_bytes,
+    }
+
+
+def _check_policy(on_bad_row: str, max_bad_fraction: float, limit: int | None) -> None:
+    if on_bad_row not in ("skip", "fail"):
+        raise UserError(f"data.on_bad_row={on_bad_row!r} must be 'skip' or 'fail'")
+    if not 0.0 <= max_bad_fraction <= 1.0:
+        raise UserError(f"data.max_bad_fraction={max_bad_fraction} must be in [0, 1]")
+    if limit is not None and limit < 1:
+        raise UserError(f"data.limit={limit} must be >= 1 or null")
 
 
 def _default_gold_check() -> GoldCheck:
@@ -210,7 +249,7 @@ def _row_to_example(
     row: dict[str, Any],
     base_dir: Path | None,
     template: Any,
-    allow_remote: bool,
+    image_rules: dict[str, Any],
     seen_ids: dict[str, int],
     gold_check: GoldCheck,
 ) -> tuple[Example | None, list[RowIssue]]:
@@ -221,6 +260,9 @@ def _row_to_example(
     except KeyError as exc:
         name = exc.args[0] if exc.args else "?"
         return None, [RowIssue(index, "missing_field", f"the row has no field {name!r}", field=str(name))]
+    except Exception as exc:  # a bug in the recipe: keep its traceback, say which row set it off
+        exc.add_note(f"while recipe {rec.name!r} converted row {index} of split {ctx.split!r}")
+        raise
     if fields is None:
         return None, []
     if not isinstance(fields, RowFields):
@@ -241,7 +283,7 @@ def _row_to_example(
     decoded = []
     for i, value in enumerate(fields.images):
         try:
-            decoded.append(decode_image(value, base_dir=base_dir, allow_remote=allow_remote))
+            decoded.append(decode_image(value, base_dir=base_dir, **image_rules))
         except ImageProblem as exc:
             issue(exc.reason, exc.detail, f"images[{i}]", exc.path)
 

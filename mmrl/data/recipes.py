@@ -232,8 +232,7 @@ def standard_row(row: Mapping[str, Any], ctx: RecipeContext, *, default_task: st
         )
     images: tuple[Any, ...] = ()
     if row.get(cols["images"]) is not None:
-        raw = row[cols["images"]]
-        images = (raw,) if isinstance(raw, (str, bytes, dict)) else tuple(raw)
+        images = _as_images(row[cols["images"]], cols["images"])
     elif row.get(cols["image"]) is not None:
         images = (row[cols["image"]],)
     task = row.get(cols["task"]) or default_task
@@ -256,6 +255,24 @@ def standard_row(row: Mapping[str, Any], ctx: RecipeContext, *, default_task: st
         native_id=None if native is None else str(native),
         meta=meta,
     )
+
+
+def _as_images(value: Any, field_name: str) -> tuple[Any, ...]:
+    """The ``images`` column as a tuple: one image value (a path, bytes, a struct) or a list of them.
+
+    >>> _as_images("a.png", "images"), _as_images(["a.png", "b.png"], "images")
+    (('a.png',), ('a.png', 'b.png'))
+    """
+    if isinstance(value, (str, bytes, bytearray, Mapping)):
+        return (value,)
+    if isinstance(value, (bool, int, float)) or not isinstance(value, Iterable):
+        raise RowError(
+            "bad_images",
+            f"{field_name} must be a list of images (paths, bytes or {{bytes, path}} structs), "
+            f"got {type(value).__name__} {value!r:.60}",
+            field_name,
+        )
+    return tuple(value)
 
 
 def _is_binary(value: Any) -> bool:

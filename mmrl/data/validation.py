@@ -11,7 +11,12 @@ Reason codes (one row may have several):
 ``image_corrupt``           PIL cannot identify or decode it (truncated, not an image)
 ``image_oversized``         more pixels than PIL's decompression-bomb limit
 ``image_aspect``            long side > 200 x short side (Qwen-VL's resize refuses it)
-``image_remote_refused``    an http(s) URL while ``data.allow_remote_images`` is false
+``image_too_large``         more bytes than ``data.max_image_bytes`` (known before reading)
+``image_outside_root``      a path outside the dataset's directory / ``data.image_root``
+``image_remote_refused``    an http(s) URL while ``data.allow_remote_images`` is false, or one whose
+                            host is a loopback, private or link-local address
+``image_remote_failed``     the download failed or took too long
+``bad_images``              the images column holds something other than images (e.g. a number)
 ``placeholder_mismatch``    ``<image>`` markers in the question != number of images
 ``unparsable_gold``         the verifier cannot parse the gold answer (gold scored against itself)
 ``duplicate_id``            the same id as an earlier row

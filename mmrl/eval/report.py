@@ -156,6 +156,12 @@ def report_markdown(results: Sequence[EvalResult], header: Mapping[str, Any] | N
         excluded = {k: v for k, v in overall["excluded"].items() if v}
         if excluded:
             out.append(f"Problems with fewer than k scored samples, left out per k: {excluded}.")
+        bad = info.get("rows", {}).get("bad_rows", 0)
+        if bad:
+            out.append(
+                f"**{bad} rows of the benchmark were bad and not evaluated**: {info.get('bad_rows_by_reason', {})} "
+                "(`mmrl data validate` lists them by row; `--strict` fails instead)."
+            )
         if result.dropped:
             reasons: dict[str, int] = {}
             for d in result.dropped:

@@ -31,7 +31,7 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from mmrl.data.image_store import ImageStore, image_reference
@@ -124,28 +124,7 @@ def evaluate_examples(
     if repeated:
         raise ValueError(f"{name}: example ids {repeated[:5]} appear more than once; ids must be unique")
 
-    done: dict[str, ProblemRecord] = {}
-    if cache is not None:
-        wanted = set(ids)
-        cached = {pid: rec for pid, rec in cache.load().items() if pid in wanted}
-        done = {pid: rec for pid, rec in cached.items() if len(rec.samples) == n}
-        if len(done) < len(cached):
-            log.warning(
-                "%s: %d cached problems have a number of samples other than n=%d; they are generated again",
-                name,
-                len(cached) - len(done),
-                n,
-            )
-        if len(done) == len(ids):
-            log.info("%s: all %d problems found in the cache; nothing to generate", name, len(ids))
-        elif done:
-            log.info(
-                "%s: %d of %d problems found in the cache; generating the other %d",
-                name,
-                len(done),
-                len(ids),
-                len(ids) - len(done),
-            )
+    done = _cached_records(cache, ids, n, name)
 
     start = time.perf_counter()
     generated = 0
@@ -169,8 +148,7 @@ def evaluate_examples(
         for record in records:
             done[record.id] = record
         generated += len(records)
-        scored = [p for p in done.values() if p.n > 0]
-        bar.advance(len(records), sum(p.c / p.n for p in scored) / len(scored) if scored else float("nan"))
+        bar.advance(len(records), done.values())
         if on_chunk is not None:
             on_chunk(chunk_index, records)
     bar.close()
@@ -189,6 +167,36 @@ def evaluate_examples(
             len(ids) * n,
         )
     return result
+
+
+def _cached_records(
+    cache: ProblemCache | None, ids: list[str], n: int, name: str
+) -> dict[str, ProblemRecord]:
+    """The finished problems of ``ids`` in ``cache`` (those with exactly ``n`` samples)."""
+    if cache is None:
+        return {}
+    wanted = set(ids)
+    cached = {pid: rec for pid, rec in cache.load().items() if pid in wanted}
+    done = {pid: rec for pid, rec in cached.items() if len(rec.samples) == n}
+    if len(done) < len(cached):
+        log.warning(
+            "%s: %d cached problems have a number of samples other than n=%d; they are generated again",
+            name,
+            len(cached) - len(done),
+            n,
+        )
+    if len(done) == len(ids):
+        log.info("%s: all %d problems found in the cache; nothing to generate", name, len(ids))
+    elif done:
+        rest = len(ids) - len(done)
+        log.info(
+            "%s: %d of %d problems found in the cache; generating the other %d",
+            name,
+            len(done),
+            len(ids),
+            rest,
+        )
+    return done
 
 
 def _score_chunk(
@@ -253,7 +261,10 @@ class _Progress:
                 total=total, initial=initial, desc=f"{name}: problems", unit="problem", dynamic_ncols=True
             )
 
-    def advance(self, count: int, pass1: float) -> None:
+    def advance(self, count: int, finished: Iterable[ProblemRecord]) -> None:
+        """``count`` more problems done; ``finished``: every problem done so far (for pass@1)."""
+        scored = [p for p in finished if p.n > 0]
+        pass1 = sum(p.c / p.n for p in scored) / len(scored) if scored else math.nan
         self.done += count
         if self._bar is not None:
             self._bar.set_postfix_str("pass@1 -" if math.isnan(pass1) else f"pass@1 {pass1:.3f}")

@@ -275,12 +275,8 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     # before the model loads.
     loaded = []
     for spec in opts.benchmarks:
-        data = _load_benchmark(load_examples, spec, opts.limit, cfg.data)
-        cache = _cache(spec, data, opts, out, header)
-        if opts.restart:
-            cache.clear()
-        cache.load()
-        loaded.append((spec, data, cache))
+        data = _load_benchmark(load_examples, spec, opts.limit, cfg.data, cfg.eval.on_bad_row)
+        loaded.append((spec, data, _open_cache(spec, data, opts, out, header)))
 
     # vLLM loads its own copy of the weights from the checkpoint; the policy (tokenizer, prompt
     # encoding, dtype) then stays on the CPU instead of taking GPU memory from vLLM.
@@ -290,17 +286,16 @@ def run_eval(opts: EvalOptions) -> EvalRun:
         log.info("engine %s after all; the sample caches are keyed by it", engine.name)
         header["engine"] = engine.name
         policy.model.to(device)
-        loaded = [(spec, data, _cache(spec, data, opts, out, header)) for spec, data, _ in loaded]
-        for _, _, cache in loaded:
-            if opts.restart:
-                cache.clear()
-            cache.load()
+        loaded = [(spec, data, _open_cache(spec, data, opts, out, header)) for spec, data, _ in loaded]
     results: list[EvalResult] = []
     try:
         with RewardRunner(cfg.reward) as runner:
+            on_bad_row = cfg.eval.on_bad_row
             for spec, data, cache in loaded:
                 results.append(
-                    _evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts, out)
+                    _evaluate_one(
+                        spec, data, cache, policy, engine, runner, sampling, ks, opts, out, on_bad_row
+                    )
                 )
     finally:
         engine.close()
@@ -309,9 +304,11 @@ def run_eval(opts: EvalOptions) -> EvalRun:
     return EvalRun(results, paths, header)
 
 
-def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None, data_cfg: Any = None) -> Any:
+def _load_benchmark(
+    load_examples: Any, spec: BenchmarkSpec, limit: int | None, data_cfg: Any = None, on_bad_row: str = "skip"
+) -> Any:
     """One benchmark's rows; ``data_cfg`` (``cfg.data``, default: its defaults) gives the options,
-    template and columns."""
+    template and columns. ``on_bad_row="fail"`` (``--strict``) refuses a benchmark with a bad row."""
     from mmrl.config import DataConfig
     from mmrl.data import get_recipe
 
@@ -326,7 +323,7 @@ def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None, 
             f"benchmark {spec.label!r}: recipe {recipe.name!r} generates its rows; give it no path"
         )
     try:
-        return load_examples(
+        data = load_examples(
             recipe,
             split=split,
             path=spec.path,
@@ -337,6 +334,9 @@ def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None, 
             on_bad_row=data_cfg.on_bad_row,
             max_bad_fraction=data_cfg.max_bad_fraction,
             allow_remote_images=data_cfg.allow_remote_images,
+            image_root=data_cfg.image_root,
+            allow_outside_paths=data_cfg.allow_outside_paths,
+            max_image_bytes=data_cfg.max_image_bytes,
         )
     except UserError as exc:
         if spec.path is None and recipe.generate is None:
@@ -345,6 +345,29 @@ def _load_benchmark(load_examples: Any, spec: BenchmarkSpec, limit: int | None, 
                 f"with the data in DIR/{spec.recipe}"
             ) from None
         raise
+    if on_bad_row == "fail" and data.report.bad_rows:
+        raise UserError(_strict_message(spec, data, []))
+    return data
+
+
+def _strict_message(spec: BenchmarkSpec, data: Any, dropped: Sequence[Any]) -> str:
+    over = f"; {len(dropped)} prompts over the prompt budget (--max-prompt-length)" if dropped else ""
+    return (
+        f"benchmark {spec.label!r}: {data.report.bad_rows} bad rows{over}, and --strict (eval.on_bad_row=fail) "
+        "evaluates every problem or none. Fix the data, or drop --strict to report pass@k without them.\n"
+        + data.report.table(max_issues=20)
+    )
+
+
+def _open_cache(
+    spec: BenchmarkSpec, data: Any, opts: EvalOptions, out: Path, header: dict[str, Any]
+) -> SampleCache:
+    """The benchmark's sample cache (``_cache``), emptied with ``--restart``, read."""
+    cache = _cache(spec, data, opts, out, header)
+    if opts.restart:
+        cache.clear()
+    cache.load()
+    return cache
 
 
 def _cache(
@@ -399,8 +422,11 @@ def _evaluate_one(
     ks: Sequence[int],
     opts: EvalOptions,
     out: Path,
+    on_bad_row: str = "skip",
 ) -> EvalResult:
     prompts, dropped = policy.prepare(list(data))
+    if on_bad_row == "fail" and dropped:
+        raise UserError(_strict_message(spec, data, dropped))
     if not prompts:
         raise UserError(
             f"benchmark {spec.label!r}: every prompt is over --max-prompt-length {opts.max_prompt_length} "

@@ -152,6 +152,8 @@ class Policy(Protocol):
 
     def generation_inputs(self, prompts: Sequence[PromptInputs]) -> dict[str, torch.Tensor]: ...
 
+    def engine_request(self, prompt: PromptInputs) -> dict[str, Any]: ...
+
     def collate(self, rollouts: Sequence[Rollout]) -> Batch: ...
 
     def logprobs(
@@ -220,6 +222,24 @@ def unwrap_model(model: Any) -> Any:
         else:
             break
     return model
+
+
+def collapse_placeholders(prompt_ids: Sequence[int], placeholder: int | None) -> list[int]:
+    """``prompt_ids`` with each run of ``placeholder`` tokens collapsed to one token.
+
+    >>> collapse_placeholders([1, 9, 9, 9, 2, 9, 9, 3], 9)
+    [1, 9, 2, 9, 3]
+    >>> collapse_placeholders([1, 9, 9], None)
+    [1, 9, 9]
+    """
+    if placeholder is None:
+        return [int(t) for t in prompt_ids]
+    out: list[int] = []
+    for token in prompt_ids:
+        if token == placeholder and out and out[-1] == placeholder:
+            continue
+        out.append(int(token))
+    return out
 
 
 class PolicyBase:
@@ -339,6 +359,18 @@ class PolicyBase:
     def as_prompts(self, items: Sequence[Example | PromptInputs]) -> list[PromptInputs]:
         """Encode the ``Example``s among ``items``; ``PromptInputs`` pass through unchanged."""
         return [item if isinstance(item, PromptInputs) else self.encode(item) for item in items]
+
+    def engine_request(self, prompt: PromptInputs) -> dict[str, Any]:
+        """One prompt for an engine that takes token ids and raw images and expands the image
+        placeholders itself (vLLM): ``{"prompt_token_ids": [...]}``, and for a prompt with images
+        each run of placeholder tokens collapsed to one, plus ``{"multi_modal_data": {"image": [...]}}``
+        (the engine's expanded ids are then checked against ``prompt.prompt_ids``)."""
+        request: dict[str, Any] = {"prompt_token_ids": [int(t) for t in prompt.prompt_ids]}
+        if prompt.example.images:
+            placeholder = getattr(self, "image_token_id", None)
+            request["prompt_token_ids"] = collapse_placeholders(prompt.prompt_ids, placeholder)
+            request["multi_modal_data"] = {"image": list(prompt.example.images)}
+        return request
 
     # -- batching ------------------------------------------------------------------------------
 

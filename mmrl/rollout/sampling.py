@@ -66,7 +66,8 @@ class Sampling:
 
     @classmethod
     def from_rollout(cls, rollout: Any, seed: int | None = None) -> Sampling:
-        """Training-time sampling from ``cfg.rollout``."""
+        """Training-time sampling from ``cfg.rollout`` (with log-probabilities: the sync probe and
+        the importance ratio read them)."""
         return cls(
             temperature=rollout.temperature,
             top_p=rollout.top_p,
@@ -74,7 +75,6 @@ class Sampling:
             max_new_tokens=rollout.max_new_tokens,
             stop=tuple(rollout.stop),
             seed=seed,
-            logprobs=False,
         )
 
     @classmethod

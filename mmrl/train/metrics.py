@@ -48,7 +48,8 @@ ROLLOUTS_DIR = "rollouts"
 
 
 class PhaseTimer:
-    """Wall time per named phase of a step, reported as ``time/<phase>`` seconds.
+    """Wall time per named phase of a step, reported as ``time/<phase>`` seconds; with a
+    ``watchdog`` (``mmrl.train.watchdog.Watchdog``) every phase is also a watched stage.
 
     >>> timer = PhaseTimer()
     >>> with timer("generate"):
@@ -57,16 +58,27 @@ class PhaseTimer:
     ['time/generate']
     """
 
-    def __init__(self) -> None:
+    def __init__(self, watchdog: Any = None) -> None:
         self.seconds: dict[str, float] = {}
+        self.watchdog = watchdog
 
     @contextlib.contextmanager
-    def __call__(self, phase: str) -> Iterator[None]:
+    def __call__(self, phase: str, pending: Sequence[str] = ()) -> Iterator[None]:
+        """Time ``phase``; ``pending`` names the examples it works on (for the watchdog's messages)."""
         start = time.perf_counter()
+        watched = (
+            self.watchdog.stage(phase, pending) if self.watchdog is not None else contextlib.nullcontext()
+        )
         try:
-            yield
+            with watched:
+                yield
         finally:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+    def beat(self) -> None:
+        """The current phase made progress (the watchdog's clock restarts)."""
+        if self.watchdog is not None:
+            self.watchdog.beat()
 
     def metrics(self) -> dict[str, float]:
         return {f"time/{k}": v for k, v in self.seconds.items()}

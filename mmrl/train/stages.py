@@ -52,6 +52,7 @@ __all__ = [
     "Scorer",
     "StepBatch",
     "StepContext",
+    "TruncationAlarm",
     "UpdatePlan",
     "collect_batch",
     "compute_old_and_reference_logprobs",
@@ -112,8 +113,8 @@ class StepContext:
     timer: PhaseTimer = field(default_factory=PhaseTimer)
 
     def for_step(self) -> StepContext:
-        """This context with a fresh phase timer."""
-        return dataclasses.replace(self, timer=PhaseTimer())
+        """This context with a fresh phase timer (watched by the same watchdog)."""
+        return dataclasses.replace(self, timer=PhaseTimer(self.timer.watchdog))
 
 
 def reduce_over_ranks(
@@ -193,9 +194,10 @@ def generate_and_score(
     kept, dropped = ctx.policy.prepare(examples)
     if not kept:
         return [], [], {}, len(dropped)
-    with ctx.timer("generate"):
+    pending = [p.example.id for p in kept]
+    with ctx.timer("generate", pending):
         rollouts = ctx.engine.generate(kept, n, sampling)
-    with ctx.timer("score"):
+    with ctx.timer("score", pending):
         result = ctx.runner.score(
             [r.response_text for r in rollouts],
             [r.example for r in rollouts],
@@ -329,8 +331,25 @@ def collect_batch(
             "nothing was generated this step: every sampled prompt was over data.max_prompt_length "
             "(raise it, or lower data.max_pixels for images)"
         )
+    if everywhere.reward_count == 0:
+        _warn_nothing_scored(everywhere)
     omega = batch_accuracy_from_sums(everywhere.reward_sum, everywhere.reward_count)
     return StepBatch(rollouts, scores, group_ids, rewards, correct, omega, {**everywhere.metrics(), **extra})
+
+
+def _warn_nothing_scored(generated: _Generated) -> None:
+    """One WARNING for a step in which not one response got a reward: every advantage is then 0 and
+    the update changes nothing, which would otherwise look like a quiet, healthy step."""
+    c = generated.counters
+    log.warning(
+        "none of the %d responses of this step could be scored (timeouts %d, verifier errors %d, "
+        "unparsable gold answers %d): every advantage is 0 and the update changes nothing. Check "
+        "reward.verifier on a few rows with `mmrl verify`, and reward.timeout_s",
+        int(generated.total),
+        int(c["timeout"]),
+        int(c["error"]),
+        int(c["unparsable_gold"]),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,7 +397,9 @@ class UpdatePlan:
     (no KL, no entropy term) a row whose advantage is 0 everywhere adds exactly 0 to the loss and
     its gradient, so it gets no forward or backward pass. ``normalizers[m]`` is still counted over
     every row of mini-batch ``m`` (``loss_normalizer``), so the update equals the one with every
-    row. ``spare_rows[m]`` is a row of mini-batch ``m`` for the zero-weight passes that keep
+    row. With ``settings.mask_truncated``, truncated rows are out of the loss altogether: never
+    planned, and not counted in the normaliser either (as if their mask were all zeros, the way
+    TRL's ``mask_truncated_completions`` does it; ``num_masked`` counts them). ``spare_rows[m]`` is a row of mini-batch ``m`` for the zero-weight passes that keep
     data-parallel ranks in step (``None`` when the mini-batch has no row here).
 
     ``old_logprobs``/``ref_logprobs`` are filled by ``compute_old_and_reference_logprobs``, keyed by
@@ -391,6 +412,7 @@ class UpdatePlan:
     spare_rows: list[int | None] = field(default_factory=list)
     num_rows: int = 0
     num_skipped: int = 0
+    num_masked: int = 0
     old_logprobs: dict[tuple[int, int], Tensor] = field(default_factory=dict)
     ref_logprobs: dict[tuple[int, int], Tensor] = field(default_factory=dict)
 
@@ -428,9 +450,16 @@ def plan_update(
         trains = (flat != 0).any(-1).tolist()
     else:
         trains = [True] * len(group_of)
-    plan = UpdatePlan([], num_rows=len(group_of), num_skipped=len(group_of) - sum(trains))
+    in_loss = [not (settings.mask_truncated and r.truncated) for r in batch.rollouts]
+    plan = UpdatePlan(
+        [],
+        num_rows=len(group_of),
+        num_skipped=sum(m and not t for t, m in zip(trains, in_loss, strict=True)),
+        num_masked=len(group_of) - sum(in_loss),
+    )
     for groups in mini_batch_groups(batch.num_groups, num_mini_batches):
-        rows = [i for i, g in enumerate(group_of) if g in groups]
+        every = [i for i, g in enumerate(group_of) if g in groups]
+        rows = [i for i in every if in_loss[i]]
         kept = [i for i in rows if trains[i]]
         micro = plan_micro_batches(
             [prompt_lengths[i] for i in kept],
@@ -440,7 +469,7 @@ def plan_update(
         )
         plan.mini_batches.append([[kept[j] for j in mb] for mb in micro])
         plan.normalizers.append(_row_normalizer([response_lengths[i] for i in rows], settings.loss.agg_mode))
-        plan.spare_rows.append(rows[0] if rows else None)
+        plan.spare_rows.append(every[0] if every else None)  # a zero-weight pass may use any row
     return plan
 
 
@@ -461,6 +490,7 @@ def compute_old_and_reference_logprobs(
             if ctx.ref_policy is not None:
                 ref = ctx.ref_policy.logprobs(micro, temperature=ctx.temperature)[0]
                 plan.ref_logprobs[(m, k)] = ref.detach()
+            ctx.timer.beat()
 
 
 @dataclass
@@ -501,6 +531,55 @@ class NonFiniteGuard:
         self.total = int(state["total"])
         self.consecutive = int(state["consecutive"])
         self.first_bad_step = state["first_bad_step"]
+
+
+@dataclass
+class TruncationAlarm:
+    """Warns when more than ``threshold`` of a step's responses were cut off at the token limit:
+    on the first such step, then at most once every ``every`` steps while it lasts.
+
+    Attributes:
+        max_new_tokens: ``rollout.max_new_tokens``, named in the warning.
+        masked: ``algorithm.mask_truncated`` is on (the warning then says so instead of proposing it).
+        scored: ``reward.score_truncated`` is on (else cut-off responses are scored as no answer).
+    """
+
+    max_new_tokens: int
+    masked: bool
+    scored: bool
+    threshold: float = 0.1
+    every: int = 50
+    last_warned: int | None = None
+
+    def check(self, step: int, truncated_frac: float) -> bool:
+        """Log the warning if ``truncated_frac`` calls for it at ``step``; whether it did."""
+        if not truncated_frac > self.threshold:
+            return False
+        if self.last_warned is not None and step - self.last_warned < self.every:
+            return False
+        self.last_warned = step
+        scoring = (
+            "they are scored as they stand (reward.score_truncated=true)"
+            if self.scored
+            else "they have no final answer and get reward 0 (reward.score_truncated=false)"
+        )
+        remedy = (
+            "they are left out of the loss (algorithm.mask_truncated=true)"
+            if self.masked
+            else "or set algorithm.mask_truncated=true to leave them out of the loss"
+        )
+        log.warning(
+            "step %d: %.1f%% of responses were cut off at rollout.max_new_tokens=%d (response/truncated_frac > "
+            "%.2f); %s. Raise rollout.max_new_tokens, %s. This warning repeats at most every %d steps",
+            step,
+            100 * truncated_frac,
+            self.max_new_tokens,
+            self.threshold,
+            scoring,
+            remedy,
+            self.every,
+        )
+        return True
 
 
 def guarded_optimizer_step(
@@ -637,6 +716,7 @@ def update_policy(
             if not dummy:
                 mini_loss += float(loss.detach())
                 record.add_pass(metrics, c, old, entropy, probe=ctx.probe is not None and m == 0)
+            ctx.timer.beat()
         if passes:
             _optimizer_step(ctx, record, reduce_over_ranks(ctx.accelerator, {"loss": mini_loss})["loss"])
         with warnings.catch_warnings():
@@ -673,8 +753,11 @@ def _update_metrics(ctx: StepContext, record: _UpdateRecord, plan: UpdatePlan) -
     out["optimizer/steps"] = float(trained - record.skipped)
     out["optimizer/skipped_steps"] = float(record.skipped)
     out["optimizer/lr"] = float(ctx.scheduler.get_last_lr()[0])
-    rows = reduce_over_ranks(ctx.accelerator, {"skipped": plan.num_skipped, "rows": plan.num_rows})
+    rows = reduce_over_ranks(
+        ctx.accelerator, {"skipped": plan.num_skipped, "masked": plan.num_masked, "rows": plan.num_rows}
+    )
     out["update/skipped_zero_advantage_frac"] = rows["skipped"] / rows["rows"] if rows["rows"] else 0.0
+    out["update/masked_truncated_frac"] = rows["masked"] / rows["rows"] if rows["rows"] else 0.0
     if record.entropy_count:
         out["actor/entropy_mean"] = record.entropy_sum / record.entropy_count
     if ctx.probe is not None and record.probe_engine:

@@ -30,7 +30,7 @@ from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
 from mmrl.errors import UserError
 from mmrl.eval import EvalResult, write_outputs
-from mmrl.hardware import resolve_mixed_precision
+from mmrl.hardware import resolve_micro_batch_size, resolve_mixed_precision
 from mmrl.rollout import Sampling, SyncProbe, build_engine
 from mmrl.train.checkpoint import (
     CheckpointManager,
@@ -39,6 +39,7 @@ from mmrl.train.checkpoint import (
 )
 from mmrl.train.metrics import (
     MetricsLogger,
+    PhaseTimer,
     ProgressReporter,
     rollout_images,
     rollout_records,
@@ -50,6 +51,7 @@ from mmrl.train.stages import (
     NonFiniteGuard,
     StepBatch,
     StepContext,
+    TruncationAlarm,
     collect_batch,
     compute_old_and_reference_logprobs,
     plan_update,
@@ -58,10 +60,12 @@ from mmrl.train.stages import (
     update_policy,
 )
 from mmrl.train.validation import load_eval_examples, validate, validation_images
+from mmrl.train.watchdog import Watchdog
+from mmrl.types import Example
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Callback", "FitResult", "Trainer", "fit", "rollout_seed"]
+__all__ = ["Callback", "FitResult", "Trainer", "fit", "prompts_within_budget", "rollout_seed"]
 
 #: ``fn(step, metrics)`` called after each training step; returning ``True`` ends training there.
 Callback = Callable[[int, dict[str, float]], Any]
@@ -78,6 +82,42 @@ def rollout_seed(seed: int, step: int, round_index: int, rank: int) -> int:
     (3000000, True)
     """
     return (seed * 1_000_003 + step * 1_000_000 + round_index * 1_000 + rank) % (2**31 - 1)
+
+
+def prompts_within_budget(policy: Any, examples: Sequence[Example], accelerator: Any = None) -> list[Example]:
+    """The examples whose prompt fits ``data.max_prompt_length``, checked once before training.
+
+    Each process encodes a share of the examples and the over-budget ids are gathered, so every
+    rank leaves out the same ones and no step later finds a rank without prompts. The ones left out
+    are counted and named in one warning; none fitting is an error naming the setting.
+    """
+    world, rank = (1, 0) if accelerator is None else (accelerator.num_processes, accelerator.process_index)
+    budget = policy.max_prompt_length
+    over = [ex.id for ex in examples[rank::world] if policy.encode(ex).num_tokens > budget]
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        over = gather_object(over)
+    if not over:
+        return list(examples)
+    dropped = set(over)
+    kept = [ex for ex in examples if ex.id not in dropped]
+    if not kept:
+        raise UserError(
+            f"every one of the {len(examples)} training prompts is longer than data.max_prompt_length={budget} "
+            "tokens (image tokens included); raise data.max_prompt_length, or lower data.max_pixels for images"
+        )
+    shown = ", ".join([ex.id for ex in examples if ex.id in dropped][:5])
+    log.warning(
+        "%d of %d training prompts are longer than data.max_prompt_length=%d tokens and are left out of "
+        "training (%s%s); raise data.max_prompt_length (or lower data.max_pixels) to keep them",
+        len(dropped),
+        len(examples),
+        budget,
+        shown,
+        ", ..." if len(dropped) > 5 else "",
+    )
+    return kept
 
 
 @dataclass
@@ -133,7 +173,6 @@ class Trainer:
     ):
         from accelerate.utils import set_seed
 
-        from mmrl.data import load_from_config
         from rewards import RewardRunner
 
         self.cfg = cfg
@@ -145,7 +184,11 @@ class Trainer:
             log.info("mixed precision %s (%s)", precision, why)
         self.accelerator = accelerator
         acc = self.accelerator
+        self.micro_batch_size, why = resolve_micro_batch_size(t.micro_batch_size, acc.device)
+        if t.micro_batch_size == "auto":
+            log.info("micro-batch size %d (%s)", self.micro_batch_size, why)
         self.world, self.rank = acc.num_processes, acc.process_index
+        self.watchdog = Watchdog(t.stall_timeout_s, rank=self.rank)
         if t.prompts_per_step % self.world:
             raise ConfigError(
                 f"trainer.prompts_per_step={t.prompts_per_step} must be divisible by the number of processes "
@@ -157,6 +200,47 @@ class Trainer:
         check_resume_config(self.resume_from, cfg, t.resume)  # another trajectory stops here, before loading
         set_seed(t.seed)
 
+        self._load_data(train_dataset)
+        self.runner = RewardRunner(cfg.reward, reward_funcs)  # its workers start while the models load
+        self.runner.check_examples(self.train_data.examples)  # a missing column fails before the model loads
+        self._build_models()
+        self.engine = build_engine(cfg.rollout, self.policy)
+        self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
+        self.ctx = self._step_context()
+
+        train_examples = prompts_within_budget(self.policy, self.train_data.examples, acc)
+        self.sampler = PromptSampler(train_examples, t.seed, cfg.data.shuffle)
+        prompts_per_rank = t.prompts_per_step // self.world
+        self.dynamic = (
+            DynamicSampler(prompts_per_rank, self.settings.max_rounds)
+            if self.settings.dynamic_sampling
+            else None
+        )
+        self.guard = NonFiniteGuard(t.max_consecutive_nonfinite)
+        self.truncation = TruncationAlarm(
+            cfg.rollout.max_new_tokens, self.settings.mask_truncated, cfg.reward.score_truncated
+        )
+        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last, self.scheduler)
+        self._init_run_state(callbacks)
+
+    def _init_run_state(self, callbacks: Sequence[Callback]) -> None:
+        """The counters and logs of the run (``start`` fills them in from a checkpoint)."""
+        self.step = 0
+        self.start_step = 0  # the step this start began at
+        self.prompts_dropped = 0.0
+        self.validations: dict[int, EvalResult] = {}  # on the main process
+        self.validated_steps: set[int] = set()  # on every process (validation is collective)
+        self.last_metrics: dict[str, float] = {}
+        self.metrics: MetricsLogger | None = None
+        self.progress: ProgressReporter | None = None
+        self.callbacks = list(callbacks)
+        self.stop_requested = False  # a callback asked to end training
+
+    def _load_data(self, train_dataset: Iterable[Mapping[str, Any]] | None) -> None:
+        """The training examples (``data.*``, or the rows given to ``fit``) and the held-out ones."""
+        from mmrl.data import load_from_config
+
+        cfg = self.cfg
         self.train_data = (
             load_from_config(cfg.data) if train_dataset is None else rows_dataset(train_dataset, cfg)
         )
@@ -167,32 +251,6 @@ class Trainer:
                 "name the held-out recipe (eval.recipe=..., eval.path=...) or set eval.every=0"
             )
         self.eval_data = load_eval_examples(cfg) if validating else None
-        self.runner = RewardRunner(cfg.reward, reward_funcs)  # its workers start while the models load
-        self.runner.check_examples(self.train_data.examples)  # a missing column fails before the model loads
-        self._build_models()
-        self.engine = build_engine(cfg.rollout, self.policy)
-        self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
-        self.ctx = self._step_context()
-
-        self.sampler = PromptSampler(self.train_data.examples, t.seed, cfg.data.shuffle)
-        prompts_per_rank = t.prompts_per_step // self.world
-        self.dynamic = (
-            DynamicSampler(prompts_per_rank, self.settings.max_rounds)
-            if self.settings.dynamic_sampling
-            else None
-        )
-        self.guard = NonFiniteGuard(t.max_consecutive_nonfinite)
-        self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last)
-        self.step = 0
-        self.prompts_dropped = 0.0
-        self.validations: dict[int, EvalResult] = {}  # on the main process
-        self.validated_steps: set[int] = set()  # on every process (validation is collective)
-        self.last_metrics: dict[str, float] = {}
-        self.metrics: MetricsLogger | None = None
-        self.progress: ProgressReporter | None = None
-        self.start_step = 0
-        self.callbacks = list(callbacks)
-        self.stop_requested = False  # a callback asked to end training
 
     def _build_models(self) -> None:
         """The policy (float32 master weights under mixed precision), the reference model when the
@@ -219,7 +277,7 @@ class Trainer:
         )
         self.scheduler = _make_scheduler(optimizer, cfg, self.num_mini_batches)
         self.policy.model, self.optimizer = acc.prepare(self.policy.model, optimizer)
-        acc.register_for_checkpointing(self.scheduler)
+        # the scheduler is saved by CheckpointManager as JSON: accelerate would pickle it
 
     def _step_context(self) -> StepContext:
         """What the stages of every step use (``mmrl.train.stages.StepContext``)."""
@@ -236,6 +294,7 @@ class Trainer:
             temperature=Sampling.from_rollout(self.cfg.rollout).logprob_temperature,
             max_grad_norm=self.cfg.trainer.max_grad_norm,
             reward_components=self.runner.component_names,
+            timer=PhaseTimer(self.watchdog),
         )
 
     # -- life cycle -------------------------------------------------------------------------------
@@ -248,8 +307,9 @@ class Trainer:
         """Resume from the selected checkpoint or start fresh; write config.yaml and
         config.step_N.yaml (``mmrl.train.resume``); validate if asked."""
         cfg = self.cfg
+        self.watchdog.start()
         if self.resume_from is not None:
-            state = self.checkpoints.load(self.resume_from)
+            state = self.checkpoints.load(self.resume_from, verified=True)
             self.load_state_dict(state)
             log.info("resumed from %s at step %d", self.resume_from, self.step)
         elif cfg.trainer.resume == "never":
@@ -286,7 +346,7 @@ class Trainer:
         return "\n".join(
             [
                 f"plan: {self.settings.preset} on {cfg.model.path}",
-                f"  data: {data.recipe.name} [{data.split}], {len(data.examples)} prompts",
+                f"  data: {data.recipe.name} [{data.split}], {len(self.sampler.items)} prompts",
                 f"  {steps}{validation}",
                 f"  per step: {t.prompts_per_step} prompts x {r.n} samples = {t.prompts_per_step * r.n} "
                 f"responses of up to {r.max_new_tokens} tokens",
@@ -312,7 +372,7 @@ class Trainer:
         return FitResult(self.run_dir, self.step, final_dir, dict(self.validations), dict(self.last_metrics))
 
     def close(self) -> None:
-        for closer in (self.progress, self.metrics, self.engine, self.runner):
+        for closer in (self.watchdog, self.progress, self.metrics, self.engine, self.runner):
             if closer is not None:
                 try:
                     closer.close()
@@ -359,7 +419,8 @@ class Trainer:
         return (self.checkpoints.root / f"step_{step}" / "COMPLETE").is_file()
 
     def save_checkpoint(self) -> Path:
-        return self.checkpoints.save(self.step, self.state_dict(), write_extra=self._write_model_files)
+        with self.watchdog.stage("checkpoint"):
+            return self.checkpoints.save(self.step, self.state_dict(), write_extra=self._write_model_files)
 
     def _write_model_files(self, directory: Path) -> None:
         """Config, tokenizer/processor and the run config next to accelerate's state. accelerate's
@@ -382,6 +443,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One RL step: the stages of ``mmrl.train.stages`` in order; returns the step's metrics."""
         cfg, step = self.cfg, self.step + 1
+        self.watchdog.step = step
         ctx = self.ctx.for_step()
         started = time.perf_counter()
 
@@ -398,7 +460,7 @@ class Trainer:
             advantages,
             ctx.algorithm,
             self.num_mini_batches,
-            cfg.trainer.micro_batch_size,
+            self.micro_batch_size,
             cfg.trainer.max_tokens_per_micro_batch,
         )
         with ctx.timer("logprob"):
@@ -453,6 +515,8 @@ class Trainer:
                 " (validation comes on top)" if cfg.eval.every > 0 else "",
             )
         self.last_metrics = metrics
+        if self.is_main:  # the fraction is over every rank's responses
+            self.truncation.check(step, metrics["response/truncated_frac"])
         self.guard.check(step)  # aborts after trainer.max_consecutive_nonfinite non-finite steps in a row
         for callback in self.callbacks:
             if callback(step, metrics) is True:
@@ -488,7 +552,15 @@ class Trainer:
         """Validate at ``step`` (0 = before training); keep and write the result; ``val/*`` metrics."""
         assert self.eval_data is not None
         started = time.perf_counter()
-        result = validate(
+        with self.watchdog.stage("validate", [e.id for e in self.eval_data.examples]):
+            result = self._validate(step)
+        seconds = time.perf_counter() - started
+        self.validated_steps.add(step)
+        return self._validation_metrics(step, result, seconds)
+
+    def _validate(self, step: int) -> EvalResult | None:
+        assert self.eval_data is not None
+        return validate(
             self.policy,
             self.engine,
             self.runner,
@@ -500,8 +572,10 @@ class Trainer:
             progress=self.cfg.logging.progress_bar,
             images=validation_images(self.run_dir, step),
         )
-        seconds = time.perf_counter() - started
-        self.validated_steps.add(step)
+
+    def _validation_metrics(self, step: int, result: EvalResult | None, seconds: float) -> dict[str, float]:
+        """Keep and write a validation's result; its ``val/*`` metrics (none off the main process)."""
+        assert self.eval_data is not None
         if result is None:
             return {}
         self.validations[step] = result

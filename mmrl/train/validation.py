@@ -31,7 +31,8 @@ __all__ = ["load_eval_examples", "response_entropy", "validate", "validation_ima
 
 def load_eval_examples(cfg: Any) -> LoadedData:
     """The held-out problems of ``cfg.eval`` (recipe, path, options and template fall back to
-    ``cfg.data``'s when ``eval.recipe`` is unset or the same recipe)."""
+    ``cfg.data``'s when ``eval.recipe`` is unset or the same recipe); ``eval.on_bad_row=fail``
+    refuses any bad row."""
     e, d = cfg.eval, cfg.data
     same = e.recipe is None or e.recipe == d.recipe
     return load_examples(
@@ -42,9 +43,12 @@ def load_eval_examples(cfg: Any) -> LoadedData:
         template=d.template if same else None,
         columns=d.columns if same else {},
         limit=e.limit,
-        on_bad_row=d.on_bad_row,
+        on_bad_row="fail" if e.on_bad_row == "fail" else d.on_bad_row,
         max_bad_fraction=d.max_bad_fraction,
         allow_remote_images=d.allow_remote_images,
+        image_root=d.image_root,
+        allow_outside_paths=d.allow_outside_paths,
+        max_image_bytes=d.max_image_bytes,
     )
 
 
@@ -73,36 +77,18 @@ def validate(
 
     Prompts over ``data.max_prompt_length`` are left out and listed in ``EvalResult.dropped``.
     Problems go to the engine in chunks that fill one generation batch (``rollout.batch_size``
-    sequences); with ``progress`` a bar with the running pass@1 (or, off a terminal, a log line)
-    follows the chunks.
-    ``images`` (``validation_images(run_dir, step)``) stores the problems' images as files.
+    sequences); with ``progress`` a bar with the running pass@1 (a log line off a terminal) follows
+    them. ``images`` (``validation_images(run_dir, step)``) stores the problems' images as files.
     """
     rank, world = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
-    mine = shard_for_rank(list(examples), rank, world)
-    kept, dropped = policy.prepare(mine)
+    kept, dropped = policy.prepare(shard_for_rank(list(examples), rank, world))
     sampling = Sampling.from_eval(eval_cfg, rollout_cfg, seed=seed)
-    problems = []
-    rollouts: list[Any] = []
+    problems, entropy = [], (0.0, 0)
     if kept:
-        chunk = max(1, rollout_cfg.batch_size // eval_cfg.n)
-        result = evaluate_examples(
-            kept,
-            engine=engine,
-            n=eval_cfg.n,
-            ks=eval_cfg.k,
-            sampling=sampling,
-            reward_runner=runner,
-            progress=progress and rank == 0,
-            name=name,
-            chunk_size=chunk,
-            images=images,
-            on_rollouts=rollouts.extend if eval_cfg.entropy else None,
-            render=policy.render,
+        shown = progress and rank == 0  # one bar, on the main process
+        problems, entropy = _evaluate_shard(
+            policy, engine, runner, kept, eval_cfg, rollout_cfg, sampling, name, shown, images
         )
-        problems = result.problems
-    entropy = (0.0, 0)
-    if rollouts:
-        entropy = response_entropy(policy, rollouts, sampling.logprob_temperature, rollout_cfg.batch_size)
     dropped_rows = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     if world > 1:
         from accelerate.utils import gather_object
@@ -130,6 +116,41 @@ def validate(
         out.info["entropy"] = entropy[0] / entropy[1]
         out.info["entropy_tokens"] = entropy[1]
     return out
+
+
+def _evaluate_shard(
+    policy: Any,
+    engine: Any,
+    runner: Any,
+    kept: list[Any],
+    eval_cfg: Any,
+    rollout_cfg: Any,
+    sampling: Sampling,
+    name: str,
+    progress: bool,
+    images: ImageStore | None,
+) -> tuple[list[Any], tuple[float, int]]:
+    """This rank's problem records and ``(entropy sum, tokens)`` (zero when ``eval.entropy`` is off).
+    Problems go to the engine in chunks that fill one generation batch."""
+    rollouts: list[Any] = []
+    result = evaluate_examples(
+        kept,
+        engine=engine,
+        n=eval_cfg.n,
+        ks=eval_cfg.k,
+        sampling=sampling,
+        reward_runner=runner,
+        progress=progress,
+        name=name,
+        chunk_size=max(1, rollout_cfg.batch_size // eval_cfg.n),
+        images=images,
+        on_rollouts=rollouts.extend if eval_cfg.entropy else None,
+        render=policy.render,
+    )
+    entropy = (0.0, 0)
+    if rollouts:
+        entropy = response_entropy(policy, rollouts, sampling.logprob_temperature, rollout_cfg.batch_size)
+    return result.problems, entropy
 
 
 def response_entropy(

@@ -618,8 +618,9 @@ def commands(s: Setup) -> list[str]:
         "--labels base,report,yours --output runs/one_seed/compare",
         "```",
         "",
-        "Training and evaluation are seeded: one seed run again gives the same samples on the same engine "
-        "and machine, so the compare overlays two equal curves (each stays visible).",
+        "Every sampling call is seeded (training from `trainer.seed`, evaluation from `--seed 0`), so the "
+        "one-seed command repeats that seed's run; `mmrl eval compare` overlays its curve on the report's. "
+        "Other hardware or another engine can sample differently (bf16 reductions differ by kernel).",
     ]
 
 

@@ -14,6 +14,7 @@ MODULES = [
     "mmrl.config",
     "mmrl.plugins",
     "mmrl.algos.groups",
+    "mmrl.policy.base",
     "mmrl.train.resume",
     "mmrl.train.trainer",
     "rewards.functions",

@@ -36,3 +36,22 @@ def test_nothing_cites_the_developer_notes():
         if cites.search(line)
     ]
     assert offenders == []
+
+
+def _long_functions(top: str, limit: int) -> list[str]:
+    import ast
+
+    found = []
+    for path in sorted((ROOT / top).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > limit:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_functions_fit_on_a_screen():
+    # the train step's stages stay readable in one screen; nothing in the library grows past 100 lines
+    assert _long_functions("mmrl/train", 60) == []
+    assert _long_functions("mmrl", 100) == []

@@ -25,6 +25,8 @@ def test_training_with_the_vllm_engine_and_a_final_model_vllm_loads(tmp_path):
         model_dir,
         run,
         "model.dtype=float32",
+        # parity in float32 on both sides (auto would train under bf16 autocast on a bf16 CPU)
+        "trainer.mixed_precision='no'",
         "data.max_prompt_length=160",
         "rollout.engine=vllm",
         "rollout.vllm.enforce_eager=true",

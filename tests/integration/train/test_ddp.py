@@ -76,7 +76,7 @@ def test_two_processes_train_validate_checkpoint_and_resume(tmp_path):
         assert len(rows) == 4 * 4, "prompts_per_step x rollout.n trajectories from both ranks"
         assert {row["rank"] for row in rows} == {0, 1}
     step_2 = run / "checkpoints" / "step_2"
-    assert {"random_states_0.pkl", "random_states_1.pkl", "COMPLETE"} <= {p.name for p in step_2.iterdir()}
+    assert {"rng_state_0.json", "rng_state_1.json", "COMPLETE"} <= {p.name for p in step_2.iterdir()}
     after_2 = load_weights(run / "final")
     assert any(
         not torch.equal(a, b) for a, b in zip(load_weights(model_dir).values(), after_2.values(), strict=True)

@@ -178,7 +178,7 @@ def test_policy_arguments_are_checked():
 def test_remote_images_are_fetched_only_when_allowed(tmp_path, monkeypatch):
     import mmrl.data.images as images
 
-    monkeypatch.setattr(images, "_fetch", lambda url: png((1, 2, 3)))
+    monkeypatch.setattr(images, "_fetch", lambda url, max_bytes: png((1, 2, 3)))
     path = write_jsonl(
         tmp_path / "r.jsonl", [{"question": "Color?", "answer": "1", "image": "https://x.org/a.png"}]
     )

@@ -75,3 +75,13 @@ def test_registry_builds_hf_and_rejects_unknown_and_duplicates():
         build_engine(SimpleNamespace(engine="sglang"), policy)
     with pytest.raises(ValueError, match="already registered"):
         register_engine("hf")(lambda cfg, policy: None)
+
+
+def test_training_sampling_asks_for_logprobs_and_evaluation_does_not():
+    from mmrl.config import load_config
+    from mmrl.rollout import Sampling
+
+    cfg = load_config(None, [])
+    assert Sampling.from_rollout(cfg.rollout, seed=1).logprobs is True  # the sync probe reads them
+    assert Sampling.from_eval(cfg.eval, cfg.rollout, seed=1).logprobs is False
+    assert Sampling().logprobs is True

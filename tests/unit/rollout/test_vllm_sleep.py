@@ -1,7 +1,8 @@
 """The vLLM engine's sleep/wake bookkeeping, with a stand-in for ``vllm.LLM`` (sleep mode is
 GPU-only in vLLM, so the real calls run only on a GPU)."""
 
-from mmrl.rollout.vllm_engine import VllmEngine, _collapse_image_placeholders
+from mmrl.policy.base import collapse_placeholders
+from mmrl.rollout.vllm_engine import VllmEngine
 
 
 class _FakeLLM:
@@ -43,5 +44,5 @@ def test_without_sleep_mode_nothing_is_called():
 def test_image_placeholder_runs_collapse_to_one_token_each():
     # 9 = <|image_pad|>; two images separated by text, plus text tokens that are not placeholders
     ids = [1, 8, 9, 9, 9, 7, 2, 8, 9, 9, 7, 3]
-    assert _collapse_image_placeholders(ids, 9) == [1, 8, 9, 7, 2, 8, 9, 7, 3]
-    assert _collapse_image_placeholders(ids, None) == ids
+    assert collapse_placeholders(ids, 9) == [1, 8, 9, 7, 2, 8, 9, 7, 3]
+    assert collapse_placeholders(ids, None) == ids

@@ -5,7 +5,13 @@ import json
 import pytest
 import torch
 
-from mmrl.checkpoints import COMPLETE_MARKER, CheckpointError, list_checkpoints, verify_checkpoint
+from mmrl.checkpoints import (
+    COMPLETE_MARKER,
+    CheckpointError,
+    file_sha256,
+    list_checkpoints,
+    verify_checkpoint,
+)
 from mmrl.train.checkpoint import CheckpointManager, find_resume_checkpoint
 
 
@@ -100,9 +106,12 @@ def test_no_checkpoint_starts_fresh_and_never_moves_old_ones_aside(setup, tmp_pa
 def test_a_corrupt_file_that_keeps_its_size_fails_at_load_with_the_name(setup):
     manager, model, opt = setup
     path = manager.save(1, {"step": 1})
-    (path / "trainer_state.json").write_text("{not json}")  # 10 bytes: the size check cannot see it
+    state = path / "trainer_state.json"
+    state.write_text("{" * state.stat().st_size)  # the same size: only the content hash sees it
+    with pytest.raises(CheckpointError, match=r"the contents of trainer_state.json changed"):
+        manager.load(path)
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["files"]["trainer_state.json"] = 10
+    manifest["files"]["trainer_state.json"]["sha256"] = file_sha256(state)  # a manifest that agrees
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match=r"step_1 could not be loaded: JSONDecodeError"):
         manager.load(path)

@@ -1,13 +1,15 @@
 """Reward-hacking and robustness probes, run against every built-in verifier.
 
 Reward-hacking reports (Visual-RFT#79, #176; Math-Verify#65) and hang probes: each probe must
-score *wrong* (accuracy 0, never ``None`` or 1) and take well under a second, in this process,
-without any timeout machinery.
+score *wrong* (accuracy 0, never ``None`` or 1) in this process, without the worker pool's timeout
+machinery. A probe still running after HANG_S seconds fails as a hang (a guard against runaway
+work, not a speed measurement: every probe is bounded by the verifiers' own budgets).
 """
 
 from __future__ import annotations
 
-import time
+import signal
+from contextlib import contextmanager
 
 import pytest
 
@@ -48,13 +50,30 @@ PROBES = {
 }
 
 
+HANG_S = 20
+
+
+@contextmanager
+def hang_guard(what: str):
+    """Fail with ``what`` if the block is still running after ``HANG_S`` seconds (SIGALRM)."""
+
+    def hung(signum, frame):
+        raise AssertionError(f"{what} was still running after {HANG_S} s: a hang")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(HANG_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @pytest.mark.parametrize("task", sorted(EXAMPLES))
 @pytest.mark.parametrize("probe", sorted(PROBES))
-def test_probe_scores_wrong_quickly(task, probe):
-    start = time.perf_counter()
-    result = score(PROBES[probe], EXAMPLES[task], verifier=task)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"{probe!r} took {elapsed:.2f} s on {task}"
+def test_probe_scores_wrong_and_never_hangs(task, probe):
+    with hang_guard(f"{probe!r} on {task}"):
+        result = score(PROBES[probe], EXAMPLES[task], verifier=task)
     assert result.reward is not None and result.components["accuracy"] == 0.0, (probe, task, result)
     assert result.correct is False
 

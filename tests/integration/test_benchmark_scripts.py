@@ -1,0 +1,90 @@
+"""The side-by-side benchmark and the A-GRAE experiment run end to end at a tiny shape.
+
+Both are real runs of the scripts (fresh processes, the same code paths as the full-size runs) on
+a tiny random model with the transformers engine; their numbers mean nothing at this size.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmrl.testing import save_tiny_text_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args, cwd=ROOT, timeout=900):
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_bench_vs_trl_smoke(tmp_path):
+    pytest.importorskip("trl", reason="TRL is in the bench extra (make setup installs it)")
+    out = tmp_path / "bench.json"
+    proc = _run(
+        "scripts/bench_vs_trl.py", "--tiny", "--rounds", "1", "--warmup", "1", "--steps", "1",
+        "--max-new-tokens", "4", "--json", str(out),
+    )  # fmt: skip
+    doc = json.loads(out.read_text())
+    assert doc["ratio"] > 0 and doc["floor"]["step"] > 0
+    for trainer in ("trl", "mmrl"):
+        phases = doc["phases"][trainer]
+        assert phases["timed_steps"] == 1 and phases["step"] > 0
+        assert phases["generate"] > 0 and phases["update"] > 0
+    assert doc["settings"]["trl"].startswith("TRL 1.16") and "fp32" in doc["settings"]["trl"]
+    assert doc["settings"]["mmrl"].startswith("mmrl defaults: engine ")
+    assert "mmrl is" in proc.stdout and "Floor on this device" in proc.stdout
+
+
+def test_agrae_experiment_runs_resumes_and_reports(tmp_path):
+    model = save_tiny_text_model(tmp_path / "tiny", seed=0)
+    out, report = tmp_path / "exp", tmp_path / "report"
+    args = [
+        "scripts/experiments/agrae_vs_grpo.py", "--model", str(model), "--engine", "hf", "--out", str(out),
+        "--report", str(report), "--seeds", "0,1", "--steps", "2", "--prompts-per-step", "2", "--group-size", "2",
+        "--eval-problems", "4", "--eval-n", "4", "--val-every", "1", "--val-problems", "2", "--val-n", "2",
+        "--max-new-tokens", "6", "--difficulty", "1",
+    ]  # fmt: skip
+    _run(*args)
+    for name in ("base", "grpo-seed0", "grpo_a_grae-seed0", "grpo-seed1", "grpo_a_grae-seed1"):
+        doc = json.loads((out / "eval" / name / "results.json").read_text())
+        assert doc["sampling"]["n"] == 4 and doc["sampling"]["stop"] == ["\n\nQuestion"]
+    results = json.loads((report / "agrae_vs_grpo_results.json").read_text())
+    assert results["seeds"] == {"base": 1, "grpo": 2, "grpo+a_grae": 2}
+    assert set(results["passk"]["grpo"]) == {"1", "2", "4"}
+    low, high = results["passk"]["grpo"]["4"][1:]
+    assert 0 <= low <= results["passk"]["grpo"]["4"][0] <= high <= 1
+    assert "grpo+a_grae - grpo" in results["differences"]
+    assert results["curves"]["grpo"]["val/entropy"], "validation entropy was not logged"
+    text = (report / "agrae_vs_grpo.md").read_text()
+    assert "| GRPO + A-GRAE | 2 |" in text and "## Conclusion (as measured)" in text
+    for png in ("agrae_vs_grpo_passk.png", "agrae_vs_grpo_training.png"):
+        assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # resumable: a second run trains nothing again and reuses every sample cache
+    timings = json.loads((out / "timings.json").read_text())
+    proc = _run(*args)
+    assert "train/" not in proc.stdout
+    assert json.loads((out / "timings.json").read_text()).keys() == timings.keys()
+
+
+def test_gpu_check_parses_and_refuses_without_cuda(tmp_path):
+    import torch
+
+    assert subprocess.run(["bash", "-n", "scripts/gpu_check.sh"], cwd=ROOT).returncode == 0
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: scripts/gpu_check.sh would run for real")
+    proc = subprocess.run(
+        ["bash", "scripts/gpu_check.sh", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "PYTHON": sys.executable},
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "no CUDA device" in proc.stderr
