@@ -438,17 +438,51 @@ class AlgorithmConfig(Section):
 
 
 @config_section
+class RewardFunctionConfig(Section):
+    """One term of ``reward.functions``: a reward function and its weight in the sum."""
+
+    fn: Annotated[str, Field(min_length=1)] = field(
+        metadata={
+            "doc": "The function: a registered verifier name (`math`, `format`, ...), 'pkg.module:fn' or "
+            "'file.py:fn'; per-sample fn(response, example), TRL-style fn(completions, **columns) or "
+            "EasyR1-style fn(reward_inputs).",
+            "hint": "e.g. math, or my_rewards.py:length_penalty",
+        }
+    )
+    weight: float = opt(1.0, "Its weight: the reward is the sum of weight * value over the functions.")
+    name: Annotated[str, Field(min_length=1)] | None = opt(
+        None, "Its name in the logs (reward/<name>); None: the registered name, or the part after ':'."
+    )
+    kwargs: dict[str, Any] = opt({}, "Extra keyword arguments passed to this function.")
+
+
+@config_section
 class RewardConfig(Section):
     verifier: str | None = opt(
         None,
         "Verifier for every example: a registered name, 'pkg.module:fn' or 'file.py:fn'; None uses Example.task.",
     )
-    accuracy_weight: NonNegativeFloat = opt(0.9, "Weight of accuracy in the combined reward.")
-    format_weight: NonNegativeFloat = opt(
-        0.1, "Weight of the <think>...</think> format check; 0 turns it off."
+    functions: list[RewardFunctionConfig] = opt(
+        [],
+        "Weighted reward functions, e.g. [{fn: math, weight: 0.9}, {fn: format, weight: 0.1}]: the reward is "
+        "exactly sum(weight * value), each value logged as reward/<name>. Empty: one verifier "
+        "(reward.verifier, else Example.task) with the accuracy/format blend below.",
+    )
+    accuracy_weight: NonNegativeFloat | None = opt(
+        None,
+        "Weight of the verifier's accuracy in its reward (without reward.functions); None: 0.9 for the "
+        "built-in verifiers, and a custom verifier's reward is taken as it returns it unless a weight is set.",
+    )
+    format_weight: NonNegativeFloat | None = opt(
+        None,
+        "Weight of the <think>...</think> format check (without reward.functions); None: 0.1 for the "
+        "built-in verifiers (EasyR1's math reward, the A-GRAE runs), no format part for a custom verifier "
+        "unless a weight is set; 0 turns it off.",
     )
     timeout_s: PositiveFloat = opt(
-        5.0, "Hard per-response scoring timeout in seconds (the worker is killed)."
+        5.0,
+        "Hard per-response scoring timeout in seconds (the worker is killed); a batched reward function "
+        "gets this per response of its batch.",
     )
     num_workers: NonNegativeInt = opt(
         2,
@@ -468,6 +502,16 @@ class RewardConfig(Section):
         "Score responses cut at rollout.max_new_tokens like any other (verl and TRL do); by default a "
         "truncated response has no final answer and gets reward 0 (status unparsable_pred).",
     )
+
+    @field_validator("functions", mode="before")
+    @classmethod
+    def _function_names(cls, value: Any) -> Any:
+        # `reward.functions=math,format` and `[math, {fn: format, weight: 0.1}]`: a bare name is {fn: name}
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list):
+            return [{"fn": v} if isinstance(v, str) else v for v in value]
+        return value
 
 
 @config_section
@@ -515,8 +559,9 @@ class TrainerConfig(Section):
     )
     resume: Annotated[str, Field(min_length=1)] = opt(
         "auto",
-        "'auto' (newest complete checkpoint), 'never', or a checkpoint directory.",
-        hint="'auto', 'never' or a checkpoint directory",
+        "'auto' (newest complete checkpoint; stops when the config changed in a way that changes the "
+        "training trajectory), 'force' (the same, without that check), 'never', or a checkpoint directory.",
+        hint="'auto', 'force', 'never' or a checkpoint directory",
     )
     stall_timeout_s: NonNegativeFloat = opt(
         3600.0,
@@ -624,6 +669,7 @@ def _cross_checks(cfg: Config) -> list[str]:
             f"rollout.vllm.max_model_len={r.vllm.max_model_len} is below data.max_prompt_length + "
             f"rollout.max_new_tokens = {needed}; raise it or set it to null"
         )
+    errors += _reward_checks(cfg.reward)
     from mmrl.algos.settings import resolve_algorithm  # the registries import torch: only when checking
 
     try:
@@ -645,6 +691,32 @@ def _cross_checks(cfg: Config) -> list[str]:
             f"algorithm.overlong.buffer_length={settings.overlong_buffer_length} must be in "
             f"1..rollout.max_new_tokens={r.max_new_tokens} when overlong shaping is on ({settings.preset}); "
             "lower it, or set algorithm.overlong.enable=false"
+        )
+    return errors
+
+
+def _reward_checks(w: RewardConfig) -> list[str]:
+    """With ``reward.functions`` the reward is the weighted sum the user wrote: the single-verifier
+    settings (``verifier``, the accuracy/format blend, ``kwargs``) would be silently ignored."""
+    if not w.functions:
+        return []
+    errors = []
+    if w.verifier is not None:
+        errors.append(
+            f"reward.verifier={w.verifier!r} and reward.functions are both set; list the verifier in "
+            f"reward.functions (e.g. {{fn: {w.verifier}, weight: 1.0}}) and set reward.verifier=null"
+        )
+    for key, value in (("accuracy_weight", w.accuracy_weight), ("format_weight", w.format_weight)):
+        if value is not None:
+            errors.append(
+                f"reward.{key}={value} has no effect with reward.functions (the reward is their weighted sum); "
+                "give each function its weight, e.g. [{fn: math, weight: 0.9}, {fn: format, weight: 0.1}], "
+                f"and set reward.{key}=null"
+            )
+    if w.kwargs:
+        errors.append(
+            f"reward.kwargs={w.kwargs} with reward.functions: give each function its own, "
+            "reward.functions[i].kwargs, and set reward.kwargs={}"
         )
     return errors
 
@@ -723,12 +795,19 @@ _ALIASES = {
 
 
 def _section_at(prefix: str) -> type | None:
+    """The section at ``prefix``; ``reward.functions[0]`` is an item of a list of sections."""
     cls: Any = Config
     for part in prefix.split(".") if prefix else []:
+        name, _, index = part.partition("[")
         fields = _fields(cls)
-        if part not in fields or not _is_section(fields[part][1]):
+        if name not in fields:
             return None
-        cls = fields[part][1]
+        tp = fields[name][1]
+        if index and typing.get_origin(tp) is list:
+            tp = typing.get_args(tp)[0]
+        if not _is_section(tp):
+            return None
+        cls = tp
     return cls
 
 
@@ -869,6 +948,8 @@ def _messages(exc: ValidationError, prefix: str = "", root: type = Config) -> li
             near = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1)
             did_you_mean = f"; did you mean {by_lower[near[0]]!r}?" if near and isinstance(value, str) else ""
             message = f"{path}={value!r} is not one of {', '.join(repr(c) for c in choices)}{did_you_mean}"
+        elif kind == "missing":
+            message = f"{path} is required{hint}"
         elif kind == "finite_number":
             message = f"{path}={value} must be a finite number (NaN and infinity are not allowed)"
         elif kind in _RANGE_ERRORS:
@@ -1058,6 +1139,8 @@ def config_to_yaml(cfg: Config, docs: bool = False) -> str:
                 lines.append(f"{pad}{name}:")
                 emit(value, indent + 1)
             else:
+                if isinstance(value, list):  # reward.functions: sections in a list
+                    value = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
                 dumped = yaml.safe_dump({name: value}, default_flow_style=True, width=10_000).strip()
                 lines.append(f"{pad}{dumped[1:-1] if dumped.startswith('{') else dumped}")
 

@@ -32,17 +32,26 @@ Workers are fresh interpreters (``python -c``, fork+exec: safe next to CUDA and 
 ``multiprocessing``'s spawn they never re-run the caller's script, so no ``__main__`` guard is
 needed) talking over a socket pair, with the parent's ``sys.path``. Built-in verifiers are sent by
 name, ``module:fn`` and ``file.py:fn`` specs and entry points by name (each worker loads them),
-other registered functions by pickle (they must be importable module-level functions). Examples
-are sent without their images (verifiers score text). With ``num_workers=0`` the built-in
-verifiers score in this process (they bound their own work, see ``rewards.expr.Budget``) and any
-other verifier, and the built-in ``mathruler`` (sympy has no time bound), still goes to one worker
-process, so the timeout guarantee holds either way (``rewards.scoring.bounds_its_time``).
+other importable module-level functions by pickle. A function a fresh interpreter cannot import
+(defined in ``__main__``, a notebook, a lambda, a local function) runs in this process instead,
+each call in a helper thread bounded by ``timeout_s`` (a call past it is scored ``timeout`` and
+abandoned: a thread cannot be killed); a warning at start says so. Examples are sent without their
+images (verifiers score text). With ``num_workers=0`` the built-in verifiers score in this process
+(they bound their own work, see ``rewards.expr.Budget``) and any other verifier, and the built-in
+``mathruler`` (sympy has no time bound), still goes to one worker process, so the timeout guarantee
+holds either way (``rewards.scoring.bounds_its_time``).
+
+Several weighted reward functions (``reward.functions``, or ``RewardRunner(cfg, functions)``) are
+each scored as above and summed by ``rewards.functions.combine``; a batched one (TRL's
+``fn(completions, **columns)``, EasyR1's ``fn(reward_inputs)``) is called once per batch in one
+worker, killed past ``timeout_s`` times the batch's size.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import logging
@@ -63,10 +72,19 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from mmrl.config import RewardConfig
-from mmrl.errors import UserError
+from mmrl.plugins import describe
 from mmrl.types import SCORE_STATUSES, Example, Score
-from rewards.registry import Verifier, _entry_points, get_verifier, is_builtin
-from rewards.scoring import bounds_its_time, score_detailed
+from rewards.functions import (
+    RewardFunction,
+    call_batch,
+    check_columns,
+    combine,
+    detect_style,
+    function_name,
+    resolve_functions,
+)
+from rewards.registry import _entry_points, get_verifier, is_builtin
+from rewards.scoring import Blend, blend_for, bounds_its_time, finish_score, score_detailed, to_score
 
 __all__ = ["COUNTER_KEYS", "RewardError", "RewardRunner", "RunnerResult"]
 
@@ -108,11 +126,22 @@ def _watch_parent(parent_pid: int) -> None:
             os._exit(1)
 
 
-def _resolve(ref: tuple[str, Any]) -> Verifier:
-    kind, value = ref
-    if kind == "pickle":
-        return pickle.loads(value)
-    return get_verifier(value)
+def _resolve(ref: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``(fn, name, style, blend, kwargs)`` from what the parent sent (``_Route.ref``)."""
+    kind, value, name, style, blend, kwargs = ref
+    fn = pickle.loads(value) if kind == "pickle" else get_verifier(value)
+    return fn, name, style, blend, kwargs
+
+
+def _safe_dumps(message: tuple) -> bytes:
+    try:
+        return pickle.dumps(message)
+    except Exception as exc:  # a batched function returned something that cannot be sent back
+        kind, batch_id, *_ = message
+        error = Score(None, None, "error", {}, None, f"the reward cannot be sent back: {exc}"[:500])
+        if kind == "batch_result":
+            return pickle.dumps((kind, batch_id, [error] * len(message[2]), None))
+        return pickle.dumps((kind, batch_id, message[2], error, None))
 
 
 def _worker_main() -> None:
@@ -127,7 +156,7 @@ def _worker_main() -> None:
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     import rewards  # noqa: F401  (registers the built-in verifiers)
 
-    verifiers: dict[int, Verifier | BaseException] = {}
+    verifiers: dict[int, tuple[Any, ...] | BaseException] = {}
     conn.send_bytes(pickle.dumps(("ready", os.getpid())))
     while True:
         try:
@@ -136,7 +165,7 @@ def _worker_main() -> None:
             return
         if message is None:
             return
-        _, batch_id, refs, items, options = message
+        kind, batch_id, refs, *work = message
         if refs:
             for vid, ref in refs.items():
                 try:
@@ -145,18 +174,42 @@ def _worker_main() -> None:
                     verifiers[vid] = exc
             # Importing a verifier's module is not scoring: the timeout clock starts after this.
             conn.send_bytes(pickle.dumps(("loaded", batch_id)))
-        for index, vid, response, example, truncated in items:
-            fn = verifiers[vid]
-            if isinstance(fn, BaseException):
-                result = Score(None, None, "error", {}, None, f"the worker cannot load the verifier: {fn!r}")
-                trace = f"loading the verifier failed in the worker: {fn!r}"
+        if kind == "batch":
+            vid, texts, examples, lengths = work
+            entry = verifiers[vid]
+            if isinstance(entry, BaseException):
+                error = Score(
+                    None, None, "error", {}, None, f"the worker cannot load the reward function: {entry!r}"
+                )
+                values, trace = [error] * len(texts), None
             else:
+                fn, name, style, _, kwargs = entry
                 try:
-                    result, trace = score_detailed(fn, response, example, truncated=truncated, **options)
+                    values, trace = call_batch(
+                        RewardFunction(name, fn, style, kwargs=kwargs), texts, examples, lengths
+                    )
+                except BaseException as exc:  # even KeyboardInterrupt: this process must keep going
+                    error = Score(None, None, "error", {}, None, f"{type(exc).__name__}: {exc}"[:500])
+                    values, trace = [error] * len(texts), None
+            conn.send_bytes(_safe_dumps(("batch_result", batch_id, values, trace)))
+            continue
+        for index, vid, response, example, truncated in work[0]:
+            entry = verifiers[vid]
+            if isinstance(entry, BaseException):
+                result = Score(
+                    None, None, "error", {}, None, f"the worker cannot load the verifier: {entry!r}"
+                )
+                trace = f"loading the verifier failed in the worker: {entry!r}"
+            else:
+                fn, _, style, blend, kwargs = entry
+                try:
+                    result, trace = score_detailed(
+                        fn, response, example, truncated=truncated, blend=blend, style=style, **kwargs
+                    )
                 except BaseException as exc:  # even KeyboardInterrupt: this process must keep going
                     result = Score(None, None, "error", {}, None, f"{type(exc).__name__}: {exc}"[:500])
                     trace = f"{type(exc).__name__}: {exc}"
-            conn.send_bytes(pickle.dumps(("result", batch_id, index, result, trace)))
+            conn.send_bytes(_safe_dumps(("result", batch_id, index, result, trace)))
 
 
 _BOOT = (
@@ -237,6 +290,71 @@ class _Abort(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _Route:
+    """How one reward function is called: its id in the workers, the blend of its reward, and
+    where it runs (``inline``: here; ``thread``: here, in a helper thread under the timeout;
+    ``worker``: in the scoring workers)."""
+
+    vid: int
+    rf: RewardFunction
+    blend: Blend | None
+    where: str
+
+
+@dataclass
+class _Work:
+    """One ``score`` call's inputs."""
+
+    responses: Sequence[str]
+    examples: Sequence[Example]
+    flags: list[bool]
+    lengths: list[int | None]
+    _light: dict[int, Example] = field(default_factory=dict)
+
+    def light(self, i: int) -> Example:
+        """Example ``i`` without its images (verifiers score text; images are not sent)."""
+        ex = self.examples[i]
+        if not ex.images:
+            return ex
+        if id(ex) not in self._light:
+            self._light[id(ex)] = dataclasses.replace(ex, images=())
+        return self._light[id(ex)]
+
+
+def _worker_ref(rf: RewardFunction) -> tuple[str, Any] | None:
+    """What a worker resolves ``rf`` from: its spec (a ``module:fn`` or ``file.py:fn``, a built-in,
+    an entry point), its file (a function of a ``file.py:fn`` module), else the function by
+    reference (pickle) when a fresh interpreter can import it; ``None`` when it cannot (defined in
+    ``__main__``, a notebook, a lambda or a local function)."""
+    spec, fn = rf.spec, rf.fn
+    if spec is not None and (":" in spec or is_builtin(fn) or spec in _entry_points()):
+        return ("name", spec)
+    module_name, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not isinstance(module_name, str) or module_name == "__main__" or "<" in qualname:
+        return None
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if module_name.startswith("mmrl_user_") and path and "." not in qualname:
+        return ("name", f"{path}:{qualname}")  # loaded from a file: the worker loads the file
+    if module is None or getattr(module, "__spec__", None) is None:
+        return None
+    try:
+        return ("pickle", pickle.dumps(fn))
+    except Exception:
+        return None
+
+
+def _in_thread(call: Any, timeout: float) -> Any:
+    """``call()`` in a helper thread; its result, or ``None`` when it runs past ``timeout`` (the
+    thread is abandoned: Python cannot stop it; it is a daemon, so it never blocks the exit)."""
+    box: list[Any] = []
+    thread = threading.Thread(target=lambda: box.append(call()), name="mmrl-reward", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return box[0] if box else None
+
+
 class RewardRunner:
     """Score batches of responses with ``cfg`` (an ``mmrl.config.RewardConfig``); see the module doc.
 
@@ -245,20 +363,41 @@ class RewardRunner:
     threads are serialised).
     """
 
-    def __init__(self, cfg: RewardConfig):
+    def __init__(self, cfg: RewardConfig, functions: Sequence[Any] = ()):
         self.cfg = cfg
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._refs: dict[int, tuple[str, Any]] = {}
-        self._ids: dict[str, int] = {}
+        self._refs: dict[int, tuple[Any, ...]] = {}
+        self._routes: dict[Any, _Route] = {}
         self._batches = itertools.count()
         self._restarts = 0
         self._boot_failures = 0
         self._finalizer = weakref.finalize(self, _shutdown, self._workers)
-        if cfg.verifier is not None:
-            get_verifier(cfg.verifier)  # an unknown or unloadable verifier fails here, loudly
+        # Every name is resolved and every signature checked here, before any model loads.
+        entries = [*cfg.functions, *functions]
+        self.functions: list[RewardFunction] | None = resolve_functions(entries) if entries else None
+        if self.functions is not None:
+            self._function_routes = [self._route(("function", j), rf) for j, rf in enumerate(self.functions)]
+        elif cfg.verifier is not None:
+            self._named_route(cfg.verifier)  # an unknown or unloadable verifier fails here, loudly
         self._ensure_workers(cfg.num_workers)
+
+    @property
+    def component_names(self) -> tuple[str, ...]:
+        """The reward functions' names (``Score.components`` keys, logged as ``reward/<name>``);
+        empty with one verifier per example."""
+        return tuple(rf.name for rf in self.functions) if self.functions is not None else ()
+
+    def check_examples(self, examples: Sequence[Example]) -> None:
+        """Fail now (``UserError``) when a TRL-style function names a column the data lacks, or a
+        task names no verifier, rather than at the first batch."""
+        for example in examples[:1]:
+            if self.functions is not None:
+                for rf in self.functions:
+                    check_columns(rf, example)
+            else:
+                self._named_route(self.cfg.verifier if self.cfg.verifier is not None else example.task)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -323,24 +462,46 @@ class RewardRunner:
 
     # -- routing ---------------------------------------------------------------------------------
 
-    def _verifier_id(self, name: str) -> tuple[int, Verifier]:
-        fn = get_verifier(name)
-        if name not in self._ids:
-            if ":" in name or is_builtin(fn) or name in _entry_points():
-                ref: tuple[str, Any] = ("name", name)
-            else:
-                try:
-                    data = pickle.dumps(fn)
-                except Exception as exc:
-                    raise UserError(
-                        f"verifier {name!r} ({getattr(fn, '__qualname__', fn)!r}) cannot be sent to scoring "
-                        f"workers ({exc}); define it as a module-level function, or name it as "
-                        f"'path/to/file.py:function' or 'package.module:function'"
-                    ) from exc
-                ref = ("pickle", data)
-            self._ids[name] = len(self._ids)
-            self._refs[self._ids[name]] = ref
-        return self._ids[name], fn
+    def _named_route(self, name: str) -> _Route:
+        """The route of one verifier for every example (``reward.verifier`` or ``Example.task``),
+        blended as ``rewards.scoring.blend_for`` says."""
+        if name not in self._routes:
+            fn = get_verifier(name)
+            style = detect_style(fn, name, self.cfg.kwargs)
+            rf = RewardFunction(name, fn, style, spec=name, kwargs=dict(self.cfg.kwargs))
+            blend = blend_for(fn, self.cfg.accuracy_weight, self.cfg.format_weight)
+            self._routes[name] = self._route(name, rf, blend)
+        return self._routes[name]
+
+    def _route(self, key: Any, rf: RewardFunction, blend: Blend | None = None) -> _Route:
+        """Where ``rf`` runs: here when it bounds its own time (a built-in, ``num_workers=0``), in
+        the workers when they can import it, else here in a helper thread under the timeout (a
+        function of ``__main__``, a notebook, a lambda or a local function)."""
+        vid = len(self._refs)
+        ref = _worker_ref(rf)
+        inline = (
+            rf.style in ("sample", "easyr1_sample") and self.cfg.num_workers == 0 and bounds_its_time(rf.fn)
+        )
+        where = "inline" if inline else "worker" if ref is not None else "thread"
+        if where == "thread":
+            log.warning(
+                "reward function %r (%s) cannot be imported by the scoring workers: it runs in this process, "
+                "each call under reward.timeout_s=%g s (a call past it is abandoned, not killed). To run it "
+                "in the workers, define it at module level in a module and name it 'package.module:%s' or "
+                "'path/to/file.py:%s'",
+                rf.name,
+                describe(rf.fn),
+                self.cfg.timeout_s,
+                function_name(rf.fn),
+                function_name(rf.fn),
+            )
+        if ref is not None:
+            self._refs[vid] = (*ref, rf.name, rf.style, blend, rf.kwargs)
+        else:
+            self._refs[vid] = ("local",)
+        route = _Route(vid, rf, blend, where)
+        self._routes[key] = route
+        return route
 
     # -- scoring ---------------------------------------------------------------------------------
 
@@ -349,12 +510,16 @@ class RewardRunner:
         responses: Sequence[str],
         examples: Sequence[Example],
         truncated: Sequence[bool] | None = None,
+        lengths: Sequence[int] | None = None,
     ) -> RunnerResult:
         """Score ``responses[i]`` against ``examples[i]``; ``truncated[i]`` means no answer (unless
-        ``reward.score_truncated``, which scores a cut-off response like any other).
+        ``reward.score_truncated``, which scores a cut-off response like any other); ``lengths[i]``
+        is the response's length in tokens (EasyR1's ``response_length``; ``None`` when unknown).
 
-        Returns scores in input order and counters (``COUNTER_KEYS``). Raises ``RewardError`` per
-        the failure policy (module docstring) and ``UserError`` for an unknown verifier.
+        With ``reward.functions`` (or functions given to the runner) the reward is their weighted
+        sum (``rewards.functions.combine``); else each example's verifier scores it. Returns scores
+        in input order and counters (``COUNTER_KEYS``). Raises ``RewardError`` per the failure
+        policy (module docstring) and ``UserError`` for an unknown verifier.
         """
         n = len(responses)
         if len(examples) != n or (truncated is not None and len(truncated) != n):
@@ -367,41 +532,91 @@ class RewardRunner:
             flags = [False] * n
         else:
             flags = [bool(t) for t in truncated]
+        sizes = list(lengths) if lengths is not None else [None] * n
         with self._lock:
             if self._closed:
                 raise RuntimeError("RewardRunner.score called after close()")
             restarts_before = self._restarts
-            scores: list[Score | None] = [None] * n
-            traces: list[str | None] = [None] * n
-            names = [self.cfg.verifier if self.cfg.verifier is not None else ex.task for ex in examples]
-            routed = [self._verifier_id(name) for name in names]
-            options = {
-                "accuracy_weight": self.cfg.accuracy_weight,
-                "format_weight": self.cfg.format_weight,
-                **self.cfg.kwargs,
-            }
             state = _BatchState(n, self.cfg)
+            work = _Work(responses, examples, flags, sizes)
+            if self.functions is None:
+                names = [self.cfg.verifier if self.cfg.verifier is not None else ex.task for ex in examples]
+                passes = [[self._named_route(name) for name in names]]
+            else:
+                passes = [[route] * n for route in self._function_routes]
+            parts: list[list[Score | None]] = []
             try:
-                remote: list[int] = []
-                for i, (_, fn) in enumerate(routed):
-                    if self.cfg.num_workers == 0 and bounds_its_time(fn):
-                        scores[i], traces[i] = score_detailed(
-                            fn, responses[i], examples[i], truncated=flags[i], **options
-                        )
-                        state.record(i, scores[i], traces[i], examples, names)
-                    else:
-                        remote.append(i)
-                if remote:
-                    self._run_remote(
-                        remote, responses, examples, flags, routed, options, scores, traces, state, names
-                    )
+                for routes in passes:
+                    parts.append([None] * n)
+                    self._score_routes(routes, work, parts[-1], state)
             except _Abort:
                 pass
-            finished = [s for s in scores if s is not None]
+            if self.functions is None:
+                finished = [s for s in parts[0] if s is not None]
+            elif all(s is not None for p in parts for s in p) and len(parts) == len(passes):
+                finished = [combine(self.functions, [p[i] for p in parts]) for i in range(n)]  # type: ignore[misc]
+            else:  # stopped early: count what was scored
+                finished = [s for p in parts for s in p if s is not None]
             counters = _count(finished, self._restarts - restarts_before, n)
             state.raise_if_needed(counters)
             assert len(finished) == n
-            return RunnerResult([self._apply_policy(s) for s in finished], counters)  # type: ignore[arg-type]
+            return RunnerResult([self._apply_policy(s) for s in finished], counters)
+
+    def _score_routes(
+        self, routes: list[_Route], work: _Work, scores: list[Score | None], state: _BatchState
+    ) -> None:
+        """Fill ``scores[i]`` with ``routes[i]``'s score of response ``i``: per response (here, in a
+        helper thread or in the workers), or once per batch for a batched function."""
+        remote: list[int] = []
+        batches: dict[int, list[int]] = {}
+        for i, route in enumerate(routes):
+            if route.rf.style in ("batch", "easyr1"):
+                batches.setdefault(route.vid, []).append(i)
+            elif route.where == "worker":
+                remote.append(i)
+            else:
+                call = functools.partial(
+                    score_detailed,
+                    route.rf.fn,
+                    work.responses[i],
+                    work.examples[i],
+                    truncated=work.flags[i],
+                    blend=route.blend,
+                    style=route.rf.style,
+                    **route.rf.kwargs,
+                )
+                if route.where == "inline":
+                    result, trace = call()
+                else:
+                    result, trace = _in_thread(call, self.cfg.timeout_s) or (self._timed_out(), None)
+                scores[i] = result
+                state.record(i, result, trace, work.examples[i].id, route.rf.name)
+        if remote:
+            self._run_remote(remote, work, routes, scores, state)
+        for indices in batches.values():
+            self._score_batch(routes[indices[0]], indices, work, scores, state)
+
+    def _timed_out(self, batch: int = 0) -> Score:
+        limit = f"{self.cfg.timeout_s:g} s" if not batch else f"{self.cfg.timeout_s:g} s x {batch} responses"
+        return Score(None, None, "timeout", {}, None, f"scoring took longer than reward.timeout_s ({limit})")
+
+    def _score_batch(
+        self, route: _Route, indices: list[int], work: _Work, scores: list[Score | None], state: _BatchState
+    ) -> None:
+        """One call of a batched function on the responses ``indices`` (a truncated one as ``""``),
+        bounded by ``reward.timeout_s`` per response."""
+        texts = ["" if work.flags[i] else work.responses[i] for i in indices]
+        examples = [work.examples[i] for i in indices]
+        lengths = [work.lengths[i] for i in indices]
+        timeout = self.cfg.timeout_s * len(indices)
+        if route.where == "worker":
+            values, trace = self._run_remote_batch(route, texts, examples, lengths, timeout)
+        else:
+            done = _in_thread(functools.partial(call_batch, route.rf, texts, examples, lengths), timeout)
+            values, trace = done or ([self._timed_out(len(indices))] * len(indices), None)
+        for i, value in zip(indices, values, strict=True):
+            scores[i] = finish_score(to_score(value), work.responses[i], work.flags[i], route.blend)
+            state.record(i, scores[i], trace, work.examples[i].id, route.rf.name)  # type: ignore[arg-type]
 
     def _apply_policy(self, score: Score) -> Score:
         if score.reward is not None or score.status == "unparsable_gold" or self.cfg.on_failure != "zero":
@@ -412,36 +627,23 @@ class RewardRunner:
     def _run_remote(
         self,
         indices: list[int],
-        responses: Sequence[str],
-        examples: Sequence[Example],
-        flags: list[bool],
-        routed: list[tuple[int, Verifier]],
-        options: dict[str, Any],
+        work: _Work,
+        routes: list[_Route],
         scores: list[Score | None],
-        traces: list[str | None],
         state: _BatchState,
-        names: list[str],
     ) -> None:
         self._ensure_workers(max(1, self.cfg.num_workers))
         batch_id = next(self._batches)
         queue = deque(indices)
-        light: dict[int, Example] = {}
         chunk = max(1, min(_MAX_CHUNK, math.ceil(len(indices) / (4 * len(self._workers)))))
         timeout = self.cfg.timeout_s
 
         def payload(i: int) -> tuple:
-            ex = examples[i]
-            if ex.images:
-                key = id(ex)
-                if key not in light:
-                    light[key] = dataclasses.replace(ex, images=())
-                ex = light[key]
-            return (i, routed[i][0], responses[i], ex, flags[i])
+            return (i, routes[i].vid, work.responses[i], work.light(i), work.flags[i])
 
         def finish(i: int, result: Score, trace: str | None) -> None:
             scores[i] = result
-            traces[i] = trace
-            state.record(i, result, trace, examples, names)
+            state.record(i, result, trace, work.examples[i].id, routes[i].rf.name)
 
         try:
             while queue or any(w.pending for w in self._workers):
@@ -450,15 +652,9 @@ class RewardRunner:
                     if not worker.ready or not queue or len(worker.pending) >= chunk:
                         continue
                     take = [queue.popleft() for _ in range(min(chunk, len(queue)))]
-                    vids = {routed[i][0] for i in take} - worker.known
+                    vids = {routes[i].vid for i in take} - worker.known
                     data = pickle.dumps(
-                        (
-                            "score",
-                            batch_id,
-                            {v: self._refs[v] for v in vids},
-                            [payload(i) for i in take],
-                            options,
-                        )
+                        ("score", batch_id, {v: self._refs[v] for v in vids}, [payload(i) for i in take])
                     )
                     if worker.pending and len(data) > _SMALL_MESSAGE:
                         queue.extendleft(
@@ -528,6 +724,76 @@ class RewardRunner:
                     self._replace(worker)
             raise
 
+    def _ready_worker(self) -> _Worker:
+        """A started worker (waiting for one to start if needed)."""
+        self._ensure_workers(max(1, self.cfg.num_workers))
+        while True:
+            ready = [w for w in self._workers if w.ready]
+            if ready:
+                return ready[0]
+            waiting = {w.conn: w for w in self._workers}
+            deadline = min(w.boot_deadline for w in self._workers)
+            if time.monotonic() > deadline:
+                raise RewardError(f"no scoring worker started within {_START_TIMEOUT_S:g} s")
+            for conn in wait(list(waiting), timeout=max(0.0, deadline - time.monotonic())):
+                worker = waiting[conn]
+                try:
+                    message = pickle.loads(conn.recv_bytes())
+                except (EOFError, OSError):
+                    self._replace(worker)
+                    continue
+                if message[0] == "ready":
+                    worker.ready = True
+                    self._boot_failures = 0
+
+    def _run_remote_batch(
+        self,
+        route: _Route,
+        texts: list[str],
+        examples: list[Example],
+        lengths: list[int | None],
+        timeout: float,
+    ) -> tuple[list[Any], str | None]:
+        """One call of a batched function in a worker, killed past ``timeout`` (importing its module
+        is not timed); ``(values, traceback)``."""
+        worker = self._ready_worker()
+        batch_id = next(self._batches)
+        refs = {route.vid: self._refs[route.vid]} if route.vid not in worker.known else {}
+        light = [dataclasses.replace(ex, images=()) if ex.images else ex for ex in examples]
+        try:
+            worker.conn.send_bytes(pickle.dumps(("batch", batch_id, refs, route.vid, texts, light, lengths)))
+        except OSError:
+            self._replace(worker)
+            return self._batch_failure(len(texts), "the scoring worker died before scoring this batch"), None
+        worker.known.add(route.vid)
+        loading, started = bool(refs), time.monotonic()
+        while True:
+            limit = _LOAD_TIMEOUT_S if loading else timeout
+            left = started + limit - time.monotonic()
+            if left <= 0 or not wait([worker.conn], timeout=left):
+                self._replace(worker)
+                if loading:
+                    message = f"loading the reward function took more than {_LOAD_TIMEOUT_S:g} s; the worker was killed"
+                    return self._batch_failure(len(texts), message, "timeout"), None
+                return [self._timed_out(len(texts))] * len(texts), None
+            try:
+                message = pickle.loads(worker.conn.recv_bytes())
+            except (EOFError, OSError):
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.process.wait(1)
+                code = worker.exit_code()
+                self._replace(worker)
+                text = f"the scoring worker died while scoring this batch (exit code {code})"
+                return self._batch_failure(len(texts), text), text
+            if message[0] == "loaded":
+                loading, started = False, time.monotonic()
+            elif message[0] == "batch_result" and message[1] == batch_id:
+                return message[2], message[3]
+
+    @staticmethod
+    def _batch_failure(n: int, message: str, status: str = "error") -> list[Score]:
+        return [Score(None, None, status, {}, None, message)] * n  # type: ignore[arg-type]
+
     def _limit(self, worker: _Worker) -> float:
         return _LOAD_TIMEOUT_S if worker.loading else self.cfg.timeout_s
 
@@ -546,22 +812,24 @@ class RewardRunner:
 
 
 class _BatchState:
-    """Failures of one batch: counts, the first traceback, warnings, and the early stop."""
+    """Failures of one batch: counts (of responses), the first traceback, warnings, and the early stop."""
 
     def __init__(self, n: int, cfg: RewardConfig):
         self.n = n
         self.cfg = cfg
-        self.failures = 0
+        self.failed: set[int] = set()
         self.first: str | None = None
         self.warned = 0
 
-    def record(
-        self, i: int, result: Score, trace: str | None, examples: Sequence[Example], names: list[str]
-    ) -> None:
+    @property
+    def failures(self) -> int:
+        return len(self.failed)
+
+    def record(self, i: int, result: Score, trace: str | None, example_id: str, name: str) -> None:
         if result.status not in ("timeout", "error"):
             return
-        self.failures += 1
-        where = f"example {examples[i].id!r} (verifier {names[i]!r}, response {i})"
+        self.failed.add(i)
+        where = f"example {example_id!r} (verifier {name!r}, response {i})"
         if self.first is None:
             self.first = f"{result.status} on {where}: {result.message}" + (f"\n{trace}" if trace else "")
         if self.warned < _MAX_WARNINGS:
@@ -573,7 +841,7 @@ class _BatchState:
     def raise_if_needed(self, counters: dict[str, int]) -> None:
         if self.failures == 0:
             return
-        if self.warned < self.failures:
+        if self.warned < self.failures:  # (a response failing in several functions warns once per function)
             log.warning("reward: %d more failures in this batch not shown", self.failures - self.warned)
         rule = (
             "reward.on_failure=raise"

@@ -1,13 +1,15 @@
 """In-process scoring of one response: ``score`` and the gold-answer check ``check_gold``.
 
-``score`` routes an example to its verifier (``Example.task`` unless a verifier is given), turns
-the verifier's ``Score | float | None`` into a ``Score`` and adds the format part:
+``score`` routes an example to its verifier (``Example.task`` unless a verifier is given) and turns
+the verifier's ``Score | float | None`` into a ``Score``. A built-in verifier's reward has a format
+part (``blend_for``; ``reward.accuracy_weight`` / ``reward.format_weight`` change it):
 
-    reward = accuracy_weight * accuracy + format_weight * format
+    reward = accuracy_weight * accuracy + format_weight * format      # 0.9 and 0.1 by default
 
 where ``accuracy`` is the verifier's reward (or its ``components["accuracy"]``) and ``format`` is
 the verifier's own ``components["format"]`` when it computes one (the ``mathruler`` verifier uses
-verl's format regex), else ``rewards.format.format_score``; 0 for a truncated response. The status, ``correct`` and
+verl's format regex), else ``rewards.format.format_score``; 0 for a truncated response. A custom
+verifier's reward is what it returns, unless a weight is set. The status, ``correct`` and
 ``extracted`` are the verifier's. What a verifier may return:
 
 * a ``Score``: kept (its reward is the accuracy);
@@ -20,7 +22,7 @@ verl's format regex), else ``rewards.format.format_score``; 0 for a truncated re
   ``error`` with the exception in ``message`` (never a silent 0).
 
 ``truncated=True`` means the response hit the length limit: the verifier sees an empty response,
-so the gold is still checked, and the result is "no answer" (reward ``format_weight * 0``).
+so the gold is still checked, and the result is "no answer" (reward 0).
 
 This function has no timeout of its own: the built-in verifiers bound their own work (see
 ``rewards.expr.Budget``), and ``rewards.RewardRunner`` adds a hard, killing timeout for any verifier.
@@ -38,9 +40,20 @@ from mmrl.errors import UserError
 from mmrl.types import Example, Score
 from rewards.choice import letter_of
 from rewards.format import format_score
+from rewards.functions import RewardFunction, call_batch, detect_style, sample_callable
 from rewards.registry import Verifier, get_verifier, is_builtin
 
-__all__ = ["MAX_ABS_REWARD", "bounds_its_time", "check_gold", "score", "score_detailed", "to_score"]
+__all__ = [
+    "BUILTIN_BLEND",
+    "MAX_ABS_REWARD",
+    "blend_for",
+    "bounds_its_time",
+    "check_gold",
+    "finish_score",
+    "score",
+    "score_detailed",
+    "to_score",
+]
 
 TRUNCATED_MESSAGE = "truncated response: no final answer"
 
@@ -107,21 +120,49 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+#: The accuracy/format blend of the built-in verifiers' reward (EasyR1's math reward, the A-GRAE runs).
+BUILTIN_BLEND = (0.9, 0.1)
+
+Blend = tuple[float, float]
+
+
+def blend_for(fn: Verifier, accuracy_weight: float | None, format_weight: float | None) -> Blend | None:
+    """The ``(accuracy_weight, format_weight)`` a verifier's reward is blended with, or ``None`` for
+    its reward as it returns it: ``BUILTIN_BLEND`` for a built-in verifier, no blend for any other,
+    unless a weight is given (the other one of the pair is then ``BUILTIN_BLEND``'s).
+
+    >>> from rewards.registry import get_verifier
+    >>> blend_for(get_verifier("math"), None, None), blend_for(lambda r, e: 1.0, None, None)
+    ((0.9, 0.1), None)
+    >>> blend_for(lambda r, e: 1.0, None, 0.2)
+    (0.9, 0.2)
+    """
+    if accuracy_weight is None and format_weight is None:
+        return BUILTIN_BLEND if is_builtin(fn) else None
+    return (
+        BUILTIN_BLEND[0] if accuracy_weight is None else accuracy_weight,
+        BUILTIN_BLEND[1] if format_weight is None else format_weight,
+    )
+
+
 def score(
     response: str,
     example: Example,
     *,
     verifier: str | Verifier | None = None,
     truncated: bool = False,
-    accuracy_weight: float = 0.9,
-    format_weight: float = 0.1,
+    accuracy_weight: float | None = None,
+    format_weight: float | None = None,
     **kwargs: Any,
 ) -> Score:
     """Score one response in this process (rules in the module docstring).
 
     ``verifier`` is a registered name, ``pkg.module:fn``, ``file.py:fn`` or a function; ``None``
-    uses ``example.task``. ``kwargs`` go to the verifier. An unknown verifier raises
-    ``rewards.registry.UnknownVerifierError``.
+    uses ``example.task``. The weights are ``reward.accuracy_weight`` and ``reward.format_weight``
+    (``blend_for``: a built-in verifier's reward is ``0.9 * accuracy + 0.1 * format``, a custom
+    one's is what it returns). ``kwargs`` go to the verifier. An unknown verifier raises
+    ``rewards.registry.UnknownVerifierError``; a verifier of another call style (TRL's
+    ``fn(completions, **columns)``, EasyR1's) is called on this one response.
 
     >>> from mmrl.types import Example
     >>> ex = Example(id="1", task="math", prompt="What is 2+2?", answer="4")
@@ -130,17 +171,19 @@ def score(
     >>> s = score("\\\\boxed{5}", ex)
     >>> s.reward, s.correct, s.components
     (0.0, False, {'accuracy': 0.0, 'format': 0.0})
+    >>> score("anything", ex, verifier=lambda response, example: 1.0).reward  # a custom reward as returned
+    1.0
     """
     fn = get_verifier(verifier if verifier is not None else example.task)
-    return score_detailed(
-        fn,
-        response,
-        example,
-        truncated=truncated,
-        accuracy_weight=accuracy_weight,
-        format_weight=format_weight,
-        **kwargs,
-    )[0]
+    blend = blend_for(fn, accuracy_weight, format_weight)
+    style = detect_style(fn, getattr(fn, "__name__", "verifier"), kwargs)
+    if style in ("sample", "easyr1_sample"):
+        return score_detailed(fn, response, example, truncated=truncated, blend=blend, style=style, **kwargs)[
+            0
+        ]
+    rf = RewardFunction(getattr(fn, "__name__", "verifier"), fn, style, kwargs=kwargs)
+    (value,), _ = call_batch(rf, ["" if truncated else response], [example])
+    return finish_score(to_score(value), response, truncated, blend)
 
 
 def score_detailed(
@@ -149,24 +192,36 @@ def score_detailed(
     example: Example,
     *,
     truncated: bool = False,
-    accuracy_weight: float = 0.9,
-    format_weight: float = 0.1,
+    blend: Blend | None = None,
+    style: str = "sample",
     **kwargs: Any,
 ) -> tuple[Score, str | None]:
-    """``score`` for a resolved verifier, also returning the traceback text of a verifier error."""
+    """One call of a per-response verifier, then ``finish_score``; also returns the traceback
+    text of a verifier error. ``blend`` is already resolved (``blend_for``; ``None``: the
+    verifier's reward as returned); ``style`` is ``sample`` or ``easyr1_sample``."""
     text = "" if truncated else response
     try:
-        verdict = to_score(fn(text, example, **kwargs))
+        verdict = to_score(sample_callable(fn, style)(text, example, **kwargs))  # type: ignore[arg-type]
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a verifier's SystemExit or custom BaseException is its error, not ours
         return Score(None, None, "error", {}, None, _describe(exc)), traceback.format_exc()
+    return finish_score(verdict, response, truncated, blend), None
+
+
+def finish_score(verdict: Score, response: str, truncated: bool, blend: Blend | None) -> Score:
+    """A verifier's verdict made the response's score: a truncated response has no answer (its
+    reward 0 unless the verdict is ``None``), and with a ``blend``
+    ``reward = accuracy_weight * accuracy + format_weight * format``."""
     if verdict.reward is None:
-        return verdict, None
+        return verdict
     if truncated:
         verdict = Score(
             0.0, False, "unparsable_pred", {**verdict.components, "accuracy": 0.0}, None, TRUNCATED_MESSAGE
         )
+    if blend is None:
+        return verdict
+    accuracy_weight, format_weight = blend
     accuracy = float(verdict.components["accuracy"]) if "accuracy" in verdict.components else verdict.reward
     if truncated:
         fmt = 0.0
@@ -176,9 +231,7 @@ def score_detailed(
         fmt = format_score(response)
     reward = accuracy_weight * accuracy + format_weight * fmt
     components = {**verdict.components, "accuracy": accuracy, "format": fmt}
-    return Score(
-        reward, verdict.correct, verdict.status, components, verdict.extracted, verdict.message
-    ), None
+    return Score(reward, verdict.correct, verdict.status, components, verdict.extracted, verdict.message)
 
 
 #: How long ``check_gold`` waits for a custom (non built-in) verifier on one gold answer.

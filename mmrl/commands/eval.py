@@ -18,7 +18,9 @@ MathVerse version, MathVista task, MATH subject, synthetic difficulty level, ...
 
 Outputs in `--output` (default `RUN/eval` for a training run, else `eval/<model name>`):
 `results.json` (every number, the model identity and the sampling), `samples.jsonl` (every
-response and verdict), `report.md` (tables) and `passk.png` (curves, log-scale k). Finished
+response and verdict, with the prompt and the text the model saw, `rendered_prompt`), `report.md`
+(tables) and `passk.png` (curves, log-scale k). A progress bar shows the problems done and the
+running pass@1 (one log line per chunk off a terminal). `--tasks` is `--benchmarks`. Finished
 problems are cached in `OUTPUT/cache/`: rerunning the same command after an interruption
 generates only what is missing (`--restart` discards the cache).
 
@@ -46,12 +48,10 @@ def _ks(text: str) -> list[int]:
 
 
 def default_ks(n: int) -> list[int]:
-    """Powers of two below `n`, and `n`: `default_ks(16) == [1, 2, 4, 8, 16]`, `default_ks(6) == [1, 2, 4, 6]`."""
-    ks, k = [], 1
-    while k < n:
-        ks.append(k)
-        k *= 2
-    return [*ks, n]
+    """Powers of two below `n`, and `n` (``mmrl.eval.suite.default_ks``)."""
+    from mmrl.eval.suite import default_ks as ks_for
+
+    return ks_for(n)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -84,7 +84,9 @@ def _what_arguments(parser: argparse.ArgumentParser) -> None:
     )
     what.add_argument(
         "--benchmarks",
-        help="comma-separated recipes (`mmrl data list`), each NAME or NAME:SPLIT; without a split the test split "
+        "--tasks",
+        dest="benchmarks",
+        help="(--tasks, as lmms-eval calls it) comma-separated recipes (`mmrl data list`), each NAME or NAME:SPLIT; without a split the test split "
         "(testmini for MathVista/MathVerse)",
     )
     what.add_argument(

@@ -9,7 +9,8 @@ Each input line is a JSON object::
 line, in input order, is ``{"reward", "correct", "status", "extracted", "message"}``. A bad input
 line (invalid JSON, a missing or mistyped field, an unknown task) is reported on stderr with its
 line number, written as ``status: "error"`` with the reason, and does not stop the rest; the exit
-code is then 1. A summary (accuracy, counts per status) goes to stderr.
+code is then 1, as it is when the verifier fails (raises or times out) on every line. A summary
+(accuracy, counts per status) goes to stderr.
 
 Scoring runs through ``rewards.RewardRunner`` (worker processes, hard timeout). ``reward.*``
 overrides tune it, e.g. ``reward.timeout_s=2 reward.format_weight=0``. Here
@@ -137,6 +138,15 @@ def run_verify(args: argparse.Namespace) -> int:
         if out is not sys.stdout:
             out.close()
     _summary(len(jobs), bad, counts)
+    failed = counts.get("error", 0) + counts.get("timeout", 0)
+    if jobs and failed == len(jobs):
+        first = next(r for r in rows if r is not None and r["status"] in ("error", "timeout"))
+        print(
+            f"mmrl verify: the verifier failed on every line ({counts.get('error', 0)} errors, "
+            f"{counts.get('timeout', 0)} timeouts); the first: {first['message']}",
+            file=sys.stderr,
+        )
+        return 1
     return 1 if bad else 0
 
 

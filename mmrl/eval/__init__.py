@@ -9,6 +9,7 @@ The core the trainer's validation and ``mmrl eval`` share::
     result.pass_at_k()                  # {1: 0.41, 4: 0.63, 16: 0.78}, mean over problems
     result.metrics()                    # overall / by_task / by_category: pass@k, mean@k, maj@k
     result.flat_metrics("val/")         # {"val/pass@1": ..., "val/task/math/pass@1": ...}
+    evaluate("runs/demo/final", "gsm8k", n=16, k=[1, 4, 16])   # mmrl eval, from Python
     plot_passk_curves({"before": before.pass_at_k(), "after": after.pass_at_k()}, "passk.png")
     write_outputs([result], "eval_out", header)   # results.json, samples.jsonl, report.md, passk.png
 
@@ -31,16 +32,20 @@ from mmrl.eval.report import (
 )
 from mmrl.eval.results import METRICS, EvalResult, ProblemRecord, SampleRecord, check_ks, group_metrics
 from mmrl.eval.runner import evaluate_examples, example_category
+from mmrl.eval.suite import EvalOptions, EvalRun, evaluate
 
 __all__ = [
     "METRICS",
     "CacheMismatch",
+    "EvalOptions",
     "EvalResult",
+    "EvalRun",
     "ProblemRecord",
     "SampleCache",
     "SampleRecord",
     "check_ks",
     "curves_table",
+    "evaluate",
     "evaluate_examples",
     "example_category",
     "group_metrics",

@@ -98,14 +98,16 @@ def report_markdown(results: Sequence[EvalResult], header: Mapping[str, Any] | N
     header = dict(header or {})
     out = ["# mmrl eval report", ""]
     model = header.get("model") or {}
-    if model:
-        out.append(f"- model: `{model.get('path')}` ({model.get('label')})")
-        if model.get("source"):
-            out.append(f"- resolved from: {model['source']}")
-        if model.get("fingerprint"):
-            out.append(
-                f"- weights fingerprint: `{model['fingerprint'][:16]}` ({model.get('weights_bytes', 0)} bytes)"
-            )
+    if model.get("path"):
+        out.append(f"- model: `{model['path']}` ({model.get('label')})")
+    elif model.get("label"):
+        out.append(f"- model: {model['label']}")
+    if model.get("source"):
+        out.append(f"- resolved from: {model['source']}")
+    if model.get("fingerprint"):
+        out.append(
+            f"- weights fingerprint: `{model['fingerprint'][:16]}` ({model.get('weights_bytes', 0)} bytes)"
+        )
     sampling = header.get("sampling") or {}
     if sampling:
         out.append("- sampling: " + ", ".join(f"{k}={v}" for k, v in sampling.items()))
@@ -185,15 +187,35 @@ def _pyplot() -> Any:
     return plt
 
 
+#: (marker, line style) of the curves in order, so that curves stay told apart in black and white.
+_STYLES = (("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--"), ("X", "-."), ("*", ":"))
+
+
 def _draw(ax: Any, curves: Mapping[str, Curve], title: str, ylabel: str) -> None:
+    """One panel. Each curve gets its own marker and dashes; a curve equal to one drawn before it
+    is shifted a little along k (3% per copy, on the log axis) and its legend names the twin, so
+    that no curve hides another."""
     all_ks: set[int] = set()
-    for label, curve in curves.items():
+    drawn: list[tuple[str, list[tuple[int, float]]]] = []
+    for index, (label, curve) in enumerate(curves.items()):
         points = sorted((int(k), v) for k, v in curve.items() if v is not None and not math.isnan(v))
         if not points:
             continue
         ks, values = zip(*points, strict=True)
         all_ks.update(ks)
-        ax.plot(ks, values, marker="o", linewidth=1.8, markersize=4, label=label)
+        twins = [name for name, other in drawn if other == points]
+        drawn.append((label, points))
+        shift = 1.03 ** len(twins)
+        marker, dashes = _STYLES[index % len(_STYLES)]
+        ax.plot(
+            [k * shift for k in ks],
+            values,
+            marker=marker,
+            linestyle=dashes,
+            linewidth=1.8,
+            markersize=5,
+            label=f"{label} (= {twins[0]})" if twins else label,
+        )
     ax.set_xscale("log", base=2)
     if all_ks:
         ticks = sorted(all_ks)
@@ -250,8 +272,8 @@ def plot_passk_curves(
 
 
 def write_samples(results: Sequence[EvalResult], path: str | Path) -> Path:
-    """One JSON line per sample: benchmark, problem id/task/category/answer/prompt/images, sample index
-    and verdict. Image paths are relative to the file's directory (``images/<digest>.png``)."""
+    """One JSON line per sample: benchmark, problem id/task/category/answer/prompt (as the data gave
+    it, and ``rendered_prompt``, the text the model saw)/images, sample index and verdict. Image paths are relative to the file's directory (``images/<digest>.png``)."""
     path = Path(path)
     with path.open("w", encoding="utf-8") as handle:
         for result in results:
@@ -264,6 +286,7 @@ def write_samples(results: Sequence[EvalResult], path: str | Path) -> Path:
                         "category": problem.category,
                         "answer": problem.answer,
                         "prompt": problem.prompt,
+                        "rendered_prompt": problem.rendered_prompt,
                         "images": list(problem.images),
                         "sample_index": index,
                         **asdict(sample),
@@ -291,6 +314,7 @@ def read_samples(path: str | Path) -> dict[str, list[ProblemRecord]]:
                         "category": row["category"],
                         "answer": row["answer"],
                         "prompt": row.get("prompt"),
+                        "rendered_prompt": row.get("rendered_prompt"),
                         "images": row.get("images") or [],
                     },
                 )

@@ -120,7 +120,8 @@ class ProblemRecord:
         category: ``Example.meta["category"]`` as text, or ``None``.
         answer: The gold answer.
         samples: The samples in ``sample_index`` order.
-        prompt: The prompt as the model got it (``Example.prompt``: text or chat messages).
+        prompt: The prompt as the data gave it (``Example.prompt``: text or chat messages).
+        rendered_prompt: The prompt text the model saw (chat template applied), when known.
         images: The prompt's images: paths relative to the output directory (``images/<digest>.png``,
             see ``mmrl.data.image_store``) or, when they were not stored, ``image_reference`` names.
     """
@@ -132,6 +133,7 @@ class ProblemRecord:
     samples: tuple[SampleRecord, ...]
     prompt: Any = None
     images: tuple[str, ...] = ()
+    rendered_prompt: str | None = None
 
     @property
     def n(self) -> int:
@@ -169,6 +171,7 @@ class ProblemRecord:
             "c": self.c,
             "unscored": self.unscored,
             "prompt": self.prompt,
+            "rendered_prompt": self.rendered_prompt,
             "images": list(self.images),
         }
         if with_samples:
@@ -185,6 +188,7 @@ class ProblemRecord:
             samples=tuple(SampleRecord(**s) for s in data["samples"]),
             prompt=data.get("prompt"),  # absent in files written before prompts were kept
             images=tuple(str(i) for i in data.get("images") or ()),
+            rendered_prompt=data.get("rendered_prompt"),
         )
 
 

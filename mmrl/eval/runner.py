@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from mmrl.data.image_store import ImageStore, image_reference
@@ -80,6 +82,7 @@ def evaluate_examples(
     on_chunk: Any = None,
     images: ImageStore | None = None,
     on_rollouts: Any = None,
+    render: Callable[[Example], str] | None = None,
 ) -> EvalResult:
     """Generate ``n`` samples for each problem, score them, and return the records and metrics.
 
@@ -92,7 +95,8 @@ def evaluate_examples(
         ks: The ``k`` values to report; every ``k`` must be ``<= n`` (checked before generating).
         reward_runner: ``rewards.RewardRunner`` (anything with its ``score`` method).
         cache: Keeps finished problems; those already in it are not generated again.
-        progress: Log one INFO line per chunk (problems done, pass@1 so far, time).
+        progress: Show the problems done and the running pass@1: a tqdm bar on a terminal, else
+            one INFO line per chunk.
         name: The label of the result (a benchmark name, ``"val"``).
         chunk_size: Problems per ``engine.generate`` call (and per cache write).
         on_chunk: Called as ``on_chunk(chunk_index, records)`` after each generated chunk is
@@ -102,6 +106,8 @@ def evaluate_examples(
             ``image_reference`` (a path or a tag).
         on_rollouts: Called with each generated chunk's ``Rollout``s (token ids included) before
             they are reduced to records; in-training validation measures entropy on them.
+        render: The prompt text the model saw (``policy.render``: chat template applied), kept in
+            each problem's record (``rendered_prompt`` in ``samples.jsonl``).
 
     Raises:
         ValueError: a ``k`` outside ``1..n``, an empty problem list, duplicate ids or a bad
@@ -122,6 +128,7 @@ def evaluate_examples(
 
     start = time.perf_counter()
     generated = 0
+    bar = _Progress(name, len(ids), len(done), enabled=progress and len(done) < len(ids))
     chunks = [list(range(s, min(s + chunk_size, len(prompts)))) for s in range(0, len(prompts), chunk_size)]
     for chunk_index, chunk in enumerate(chunks):
         todo = [i for i in chunk if ids[i] not in done]
@@ -135,16 +142,16 @@ def evaluate_examples(
             )
         if on_rollouts is not None:
             on_rollouts(rollouts)
-        records = _score_chunk(rollouts, todo, prompts, n, reward_runner, images)
+        records = _score_chunk(rollouts, todo, prompts, n, reward_runner, images, render)
         if cache is not None:
             cache.append(records)
         for record in records:
             done[record.id] = record
         generated += len(records)
-        if progress:
-            _log_progress(name, [done[i] for i in ids if i in done], len(ids), start)
+        bar.advance(len(records), done.values())
         if on_chunk is not None:
             on_chunk(chunk_index, records)
+    bar.close()
 
     result = EvalResult(name=name, n=n, ks=ks, problems=[done[i] for i in ids])
     result.info["generated_problems"] = generated
@@ -178,23 +185,18 @@ def _cached_records(
             len(cached) - len(done),
             n,
         )
-    if done:
-        rest = "generating the rest" if len(done) < len(ids) else "nothing left to generate"
-        log.info("%s: %d of %d problems found in the cache; %s", name, len(done), len(ids), rest)
+    if len(done) == len(ids):
+        log.info("%s: all %d problems found in the cache; nothing to generate", name, len(ids))
+    elif done:
+        rest = len(ids) - len(done)
+        log.info(
+            "%s: %d of %d problems found in the cache; generating the other %d",
+            name,
+            len(done),
+            len(ids),
+            rest,
+        )
     return done
-
-
-def _log_progress(name: str, finished: list[ProblemRecord], total: int, start: float) -> None:
-    scored = [p for p in finished if p.n > 0]
-    pass1 = sum(p.c / p.n for p in scored) / len(scored) if scored else float("nan")
-    log.info(
-        "%s: %d/%d problems (pass@1 so far %.3f), %.1f s",
-        name,
-        len(finished),
-        total,
-        pass1,
-        time.perf_counter() - start,
-    )
 
 
 def _score_chunk(
@@ -204,10 +206,14 @@ def _score_chunk(
     n: int,
     reward_runner: Any,
     images: ImageStore | None = None,
+    render: Callable[[Example], str] | None = None,
 ) -> list[ProblemRecord]:
     """Score ``rollouts`` (grouped by prompt, ``n`` each) and build one record per problem."""
     scores = reward_runner.score(
-        [r.response_text for r in rollouts], [r.example for r in rollouts], [r.truncated for r in rollouts]
+        [r.response_text for r in rollouts],
+        [r.example for r in rollouts],
+        [r.truncated for r in rollouts],
+        [len(r.response_ids) for r in rollouts],
     ).scores
     records = []
     for j, i in enumerate(todo):
@@ -231,6 +237,7 @@ def _score_chunk(
                 answer=example.answer,
                 samples=samples,
                 prompt=example.prompt,
+                rendered_prompt=None if render is None else render(example),
                 images=tuple(
                     image_reference(img, example.id, i) if images is None else images.reference(img)
                     for i, img in enumerate(example.images)
@@ -238,3 +245,41 @@ def _score_chunk(
             )
         )
     return records
+
+
+class _Progress:
+    """Problems done and the running pass@1: a tqdm bar on a terminal, else one INFO line per chunk."""
+
+    def __init__(self, name: str, total: int, initial: int, enabled: bool):
+        self.name, self.total, self.done, self.enabled = name, total, initial, enabled
+        self.started = time.perf_counter()
+        self._bar: Any = None
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=total, initial=initial, desc=f"{name}: problems", unit="problem", dynamic_ncols=True
+            )
+
+    def advance(self, count: int, finished: Iterable[ProblemRecord]) -> None:
+        """``count`` more problems done; ``finished``: every problem done so far (for pass@1)."""
+        scored = [p for p in finished if p.n > 0]
+        pass1 = sum(p.c / p.n for p in scored) / len(scored) if scored else math.nan
+        self.done += count
+        if self._bar is not None:
+            self._bar.set_postfix_str("pass@1 -" if math.isnan(pass1) else f"pass@1 {pass1:.3f}")
+            self._bar.update(count)
+        elif self.enabled:
+            log.info(
+                "%s: %d/%d problems (pass@1 so far %.3f), %.1f s",
+                self.name,
+                self.done,
+                self.total,
+                pass1,
+                time.perf_counter() - self.started,
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -32,27 +32,45 @@ from mmrl.eval.report import write_outputs
 from mmrl.eval.results import EvalResult, check_ks
 from mmrl.eval.runner import evaluate_examples
 
-__all__ = ["EvalOptions", "EvalRun", "run_eval"]
+__all__ = ["EvalOptions", "EvalRun", "default_ks", "evaluate", "run_eval"]
 
 log = logging.getLogger("mmrl.eval")
 
 
+def default_ks(n: int) -> list[int]:
+    """Powers of two below ``n``, and ``n``: ``default_ks(16) == [1, 2, 4, 8, 16]``, ``default_ks(6) == [1, 2, 4, 6]``."""
+    ks, k = [], 1
+    while k < n:
+        ks.append(k)
+        k *= 2
+    return [*ks, n]
+
+
+def _default_max_new_tokens() -> int:
+    from mmrl.config import EvalConfig, RolloutConfig
+
+    value = EvalConfig().max_new_tokens
+    return value if value is not None else RolloutConfig().max_new_tokens
+
+
 @dataclass(frozen=True)
 class EvalOptions:
-    """Everything ``mmrl eval`` takes (each field is a command-line flag of the same name)."""
+    """Everything ``mmrl eval`` takes (each field is a command-line flag of the same name), with the
+    command's defaults: ``EvalOptions(model, benchmarks)`` samples 16 per problem at temperature
+    0.6 and top-p 0.95 (the A-GRAE paper's evaluation) and reports pass@1, 2, 4, 8, 16."""
 
     model: str
     benchmarks: tuple[BenchmarkSpec, ...]
-    n: int
-    ks: tuple[int, ...]
-    temperature: float
-    top_p: float
-    top_k: int
-    max_new_tokens: int
-    seed: int | None
-    engine: str
-    output: str | None
-    limit: int | None
+    n: int = 16
+    ks: tuple[int, ...] = (1, 2, 4, 8, 16)
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 0
+    max_new_tokens: int = field(default_factory=_default_max_new_tokens)
+    seed: int | None = 0
+    engine: str = "auto"
+    output: str | None = None
+    limit: int | None = None
     label: str | None = None
     dtype: str = "auto"
     max_prompt_length: int = 4096
@@ -69,11 +87,42 @@ class EvalOptions:
 
 @dataclass
 class EvalRun:
-    """What ``run_eval`` produced: the results, the output files and the header written with them."""
+    """What ``run_eval`` produced: the results, the output files and the header written with them.
+    ``run["gsm8k"]`` is one benchmark's ``EvalResult``."""
 
     results: list[EvalResult]
     paths: dict[str, Path]
     header: dict[str, Any]
+
+    def __getitem__(self, benchmark: str) -> EvalResult:
+        for result in self.results:
+            if result.name == benchmark:
+                return result
+        raise KeyError(f"no benchmark {benchmark!r} in this run; it has {[r.name for r in self.results]}")
+
+
+def evaluate(
+    model: str | Path,
+    benchmarks: str | Sequence[str],
+    *,
+    n: int = 16,
+    k: Sequence[int] | None = None,
+    data_dir: str | None = None,
+    paths: dict[str, str] | None = None,
+    **options: Any,
+) -> EvalRun:
+    """``mmrl eval`` from Python: pass@k of ``model`` (a directory, a training run, an alias) on
+    ``benchmarks`` (``"gsm8k,math500"`` or a list), ``n`` samples per problem, ``k`` default
+    ``default_ks(n)``. ``options`` are the other ``EvalOptions`` fields (``limit``, ``output``,
+    ``max_new_tokens``, ``temperature``, ``engine``, ``overrides=["reward.verifier=..."]`` ...).
+    Writes the same four outputs as the command and returns the ``EvalRun``."""
+    from mmrl.eval.benchmarks import parse_benchmarks
+
+    specs = parse_benchmarks(benchmarks, paths=paths, data_dir=data_dir)
+    ks = tuple(k) if k is not None else tuple(default_ks(n))
+    if "overrides" in options:
+        options["overrides"] = tuple(options["overrides"])
+    return run_eval(EvalOptions(model=str(model), benchmarks=tuple(specs), n=n, ks=ks, **options))
 
 
 def _engine_and_dtype(opts: EvalOptions, device: str) -> tuple[str, str]:
@@ -338,9 +387,28 @@ def _cache(
         "sampling": {k: v for k, v in header["sampling"].items() if k != "ks"},
         "prompt": header["prompt"],
         # Worker count changes no verdict; chunk size changes seeds but not the sampling distribution.
-        "reward": {k: v for k, v in header["reward"].items() if k != "num_workers"},
+        "reward": _reward_fingerprint(header["reward"]),
     }
     return SampleCache(out / "cache" / f"{spec.slug}.jsonl", fingerprint)
+
+
+def _reward_fingerprint(reward: dict[str, Any]) -> dict[str, Any]:
+    """The reward settings that change verdicts, written as caches made before ``reward.functions``
+    and the ``None`` blend defaults wrote them (so those caches stay valid): no ``functions`` key
+    when there are none, and the built-in verifiers' blend as its numbers."""
+    from rewards.registry import VERIFIERS, is_builtin
+    from rewards.scoring import BUILTIN_BLEND
+
+    out = {k: v for k, v in reward.items() if k != "num_workers"}
+    if not out.get("functions"):
+        out.pop("functions", None)
+        verifier = out.get("verifier")
+        entry = VERIFIERS.registered().get(verifier) if isinstance(verifier, str) else None
+        if verifier is None or (entry is not None and is_builtin(entry)):
+            for key, value in zip(("accuracy_weight", "format_weight"), BUILTIN_BLEND, strict=True):
+                if out.get(key) is None:
+                    out[key] = value
+    return out
 
 
 def _evaluate_one(
@@ -375,6 +443,7 @@ def _evaluate_one(
         name=spec.label,
         chunk_size=opts.chunk_size,
         images=ImageStore(out / IMAGES_DIR),
+        render=policy.render,
     )
     result.dropped = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     report = data.report.to_dict()

@@ -24,6 +24,7 @@ How one is chosen (``trainer.resume``):
   manifest, or that fails to load, is an error naming the directory, the file and what to do: the
   run never falls back to an older state, and never starts from scratch silently. When
   checkpoints exist but none is complete, that is an error too.
+* ``force``: as ``auto``, also when the run's configuration changed (``mmrl.train.resume``).
 * ``never``: start from scratch; existing checkpoints are moved aside to ``checkpoints.old-<time>``.
 * a directory: exactly that checkpoint (it must be complete).
 """
@@ -91,7 +92,7 @@ def find_resume_checkpoint(root: str | Path, resume: str) -> Path | None:
     """
     if resume == "never":
         return None
-    if resume != "auto":
+    if resume not in ("auto", "force"):  # force: as auto, without comparing configs (mmrl.train.resume)
         path = Path(resume).expanduser()
         try:
             verify_checkpoint(path, contents=True)

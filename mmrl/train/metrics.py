@@ -4,9 +4,10 @@
   always written; TensorBoard event files under ``tensorboard/`` (``logging.tensorboard``); wandb
   when ``logging.wandb`` is on.
 * ``rollouts/step_N.jsonl``: every trajectory of step N: example id, prompt, images, response,
-  finish reason, verdict (status, correct, extracted answer), reward and advantage. Images are
-  files in ``rollouts/images/`` named by their content (``mmrl.data.image_store``), written once
-  however many steps and samples show them, and referenced as ``images/<digest>.png``.
+  finish reason, verdict (status, correct, extracted answer, the reward's components), reward and
+  advantage. Images are files in ``rollouts/images/`` named by their content
+  (``mmrl.data.image_store``), written once however many steps and samples show them, and
+  referenced as ``images/<digest>.png``.
 * A progress bar with reward, accuracy and step time on a terminal; one log line per step
   otherwise.
 
@@ -231,6 +232,7 @@ def rollout_records(
                 "extracted": s.extracted,
                 "score_message": s.message,
                 "verifier_reward": s.reward,
+                "reward_components": {k: _json_value(float(v)) for k, v in s.components.items()},
                 "reward": _json_value(float(reward)),
                 "advantage": _json_value(float(advantage)),
             }

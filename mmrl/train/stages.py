@@ -70,7 +70,11 @@ class Scorer(Protocol):
     """What scores responses: ``rewards.RewardRunner`` (tests pass scripted ones)."""
 
     def score(
-        self, responses: Sequence[str], examples: Sequence[Example], truncated: Sequence[bool]
+        self,
+        responses: Sequence[str],
+        examples: Sequence[Example],
+        truncated: Sequence[bool],
+        lengths: Sequence[int] | None = None,
     ) -> Any: ...
 
 
@@ -89,6 +93,8 @@ class StepContext:
         probe: The sync probe ``update_policy`` feeds with the engine's and the trainer's log-probs.
         temperature: The temperature log-probabilities are computed at (the sampling one).
         max_grad_norm: Gradient clipping norm; 0 disables clipping.
+        reward_components: The reward functions' names (``RewardRunner.component_names``): each is
+            logged as ``reward/<name>``, its mean over the responses it scored.
         timer: Seconds per phase of the current step (``for_step`` gives a fresh one).
     """
 
@@ -103,6 +109,7 @@ class StepContext:
     probe: SyncProbe | None = None
     temperature: float = 1.0
     max_grad_norm: float = 0.0
+    reward_components: tuple[str, ...] = ()
     timer: PhaseTimer = field(default_factory=PhaseTimer)
 
     def for_step(self) -> StepContext:
@@ -195,6 +202,7 @@ def generate_and_score(
             [r.response_text for r in rollouts],
             [r.example for r in rollouts],
             [r.truncated for r in rollouts],
+            [len(r.response_ids) for r in rollouts],
         )
     return rollouts, list(result.scores), dict(result.counters), len(dropped)
 
@@ -217,9 +225,21 @@ class _Generated:
     dropped: float = 0.0
     rounds: float = 0.0
     counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RUNNER_COUNTERS, 0.0))
+    #: ``name -> [sum, count]`` of each reward function's values over the responses it scored.
+    components: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def for_components(cls, names: Sequence[str]) -> _Generated:
+        return cls(components={name: [0.0, 0.0] for name in names})
 
     def add(
-        self, rollouts: list[Rollout], rewards: Tensor, correct: Tensor, counters: dict, dropped: int
+        self,
+        rollouts: list[Rollout],
+        rewards: Tensor,
+        correct: Tensor,
+        counters: dict,
+        dropped: int,
+        scores: Sequence[Score] = (),
     ) -> None:
         scorable = rewards[~torch.isnan(rewards)].double()
         known = correct[~torch.isnan(correct)].double()
@@ -234,13 +254,23 @@ class _Generated:
         self.rounds += 1
         for key in RUNNER_COUNTERS:
             self.counters[key] += counters.get(key, 0)
+        for name, total in self.components.items():
+            values = [s.components[name] for s in scores if s.reward is not None and name in s.components]
+            total[0] += sum(values)
+            total[1] += len(values)
 
     def over_ranks(self, accelerator: Any) -> _Generated:
-        totals = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "counters"}
-        reduced = reduce_over_ranks(accelerator, {**totals, **self.counters})
+        totals = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("counters", "components")
+        }
+        parts = {f"{name}/{i}": total[i] for name, total in self.components.items() for i in (0, 1)}
+        reduced = reduce_over_ranks(accelerator, {**totals, **self.counters, **parts})
         counters = {key: reduced.pop(key) for key in RUNNER_COUNTERS}
+        components = {name: [reduced.pop(f"{name}/0"), reduced.pop(f"{name}/1")] for name in self.components}
         reduced["rounds"] = self.rounds  # rounds happen on every rank together; not a sum
-        return _Generated(**reduced, counters=counters)
+        return _Generated(**reduced, counters=counters, components=components)
 
     def metrics(self) -> dict[str, float]:
         def ratio(a: float, b: float, empty: float = math.nan) -> float:
@@ -255,6 +285,7 @@ class _Generated:
             "prompts/dropped": self.dropped,
             "rollout/rounds": self.rounds,
             **{f"reward/{key}": value for key, value in self.counters.items()},
+            **{f"reward/{name}": ratio(total, count) for name, (total, count) in self.components.items()},
         }
 
 
@@ -272,13 +303,13 @@ def collect_batch(
     mixed groups or runs out of rounds (DAPO). ``ω`` (``batch_accuracy_from_sums``) counts every
     scorable reward generated, in every round and on every rank, before any filter or shaping.
     """
-    generated = _Generated()
+    generated = _Generated.for_components(ctx.reward_components)
 
     def one_round() -> tuple[list[Rollout], list[Score], Tensor, Tensor, Tensor]:
         sampling = sampling_for_round(int(generated.rounds))
         rollouts, scores, counters, dropped = generate_and_score(ctx, draw_prompts(), n, sampling)
         rewards, correct = score_tensors(scores) if scores else (torch.empty(0), torch.empty(0))
-        generated.add(rollouts, rewards, correct, counters, dropped)
+        generated.add(rollouts, rewards, correct, counters, dropped, scores)
         return rollouts, scores, rewards, correct, _group_ids_of(rollouts)
 
     extra: dict[str, float] = {}

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from mmrl.train.metrics import (
     rollout_records,
     write_rollouts,
 )
+from mmrl.train.resume import check_resume_config, save_start_config
 from mmrl.train.sampler import PromptSampler, shard_for_rank
 from mmrl.train.stages import (
     NonFiniteGuard,
@@ -64,7 +65,10 @@ from mmrl.types import Example
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FitResult", "Trainer", "fit", "prompts_within_budget", "rollout_seed"]
+__all__ = ["Callback", "FitResult", "Trainer", "fit", "prompts_within_budget", "rollout_seed"]
+
+#: ``fn(step, metrics)`` called after each training step; returning ``True`` ends training there.
+Callback = Callable[[int, dict[str, float]], Any]
 
 #: Seed offset of validation sampling (the same for every validation of a run).
 EVAL_SEED_OFFSET = 7_919
@@ -147,12 +151,28 @@ class Trainer:
     Args:
         cfg: The resolved configuration.
         accelerator: An ``accelerate.Accelerator``; ``None`` builds one from ``trainer.mixed_precision``.
+        reward_funcs: Reward functions added to ``reward.functions``: callables (weight 1), names or
+            specs, or dicts ``{"fn": ..., "weight": ..., "name": ..., "kwargs": ...}``
+            (``rewards.functions``).
+        train_dataset: Training rows instead of ``data.recipe``: a list of dicts or a
+            ``datasets.Dataset`` in the generic schema (``question``, ``answer``, optional ``task``
+            (default ``math``), ``image``/``images``, ``choices``, ``id``; ``data.columns`` maps
+            other names; other columns reach the verifiers in ``Example.meta``).
+        callbacks: ``fn(step, metrics)`` called after each step (on every process) with the
+            step's metrics, validation included; one that returns ``True`` ends training there
+            (``finish`` then saves as usual).
     """
 
-    def __init__(self, cfg: Config, accelerator: Any = None):
+    def __init__(
+        self,
+        cfg: Config,
+        accelerator: Any = None,
+        reward_funcs: Sequence[Any] = (),
+        train_dataset: Iterable[Mapping[str, Any]] | None = None,
+        callbacks: Sequence[Callback] = (),
+    ):
         from accelerate.utils import set_seed
 
-        from mmrl.data import load_from_config
         from rewards import RewardRunner
 
         self.cfg = cfg
@@ -177,12 +197,12 @@ class Trainer:
         self.num_mini_batches = t.prompts_per_step // (t.mini_batch_prompts or t.prompts_per_step)
         self.run_dir = Path(t.output_dir)
         self.resume_from = find_resume_checkpoint(self.run_dir / "checkpoints", t.resume)
+        check_resume_config(self.resume_from, cfg, t.resume)  # another trajectory stops here, before loading
         set_seed(t.seed)
 
-        self.train_data = load_from_config(cfg.data)
-        validating = cfg.eval.every > 0 or cfg.eval.before_train
-        self.eval_data = load_eval_examples(cfg) if validating else None
-        self.runner = RewardRunner(cfg.reward)  # its workers start while the models load
+        self._load_data(train_dataset)
+        self.runner = RewardRunner(cfg.reward, reward_funcs)  # its workers start while the models load
+        self.runner.check_examples(self.train_data.examples)  # a missing column fails before the model loads
         self._build_models()
         self.engine = build_engine(cfg.rollout, self.policy)
         self.probe = SyncProbe(cfg.rollout.sync_probe_threshold)
@@ -201,13 +221,36 @@ class Trainer:
             cfg.rollout.max_new_tokens, self.settings.mask_truncated, cfg.reward.score_truncated
         )
         self.checkpoints = CheckpointManager(self.run_dir / "checkpoints", acc, t.keep_last, self.scheduler)
+        self._init_run_state(callbacks)
+
+    def _init_run_state(self, callbacks: Sequence[Callback]) -> None:
+        """The counters and logs of the run (``start`` fills them in from a checkpoint)."""
         self.step = 0
+        self.start_step = 0  # the step this start began at
         self.prompts_dropped = 0.0
         self.validations: dict[int, EvalResult] = {}  # on the main process
         self.validated_steps: set[int] = set()  # on every process (validation is collective)
         self.last_metrics: dict[str, float] = {}
         self.metrics: MetricsLogger | None = None
         self.progress: ProgressReporter | None = None
+        self.callbacks = list(callbacks)
+        self.stop_requested = False  # a callback asked to end training
+
+    def _load_data(self, train_dataset: Iterable[Mapping[str, Any]] | None) -> None:
+        """The training examples (``data.*``, or the rows given to ``fit``) and the held-out ones."""
+        from mmrl.data import load_from_config
+
+        cfg = self.cfg
+        self.train_data = (
+            load_from_config(cfg.data) if train_dataset is None else rows_dataset(train_dataset, cfg)
+        )
+        validating = cfg.eval.every > 0 or cfg.eval.before_train
+        if train_dataset is not None and validating and cfg.eval.recipe is None:
+            raise ConfigError(
+                "eval.recipe is unset, so validation would use data.recipe, which train_dataset replaces; "
+                "name the held-out recipe (eval.recipe=..., eval.path=...) or set eval.every=0"
+            )
+        self.eval_data = load_eval_examples(cfg) if validating else None
 
     def _build_models(self) -> None:
         """The policy (float32 master weights under mixed precision), the reference model when the
@@ -250,6 +293,7 @@ class Trainer:
             probe=self.probe,
             temperature=Sampling.from_rollout(self.cfg.rollout).logprob_temperature,
             max_grad_norm=self.cfg.trainer.max_grad_norm,
+            reward_components=self.runner.component_names,
             timer=PhaseTimer(self.watchdog),
         )
 
@@ -260,7 +304,8 @@ class Trainer:
         return bool(self.accelerator.is_main_process)
 
     def start(self) -> None:
-        """Resume from the selected checkpoint or start fresh; write config.yaml; validate if asked."""
+        """Resume from the selected checkpoint or start fresh; write config.yaml and
+        config.step_N.yaml (``mmrl.train.resume``); validate if asked."""
         cfg = self.cfg
         self.watchdog.start()
         if self.resume_from is not None:
@@ -271,7 +316,7 @@ class Trainer:
             self.checkpoints.move_aside()
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.run_dir / "config.yaml")
+            save_start_config(cfg, self.run_dir, self.step)  # config.yaml and config.step_N.yaml
         self.metrics = MetricsLogger(
             self.run_dir,
             cfg.logging,
@@ -282,8 +327,32 @@ class Trainer:
         self.progress = ProgressReporter(
             cfg.trainer.max_steps, self.step, cfg.logging.progress_bar and self.is_main
         )
+        self.start_step = self.step
+        if self.is_main:
+            log.info("%s", self.plan())
         if cfg.eval.before_train and self.step == 0:
             self.metrics.log(0, self.run_validation(0))
+
+    def plan(self) -> str:
+        """What this run will do: model, algorithm, data, steps, samples per step, where it writes."""
+        cfg, t, r = self.cfg, self.cfg.trainer, self.cfg.rollout
+        data = self.train_data
+        steps = (
+            f"{t.max_steps} steps"
+            if self.step == 0
+            else f"steps {self.step + 1}..{t.max_steps} (resumed at step {self.step})"
+        )
+        validation = f", validating every {cfg.eval.every} steps" if cfg.eval.every > 0 else ""
+        return "\n".join(
+            [
+                f"plan: {self.settings.preset} on {cfg.model.path}",
+                f"  data: {data.recipe.name} [{data.split}], {len(self.sampler.items)} prompts",
+                f"  {steps}{validation}",
+                f"  per step: {t.prompts_per_step} prompts x {r.n} samples = {t.prompts_per_step * r.n} "
+                f"responses of up to {r.max_new_tokens} tokens",
+                f"  writes to: {self.run_dir}",
+            ]
+        )
 
     def finish(self) -> FitResult:
         """Validate at the end if the schedule missed it, save the last checkpoint and ``final/``."""
@@ -334,7 +403,12 @@ class Trainer:
                 self.world,
             )
         self.step = int(state["step"])
-        self.sampler.load_state_dict(state["sampler"])
+        try:
+            self.sampler.load_state_dict(state["sampler"])
+        except ValueError as exc:  # another dataset or seed
+            if self.cfg.trainer.resume != "force":
+                raise UserError(str(exc)) from None
+            log.warning("%s; with trainer.resume=force the data order starts over", exc)
         self.guard.load_state_dict(state["nonfinite"])
         if self.dynamic is not None:
             self.dynamic.short_steps = int(state["dynamic_sampling_short_steps"])
@@ -430,10 +504,26 @@ class Trainer:
         assert self.metrics is not None and self.progress is not None
         self.metrics.log(step, metrics)
         self.progress.update(step, cfg.trainer.max_steps, metrics)
+        left = cfg.trainer.max_steps - step
+        if step == self.start_step + 1 and left > 0 and self.is_main:
+            log.info(
+                "step %d took %s: about %s more for the other %d steps at this pace%s",
+                step,
+                duration(metrics["time/step"]),
+                duration(metrics["time/step"] * left),
+                left,
+                " (validation comes on top)" if cfg.eval.every > 0 else "",
+            )
         self.last_metrics = metrics
         if self.is_main:  # the fraction is over every rank's responses
             self.truncation.check(step, metrics["response/truncated_frac"])
         self.guard.check(step)  # aborts after trainer.max_consecutive_nonfinite non-finite steps in a row
+        for callback in self.callbacks:
+            if callback(step, metrics) is True:
+                log.info(
+                    "step %d: %s asked to stop training", step, getattr(callback, "__name__", "a callback")
+                )
+                self.stop_requested = True
         if cfg.trainer.save_every > 0 and step % cfg.trainer.save_every == 0:
             self.save_checkpoint()
 
@@ -493,7 +583,14 @@ class Trainer:
         write_outputs(
             [result],
             self.run_dir / "validation" / f"step_{step}",
-            {"model": {"label": f"step {step}"}, "step": step, "recipe": self.eval_data.recipe.name},
+            {
+                "model": {
+                    "label": f"step {step}",
+                    "source": f"the policy trained in {self.run_dir} from {self.cfg.model.path}",
+                },
+                "step": step,
+                "recipe": self.eval_data.recipe.name,
+            },
         )
         metrics = result.flat_metrics("val/")
         if "entropy" in result.info:
@@ -510,12 +607,30 @@ class Trainer:
         return metrics
 
 
-def fit(cfg: Config, accelerator: Any = None) -> FitResult:
-    """Train with ``cfg`` from where its run directory left off; see the module docstring."""
-    trainer = Trainer(cfg, accelerator=accelerator)
+def fit(
+    cfg: Config,
+    accelerator: Any = None,
+    *,
+    reward_funcs: Sequence[Any] = (),
+    train_dataset: Iterable[Mapping[str, Any]] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> FitResult:
+    """Train with ``cfg`` from where its run directory left off; see the module docstring.
+
+    ``reward_funcs`` are added to ``cfg.reward.functions``, ``train_dataset`` (a list of dicts or a
+    ``datasets.Dataset``) replaces ``data.recipe``, and each of ``callbacks`` is called as
+    ``fn(step, metrics)`` after every step (``True`` stops training); see ``Trainer``.
+    """
+    trainer = Trainer(
+        cfg,
+        accelerator=accelerator,
+        reward_funcs=reward_funcs,
+        train_dataset=train_dataset,
+        callbacks=callbacks,
+    )
     try:
         trainer.start()
-        while trainer.step < cfg.trainer.max_steps:
+        while trainer.step < cfg.trainer.max_steps and not trainer.stop_requested:
             trainer.train_step()
         return trainer.finish()
     except KeyboardInterrupt:
@@ -526,6 +641,48 @@ def fit(cfg: Config, accelerator: Any = None) -> FitResult:
         raise
     finally:
         trainer.close()
+
+
+def rows_dataset(rows: Iterable[Mapping[str, Any]], cfg: Config) -> Any:
+    """``mmrl.data.LoadedData`` from rows given in Python (``fit(train_dataset=...)``), loaded and
+    validated like a recipe's: the generic schema, ``data.columns``, ``data.template`` (default
+    ``plain``), ``data.limit`` and the bad-row policy of ``cfg.data``."""
+    from mmrl.data import load_examples
+    from mmrl.data.recipes import function_recipe
+
+    items = rows if isinstance(rows, list) else list(rows)
+    bad = next((i for i, row in enumerate(items) if not isinstance(row, Mapping)), None)
+    if bad is not None or not items:
+        got = "no rows" if not items else f"row {bad} is a {type(items[bad]).__name__}"
+        raise UserError(
+            f"train_dataset must be a non-empty list of dicts or a datasets.Dataset with question and "
+            f"answer columns; {got}"
+        )
+    d = cfg.data
+    recipe = function_recipe(lambda split, options: items, "train_dataset")
+    return load_examples(
+        recipe,
+        split=d.split,
+        options=d.options,
+        template=d.template,
+        columns=d.columns,
+        limit=d.limit,
+        on_bad_row=d.on_bad_row,
+        max_bad_fraction=d.max_bad_fraction,
+        allow_remote_images=d.allow_remote_images,
+    )
+
+
+def duration(seconds: float) -> str:
+    """Seconds as people read them.
+
+    >>> duration(42.4), duration(754), duration(7260)
+    ('42 s', '13 min', '2 h 01 min')
+    """
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _default_device() -> torch.device:

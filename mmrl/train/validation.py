@@ -14,8 +14,6 @@ the records.
 from __future__ import annotations
 
 import logging
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -79,18 +77,18 @@ def validate(
 
     Prompts over ``data.max_prompt_length`` are left out and listed in ``EvalResult.dropped``.
     Problems go to the engine in chunks that fill one generation batch (``rollout.batch_size``
-    sequences); with ``progress`` a bar (or, off a terminal, a log line) follows the chunks.
-    ``images`` (``validation_images(run_dir, step)``) stores the problems' images as files.
+    sequences); with ``progress`` a bar with the running pass@1 (a log line off a terminal) follows
+    them. ``images`` (``validation_images(run_dir, step)``) stores the problems' images as files.
     """
     rank, world = (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
     kept, dropped = policy.prepare(shard_for_rank(list(examples), rank, world))
     sampling = Sampling.from_eval(eval_cfg, rollout_cfg, seed=seed)
     problems, entropy = [], (0.0, 0)
     if kept:
-        with _ChunkProgress(len(kept), name, enabled=progress and rank == 0) as bar:
-            problems, entropy = _evaluate_shard(
-                policy, engine, runner, kept, eval_cfg, rollout_cfg, sampling, name, bar, images
-            )
+        shown = progress and rank == 0  # one bar, on the main process
+        problems, entropy = _evaluate_shard(
+            policy, engine, runner, kept, eval_cfg, rollout_cfg, sampling, name, shown, images
+        )
     dropped_rows = [{"id": d.id, "reason": d.reason, "message": d.message} for d in dropped]
     if world > 1:
         from accelerate.utils import gather_object
@@ -129,7 +127,7 @@ def _evaluate_shard(
     rollout_cfg: Any,
     sampling: Sampling,
     name: str,
-    bar: _ChunkProgress,
+    progress: bool,
     images: ImageStore | None,
 ) -> tuple[list[Any], tuple[float, int]]:
     """This rank's problem records and ``(entropy sum, tokens)`` (zero when ``eval.entropy`` is off).
@@ -142,12 +140,12 @@ def _evaluate_shard(
         ks=eval_cfg.k,
         sampling=sampling,
         reward_runner=runner,
-        progress=False,
+        progress=progress,
         name=name,
         chunk_size=max(1, rollout_cfg.batch_size // eval_cfg.n),
-        on_chunk=lambda index, records: bar.advance(len(records)),
         images=images,
         on_rollouts=rollouts.extend if eval_cfg.entropy else None,
+        render=policy.render,
     )
     entropy = (0.0, 0)
     if rollouts:
@@ -181,39 +179,3 @@ def response_entropy(
     finally:
         policy.model.train(was_training)
     return total, count
-
-
-class _ChunkProgress:
-    """A tqdm bar over problems on a terminal; elsewhere one log line per chunk."""
-
-    def __init__(self, total: int, name: str, enabled: bool):
-        self.total, self.name, self.enabled = total, name, enabled
-        self.done = 0
-        self.started = time.perf_counter()
-        self._bar: Any = None
-
-    def __enter__(self) -> _ChunkProgress:
-        if self.enabled and sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(
-                total=self.total, desc=f"{self.name}: problems", unit="problem", dynamic_ncols=True
-            )
-        return self
-
-    def advance(self, count: int) -> None:
-        self.done += count
-        if self._bar is not None:
-            self._bar.update(count)
-        elif self.enabled:
-            log.info(
-                "%s: %d/%d problems, %.0f s",
-                self.name,
-                self.done,
-                self.total,
-                time.perf_counter() - self.started,
-            )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()

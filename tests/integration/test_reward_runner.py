@@ -265,10 +265,19 @@ def test_work_is_spread_over_the_workers(shared):
     assert rewards == {float(p % 1000) for p in shared.worker_pids}
 
 
-def test_unpicklable_custom_verifier_is_refused_with_advice(shared):
-    register_verifier("test_runner_lambda")(lambda response, example: 1.0)
-    with pytest.raises(UserError, match="module-level function"):
-        shared.score(["x"], [ex("test_runner_lambda")])
+def test_a_verifier_the_workers_cannot_import_scores_here_under_the_timeout(shared, caplog):
+    # A lambda (or a function of __main__ or a notebook) would fail in a worker with "Can't get
+    # attribute": it runs in this process instead, each call bounded by the timeout.
+    register_verifier("test_runner_lambda")(lambda response, example: 1.0 if response == "x" else _hang())
+    with caplog.at_level("WARNING", logger="rewards.runner"):
+        result = shared.score(["x", "hang", "x"], [ex("test_runner_lambda")] * 3)
+    assert [s.status for s in result.scores] == ["ok", "timeout", "ok"]
+    assert result.scores[0].reward == 1.0
+    assert "runs in this process" in caplog.text and "path/to/file.py" in caplog.text
+
+
+def _hang():
+    time.sleep(TIMEOUT * 20)
 
 
 def test_mismatched_lengths_and_unknown_names_fail_before_work():
@@ -353,3 +362,58 @@ def test_score_truncated_scores_a_cut_off_response_like_any_other():
         with RewardRunner(cfg) as runner:
             (score,) = runner.score(["The answer is \\boxed{4}"], [example], [True]).scores
         assert score.reward == reward, (flag, score)
+
+
+# --- reward functions (reward.functions) in the workers -------------------------------------------
+
+
+def test_batched_reward_functions_run_in_the_workers_and_hangs_are_killed(tmp_path):
+    path = tmp_path / "batch_rewards.py"
+    path.write_text(
+        "import os, time\n"
+        "def pid(completions, **kwargs):\n"
+        "    if 'hang' in completions:\n"
+        "        time.sleep(60)\n"
+        "    return [float(os.getpid())] * len(completions)\n"
+    )
+    functions = [{"fn": f"{path}:pid", "weight": 1.0}]
+    with RewardRunner(cfg(num_workers=1), functions) as runner:
+        runner.wait_until_ready()
+        result = runner.score(["a", "b"], [ex("math")] * 2)
+        assert [s.reward for s in result.scores] == [float(runner.worker_pids[0])] * 2
+        start = time.monotonic()
+        hung = runner.score(["hang", "b"], [ex("math")] * 2)
+        assert (
+            time.monotonic() - start < 2 * TIMEOUT + 10.0
+        )  # timeout_s per response of the batch, then killed
+        assert [s.status for s in hung.scores] == ["timeout", "timeout"]
+        after = runner.score(["a"], [ex("math")])  # a fresh worker scores the next batch
+    assert after.scores[0].status == "ok" and after.scores[0].reward != result.scores[0].reward
+
+
+def test_a_verifier_defined_in_the_script_being_run_scores_without_cant_get_attribute(tmp_path):
+    # A function of __main__ cannot be imported by a worker ("Can't get attribute"): it runs here.
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(
+        "from mmrl.config import RewardConfig\n"
+        "from mmrl.types import Example\n"
+        "from rewards import RewardRunner, register_verifier\n"
+        "@register_verifier('my_exact')\n"
+        "def my_exact(response, example):\n"
+        "    return float(response == example.answer)\n"
+        "def length_reward(completions, **kwargs):\n"
+        "    return [len(c) / 10 for c in completions]\n"
+        "if __name__ == '__main__':\n"
+        "    exs = [Example(id='1', task='my_exact', prompt='?', answer='1')] * 2\n"
+        "    with RewardRunner(RewardConfig(num_workers=1, timeout_s=5)) as r:\n"
+        "        print([s.reward for s in r.score(['1', '22'], exs).scores])\n"
+        "    with RewardRunner(RewardConfig(num_workers=1, timeout_s=5), ['my_exact', length_reward]) as r:\n"
+        "        print([s.reward for s in r.score(['1', '22'], exs).scores])\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["[1.0, 0.0]", "[1.1, 0.2]"]
+    assert "runs in this process" in done.stderr

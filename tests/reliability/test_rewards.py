@@ -18,7 +18,7 @@ from mmrl.types import Example, Score
 class TimingOutRunner:
     """Every response times out (reward None), as a hung verifier killed at reward.timeout_s."""
 
-    def score(self, responses, examples, truncated):
+    def score(self, responses, examples, truncated, lengths=None):
         from rewards import RunnerResult
 
         scores = [Score(None, status="timeout") for _ in responses]
@@ -26,7 +26,7 @@ class TimingOutRunner:
 
 
 class HalfScoredRunner:
-    def score(self, responses, examples, truncated):
+    def score(self, responses, examples, truncated, lengths=None):
         from rewards import RunnerResult
 
         scores = [Score(None, status="timeout") if i % 2 else Score(1.0, True) for i in range(len(responses))]

@@ -235,3 +235,15 @@ def test_a_bad_override_names_the_field_before_the_model_loads(workdir, capsys):
     assert code == 2
     assert "rollout.temprature" in capsys.readouterr().err
     assert not (out / "results.json").exists()
+
+
+def test_tasks_is_an_alias_of_benchmarks_and_samples_carry_the_rendered_prompt(workdir, capsys):
+    out = workdir / "out_tasks"
+    args = ["--model", str(workdir / "text_a"), "--tasks", "gsm8k", "--n", "1", "--limit", "2"]
+    assert run_eval(workdir, out, *args) == 0
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert [r["benchmark"] for r in rows] == ["gsm8k", "gsm8k"]
+    question = "Tom has 1 apples and buys 2 more. How many apples?"
+    assert question in rows[0]["rendered_prompt"]
+    assert rows[0]["rendered_prompt"] != rows[0]["prompt"]  # the chat template's text, not the messages
+    capsys.readouterr()

@@ -52,6 +52,8 @@ def test_text_model_three_steps(text_dir, tmp_path):
     assert set(result.validations) == {3}
     assert read_metrics(run)[-1]["val/problems"] == 3
     assert (run / "validation" / "step_3" / "results.json").is_file()
+    report = (run / "validation" / "step_3" / "report.md").read_text()
+    assert "- model: step 3\n" in report and "`None`" not in report
     # final/ is a plain Hugging Face checkpoint
     from transformers import AutoModelForCausalLM
 
@@ -132,8 +134,8 @@ def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_d
     runner = trainer.ctx.runner
 
     class Recording:
-        def score(self, responses, examples, truncated):
-            result = runner.score(responses, examples, truncated)
+        def score(self, responses, examples, truncated, lengths=None):
+            result = runner.score(responses, examples, truncated, lengths)
             scored.extend(s.reward for s in result.scores if s.reward is not None)
             return result
 
@@ -154,3 +156,66 @@ def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_d
     assert len(scored) >= 8 and metrics["rollout/rounds"] >= 1
     expected = min(1.0, max(0.0, sum(scored) / len(scored)))
     assert seen == [pytest.approx(expected, abs=1e-12)]
+
+
+def test_reward_functions_passed_to_fit_are_summed_and_logged_by_name(text_dir, tmp_path):
+    from .helpers import COIN_VERIFIER
+
+    def short(completions, **kwargs):  # TRL style, defined here: scored in this process
+        return [1.0 if len(c) < 4 else 0.0 for c in completions]
+
+    run = tmp_path / "run"
+    cfg = tiny_text_config(
+        text_dir,
+        run,
+        "reward.verifier=null",
+        "reward.format_weight=null",
+        "reward.accuracy_weight=null",
+        f"reward.functions=[{{fn: '{COIN_VERIFIER}', weight: 0.5}}]",
+        "trainer.max_steps=1",
+        "trainer.save_final=false",
+    )
+    fit(cfg, reward_funcs=[{"fn": short, "weight": 0.25}])
+    (metrics,) = read_metrics(run)
+    assert {"reward/even_length", "reward/short"} <= set(metrics)
+    assert metrics["reward/mean"] == pytest.approx(
+        0.5 * metrics["reward/even_length"] + 0.25 * metrics["reward/short"]
+    )
+    for row in read_rollouts(run, 1):
+        parts = row["reward_components"]
+        assert row["verifier_reward"] == 0.5 * parts["even_length"] + 0.25 * parts["short"]
+
+
+def test_fit_takes_a_datasets_dataset_and_callbacks_that_stop_it(text_dir, tmp_path):
+    import datasets
+
+    rows = datasets.Dataset.from_list(
+        [{"problem": f"What is {a} + 1?", "solution": str(a + 1), "source": "mine"} for a in range(8)]
+    )
+    run = tmp_path / "run"
+    cfg = tiny_text_config(
+        text_dir, run, "data.columns={question: problem, answer: solution}", "trainer.max_steps=5"
+    )
+    seen = []
+
+    def stop_after_two(step, metrics):
+        seen.append((step, "reward/mean" in metrics))
+        return step == 2
+
+    result = fit(cfg, train_dataset=rows, callbacks=[stop_after_two])
+    assert result.steps == 2 and seen == [(1, True), (2, True)]
+    assert [m["step"] for m in read_metrics(run)] == [1, 2]
+    assert (run / "final").is_dir()
+    row = read_rollouts(run, 1)[0]
+    assert row["example_id"].startswith("train_dataset/") and row["answer"] in {str(a + 1) for a in range(8)}
+
+
+def test_fit_with_train_dataset_needs_a_named_held_out_set_to_validate(text_dir, tmp_path):
+    from mmrl.config import ConfigError
+    from mmrl.errors import UserError
+
+    cfg = tiny_text_config(text_dir, tmp_path / "run", "eval.every=1")
+    with pytest.raises(ConfigError, match="eval.recipe is unset"):
+        fit(cfg, train_dataset=[{"question": "1+1?", "answer": "2"}])
+    with pytest.raises(UserError, match="row 0 is a str"):
+        fit(tiny_text_config(text_dir, tmp_path / "run2"), train_dataset=["1+1?"])

@@ -33,7 +33,7 @@ class ScriptedRunner:
         self.rule = rule
         self.calls = 0
 
-    def score(self, responses, examples, truncated):
+    def score(self, responses, examples, truncated, lengths=None):
         from rewards import RunnerResult
 
         self.calls += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib
 import json
@@ -127,3 +128,38 @@ def test_report_names_dropped_problems():
     text = report_markdown([result], HEADER)
     assert "1 problems were not evaluated" in text and "over_budget" in text
     assert "weights fingerprint: `abababababababab`" in text
+
+
+def test_a_validation_report_header_names_the_step_not_a_none_model():
+    header = {"model": {"label": "step 3", "source": "the policy trained in runs/x from m"}}
+    text = report_markdown([make_result("val", [[True, False, True, True]])], header)
+    assert "- model: step 3\n" in text and "None" not in text
+    assert "- resolved from: the policy trained in runs/x from m" in text
+
+
+def test_samples_keep_the_rendered_prompt(tmp_path):
+    result = make_result("gsm", [[True, False, True, True]])
+    result.problems[0] = dataclasses.replace(
+        result.problems[0], prompt="2+2?", rendered_prompt="<user>2+2?</user>"
+    )
+    write_outputs([result], tmp_path, HEADER)
+    row = json.loads((tmp_path / "samples.jsonl").read_text().splitlines()[0])
+    assert (row["prompt"], row["rendered_prompt"]) == ("2+2?", "<user>2+2?</user>")
+    assert read_samples(tmp_path / "samples.jsonl")["gsm"][0].rendered_prompt == "<user>2+2?</user>"
+
+
+def test_equal_curves_stay_visible():
+    from mmrl.eval.report import _draw, _pyplot
+
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    same = {1: 0.25, 2: 0.4, 4: 0.5}
+    _draw(ax, {"base": same, "grpo": dict(same), "a_grae": {1: 0.3, 2: 0.45, 4: 0.6}}, "gsm8k", "pass@k")
+    base, grpo, a_grae = ax.lines
+    assert list(base.get_ydata()) == list(grpo.get_ydata())
+    assert all(g > b for b, g in zip(base.get_xdata(), grpo.get_xdata(), strict=True))  # shifted along k
+    assert len({line.get_marker() for line in ax.lines}) == 3
+    assert len({line.get_linestyle() for line in ax.lines}) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["base", "grpo (= base)", "a_grae"]
+    assert list(a_grae.get_xdata()) == [1, 2, 4]  # a curve unlike the others stays at its k
+    plt.close(fig)

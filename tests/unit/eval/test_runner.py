@@ -150,3 +150,67 @@ def test_problems_keep_their_prompt_and_store_their_images_once(runner, tmp_path
     [back] = read_samples(tmp_path / "samples.jsonl").values()
     assert [(p.prompt, p.images) for p in back] == [(p.prompt, p.images) for p in result.problems]
     assert (tmp_path / back[0].images[0]).is_file()
+
+
+def test_progress_off_a_terminal_logs_each_chunk_with_the_running_pass_at_1(runner, caplog):
+    with caplog.at_level("INFO", logger="mmrl.eval"):
+        run(ScriptedEngine(accuracy=1.0), runner, progress=True, name="bench")
+    lines = [r.getMessage() for r in caplog.records if "problems (pass@1 so far" in r.getMessage()]
+    assert [line.split(" (")[0] for line in lines] == [f"bench: {k}/10 problems" for k in (3, 6, 9, 10)]
+    assert "pass@1 so far 1.000" in lines[-1]
+
+
+def test_progress_on_a_terminal_is_a_bar_showing_pass_at_1(runner, monkeypatch):
+    import sys
+
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:
+        def __init__(self, **kwargs):
+            self.kwargs, self.postfix, self.n, self.closed = kwargs, [], kwargs.get("initial", 0), False
+            bars.append(self)
+
+        def set_postfix_str(self, text):
+            self.postfix.append(text)
+
+        def update(self, count):
+            self.n += count
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    run(ScriptedEngine(accuracy=1.0), runner, progress=True, name="bench")
+    (bar,) = bars
+    assert bar.kwargs["total"] == 10 and bar.n == 10 and bar.closed
+    assert bar.postfix[-1] == "pass@1 1.000"
+
+
+def test_cache_log_lines_say_what_is_left_to_generate(runner, tmp_path, caplog):
+    cache = tmp_path / "cache.jsonl"
+    fingerprint = {"model": "m"}
+
+    def stop(index, records):
+        if index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(ScriptedEngine(), runner, cache=SampleCache(cache, fingerprint), on_chunk=stop)
+    with caplog.at_level("INFO", logger="mmrl.eval"):
+        run(ScriptedEngine(), runner, cache=SampleCache(cache, fingerprint))
+        run(ScriptedEngine(), runner, cache=SampleCache(cache, fingerprint))
+    messages = [r.getMessage() for r in caplog.records if "cache" in r.getMessage()]
+    assert messages == [
+        "eval: 6 of 10 problems found in the cache; generating the other 4",
+        "eval: all 10 problems found in the cache; nothing to generate",
+    ]
+
+
+def test_the_rendered_prompt_is_kept_with_each_problem(runner):
+    result = run(ScriptedEngine(), runner, render=lambda example: f"<chat>{example.prompt}</chat>")
+    problem = result.problems[0]
+    assert problem.rendered_prompt == f"<chat>{EXAMPLES[0].prompt}</chat>"
+    assert result.problems[0].to_dict()["rendered_prompt"] == problem.rendered_prompt

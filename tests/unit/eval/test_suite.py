@@ -83,3 +83,27 @@ def test_the_switch_list_matches_the_parser():
         if not isinstance(a, argparse._SubParsersAction)
     }
     assert zero == set(SWITCHES)
+
+
+def test_caches_made_before_reward_functions_and_the_none_blend_stay_valid():
+    import dataclasses
+
+    from mmrl.config import RewardConfig
+    from mmrl.eval.suite import _reward_fingerprint
+
+    # What caches held when the blend defaulted to 0.9/0.1 and reward.functions did not exist.
+    before = {
+        "verifier": None,
+        "accuracy_weight": 0.9,
+        "format_weight": 0.1,
+        "timeout_s": 5.0,
+        "on_failure": "mask",
+        "max_error_rate": 0.2,
+        "kwargs": {},
+        "score_truncated": False,
+    }
+    assert _reward_fingerprint(dataclasses.asdict(RewardConfig())) == before
+    custom = _reward_fingerprint(dataclasses.asdict(RewardConfig(verifier="my.module:check")))
+    assert (custom["accuracy_weight"], custom["format_weight"]) == (None, None)  # no blend: another reward
+    listed = _reward_fingerprint(dataclasses.asdict(RewardConfig(functions=[{"fn": "math"}])))
+    assert listed["functions"][0]["fn"] == "math"

@@ -80,3 +80,23 @@ def test_verify_refuses_other_overrides_and_missing_files(tmp_path, capsys):
     path = _write(tmp_path, [{"response": "1", "answer": "1", "task": "math"}])
     assert main(["verify", str(path), "trainer.max_steps=3"]) == 1
     assert "only reward.* overrides" in capsys.readouterr().err
+
+
+def test_verify_fails_when_the_verifier_fails_on_every_line(tmp_path, capsys):
+    checks = tmp_path / "raising_checks.py"
+    checks.write_text("def raising(response, example):\n    raise KeyError('no such field')\n")
+    lines = [{"response": str(i), "answer": "1", "task": f"{checks}:raising"} for i in range(3)]
+    code = main(["verify", str(_write(tmp_path, lines)), "reward.num_workers=1"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert [json.loads(line)["status"] for line in captured.out.splitlines()] == ["error"] * 3
+    assert "the verifier failed on every line (3 errors, 0 timeouts)" in captured.err
+    assert "KeyError" in captured.err
+
+
+def test_verify_succeeds_when_only_some_lines_fail_in_the_verifier(tmp_path, capsys):
+    checks = tmp_path / "picky.py"
+    checks.write_text("def picky(response, example):\n    return 1.0 if response == 'ok' else {}['x']\n")
+    lines = [{"response": r, "answer": "1", "task": f"{checks}:picky"} for r in ("ok", "bad")]
+    assert main(["verify", str(_write(tmp_path, lines)), "reward.num_workers=1"]) == 0
+    assert "error 1" in capsys.readouterr().err

@@ -60,14 +60,27 @@ def test_none_from_a_verifier_is_masked_with_a_status():
     assert result.reward is None and result.status == "unparsable_gold"
 
 
-def test_custom_score_keeps_its_fields_and_gets_the_format_part():
+def test_custom_score_is_kept_as_returned_and_blended_only_when_asked():
     def custom(response, example):
-        return Score(1.0, True, "ok", {"accuracy": 1.0, "length": 3.0}, "42", "fine")
+        return Score(0.5, True, "ok", {"accuracy": 1.0, "length": 3.0}, "42", "fine")
 
-    result = score("<think>t</think> 42", make_example("custom", "42"), verifier=custom)
-    assert result.reward == pytest.approx(1.0)
-    assert result.components == {"accuracy": 1.0, "length": 3.0, "format": 1.0}
+    result = score("no think tags 42", make_example("custom", "42"), verifier=custom)
+    assert result.reward == 0.5  # its own reward: no 0.9 x accuracy + 0.1 x format
+    assert result.components == {"accuracy": 1.0, "length": 3.0}
     assert (result.extracted, result.message) == ("42", "fine")
+    blended = score("no think tags 42", make_example("custom", "42"), verifier=custom, format_weight=0.1)
+    assert blended.reward == pytest.approx(0.9 * 1.0 + 0.1 * 0.0)
+    assert blended.components == {"accuracy": 1.0, "length": 3.0, "format": 0.0}
+
+
+def test_a_custom_verifier_returning_one_gives_reward_one():
+    assert score("anything", make_example("custom", "1"), verifier=lambda r, e: 1.0).reward == 1.0
+
+
+def test_builtin_verifiers_keep_the_format_blend():
+    ex = make_example("math", "4")
+    assert score("\\boxed{4}", ex).reward == pytest.approx(0.9)  # right, but no <think>
+    assert score("<think>t</think> \\boxed{4}", ex).reward == pytest.approx(1.0)
 
 
 MIXED = [
