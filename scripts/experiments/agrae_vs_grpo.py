@@ -303,42 +303,51 @@ def bootstrap_mean(
 
 
 def paired_difference(
-    a: list[dict[str, float]], b: list[dict[str, float]], problems: list[str], rng: random.Random
+    a: dict[str, dict[str, float]], b: dict[str, dict[str, float]], problems: list[str], rng: random.Random
 ) -> tuple[float, float, float]:
-    """Mean of ``a - b`` with a paired bootstrap: problems are resampled once for both, and seeds
-    in pairs (seed i of ``a`` with seed i of ``b``; a single-seed side, the base model, pairs with all)."""
-    seeds = max(len(a), len(b))
-    pairs = [{p: a[i % len(a)][p] - b[i % len(b)][p] for p in problems} for i in range(seeds)]
-    return bootstrap_mean(pairs, problems, rng)
+    """Mean of ``a - b`` with a paired bootstrap: problems are resampled once for both sides, seeds
+    in pairs (the same training seed on both sides; the base model, keyed ``"base"``, pairs with
+    every seed of the other). Seeds only one side has are left out."""
+    if set(b) == {"base"}:
+        pairs = [(s, "base") for s in a]
+    elif set(a) == {"base"}:
+        pairs = [("base", s) for s in b]
+    else:
+        pairs = [(s, s) for s in sorted(set(a) & set(b))]
+    if not pairs:
+        return (math.nan, math.nan, math.nan)
+    tables = [{p: a[sa][p] - b[sb][p] for p in problems} for sa, sb in pairs]
+    return bootstrap_mean(tables, problems, rng)
 
 
 def analyse(s: Setup) -> dict[str, Any]:
     """pass@k per method (mean and interval over problems and seeds) and the differences."""
     rng = random.Random(0)
-    names = {"base": [s.out / "eval" / "base"]}
+    runs: dict[str, dict[str, Path]] = {"base": {"base": s.out / "eval" / "base"}}
     for method, seed in s.runs():
-        names.setdefault(method, []).append(s.out / "eval" / run_name(method, seed))
-    tables: dict[str, list[dict[int, dict[str, float]]]] = {}
-    for method, dirs in names.items():
-        done = [d for d in dirs if (d / "results.json").exists()]
+        runs.setdefault(method, {})[str(seed)] = s.out / "eval" / run_name(method, seed)
+    # tables[method][seed][k][problem]: the unbiased pass@k of every evaluated model
+    tables: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    for method, by_seed in runs.items():
+        done = {seed: d for seed, d in by_seed.items() if (d / "results.json").exists()}
         if done:
-            tables[method] = [per_problem_passk(load_counts(d), s.ks) for d in done]
+            tables[method] = {seed: per_problem_passk(load_counts(d), s.ks) for seed, d in done.items()}
     if "base" not in tables:
         raise SystemExit(f"no base evaluation in {s.out / 'eval' / 'base'}; run the experiment first")
-    problems = sorted(set.intersection(*(set(t[1]) for ts in tables.values() for t in ts)))
-    passk = {
-        m: {k: bootstrap_mean([t[k] for t in ts], problems, rng) for k in s.ks} for m, ts in tables.items()
-    }
-    diffs = {}
+    problems = sorted(set.intersection(*(set(t[1]) for ts in tables.values() for t in ts.values())))
+
+    def at(method: str, k: int) -> dict[str, dict[str, float]]:
+        return {seed: t[k] for seed, t in tables[method].items()}
+
+    passk = {m: {k: bootstrap_mean(list(at(m, k).values()), problems, rng) for k in s.ks} for m in tables}
     pairs = [(m, "base") for m in tables if m != "base"]
     pairs += [
         (f"{m}+a_grae", m) for m in ("grpo", "dr_grpo", "dapo") if m in tables and f"{m}+a_grae" in tables
     ]
-    for a, b in pairs:
-        diffs[f"{a} - {b}"] = {
-            k: paired_difference([t[k] for t in tables[a]], [t[k] for t in tables[b]], problems, rng)
-            for k in s.ks
-        }
+    diffs = {
+        f"{a} - {b}": {k: paired_difference(at(a, k), at(b, k), problems, rng) for k in s.ks}
+        for a, b in pairs
+    }
     seeds = {m: len(ts) for m, ts in tables.items()}
     return {"problems": len(problems), "seeds": seeds, "passk": passk, "differences": diffs}
 
@@ -519,8 +528,10 @@ def report_markdown(
         f"- Training: {s.steps} steps of {s.prompts_per_step} prompts x {s.group_size} samples, learning rate "
         f"{s.learning_rate:g}, responses up to {s.max_new_tokens} tokens, the `mmrl demo` prompt (one worked example) "
         "and A-GRAE alpha 0.2 (`mmrl demo`'s, for a model that starts near 0.1 accuracy).",
-        f"- Methods: {', '.join(LABELS.get(m, m) for m in s.methods)}, seeds {', '.join(map(str, s.seeds))}: "
-        "for a given seed every method sees the same prompts in the same order.",
+        f"- Methods: {', '.join(LABELS.get(m, m) for m in s.methods)}; seeds planned "
+        f"{', '.join(map(str, s.seeds))}, evaluated so far: "
+        + ", ".join(f"{LABELS.get(m, m)} {result['seeds'].get(m, 0)}" for m in s.methods)
+        + ". For a given seed every method sees the same prompts in the same order.",
         f"- Evaluation: {s.eval_n} samples per problem at temperature 0.7 (top-p 1), the same sampling seeds for "
         "every model; unbiased pass@k; intervals are 95% paired-bootstrap percentiles over problems and seeds "
         f"({BOOTSTRAP} draws).",
@@ -602,6 +613,10 @@ def conclusion(s: Setup, result: dict[str, Any]) -> list[str]:
                 f"{LABELS.get(b, b)} ({mean:+.3f}, 95% interval {lo:+.3f} to {hi:+.3f})."
             )
     return lines
+
+
+def _the(method: str) -> str:
+    return "the base model" if method == "base" else LABELS.get(method, method)
 
 
 def commands(s: Setup) -> list[str]:

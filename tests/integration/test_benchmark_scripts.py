@@ -88,3 +88,32 @@ def test_gpu_check_parses_and_refuses_without_cuda(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "no CUDA device" in proc.stderr
+
+
+def _experiment_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "agrae_vs_grpo", ROOT / "scripts/experiments/agrae_vs_grpo.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_paired_difference_pairs_equal_seeds_and_the_base_with_every_seed():
+    import random
+
+    m = _experiment_module()
+    problems = ["p1", "p2"]
+    base = {"base": {"p1": 0.0, "p2": 0.5}}
+    grpo = {"0": {"p1": 1.0, "p2": 0.5}, "1": {"p1": 0.0, "p2": 0.5}}
+    agrae = {"0": {"p1": 1.0, "p2": 1.0}, "2": {"p1": 1.0, "p2": 1.0}}
+    rng = random.Random(0)
+    # by hand: grpo - base = seed 0: (1 + 0) / 2, seed 1: (0 + 0) / 2 -> mean 0.25
+    assert m.paired_difference(grpo, base, problems, rng)[0] == pytest.approx(0.25)
+    # only seed 0 is on both sides: (0 + 0.5) / 2
+    mean, low, high = m.paired_difference(agrae, grpo, problems, rng)
+    assert mean == pytest.approx(0.25) and 0.0 <= low <= mean <= high <= 0.5
+    # a constant difference has a zero-width interval
+    assert m.bootstrap_mean([{"p1": 0.3, "p2": 0.3}], problems, rng) == pytest.approx((0.3, 0.3, 0.3))
