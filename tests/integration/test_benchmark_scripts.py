@@ -97,6 +97,7 @@ def _experiment_module():
         "agrae_vs_grpo", ROOT / "scripts/experiments/agrae_vs_grpo.py"
     )
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
