@@ -52,6 +52,13 @@ LABELS = {
     "easy_focused": "Easy-Focused",
     "hard_focused": "Hard-Focused",
 }
+#: One colour per method in every figure.
+COLORS = {
+    "base": "tab:gray", "grpo": "tab:blue", "grpo+a_grae": "tab:orange", "dr_grpo": "tab:cyan",
+    "dr_grpo+a_grae": "tab:olive", "dapo": "tab:pink", "dapo+a_grae": "tab:brown",
+    "positive_dominant": "tab:green", "negative_dominant": "tab:red", "easy_focused": "tab:purple",
+    "hard_focused": "black",
+}  # fmt: skip
 EVAL_SEED = 0
 BOOTSTRAP = 2000
 
@@ -414,13 +421,13 @@ def plot_passk(result: dict[str, Any], ks: list[int], methods: list[str], path: 
         if m not in result["passk"]:
             continue
         mean = [result["passk"][m][k][0] for k in ks]
-        left.plot(ks, mean, "o-" if m != "base" else "s--", label=LABELS.get(m, m), ms=3)
-        left.fill_between(
-            ks, [result["passk"][m][k][1] for k in ks], [result["passk"][m][k][2] for k in ks], alpha=0.15
-        )
+        color = COLORS.get(m)
+        left.plot(ks, mean, "o-" if m != "base" else "s--", label=LABELS.get(m, m), ms=3, color=color)
+        low, high = [result["passk"][m][k][1] for k in ks], [result["passk"][m][k][2] for k in ks]
+        left.fill_between(ks, low, high, alpha=0.15, color=color)
         if m != "base":
             d = [result["passk"][m][k][0] - result["passk"]["base"][k][0] for k in ks]
-            right.plot(ks, d, "o-", label=LABELS.get(m, m), ms=3)
+            right.plot(ks, d, "o-", label=LABELS.get(m, m), ms=3, color=color)
     for ax in (left, right):
         ax.set_xscale("log", base=2)
         ax.set_xticks(ks)
@@ -463,6 +470,7 @@ def plot_training(curves: dict[str, Any], methods: list[str], path: Path) -> Non
                     label=LABELS.get(m, m),
                     ms=3,
                     lw=1.2,
+                    color=COLORS.get(m),
                 )
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
@@ -573,7 +581,14 @@ def control_section(
     s: Setup, result: dict[str, Any], curves: dict[str, Any], ks: list[int], stem: str
 ) -> list[str]:
     if not s.controls:
-        return []
+        return [
+            "## The control experiments",
+            "",
+            "Not in this report: `--controls` adds the paper's two controls (Positive-/Negative-Dominant, "
+            "Easy-/Hard-Focused; the presets `positive_dominant`, `negative_dominant`, `easy_focused`, "
+            "`hard_focused`), one seed each by default.",
+            "",
+        ]
     done = [c for c in s.controls if c in result["passk"]]
     lines = [
         "## The control experiments",
