@@ -622,11 +622,21 @@ def conclusion(s: Setup, result: dict[str, Any]) -> list[str]:
             continue
         for k in (small, big):
             mean, lo, hi = by_k[k]
-            verdict = "higher" if lo > 0 else "lower" if hi < 0 else "not distinguishable from"
+            verdict = "higher than" if lo > 0 else "lower than" if hi < 0 else "not distinguishable from"
             lines.append(
-                f"- pass@{k}: {LABELS.get(a, a)} is {verdict} {'than ' if verdict != 'not distinguishable from' else ''}"
-                f"{LABELS.get(b, b)} ({mean:+.3f}, 95% interval {lo:+.3f} to {hi:+.3f})."
+                f"- pass@{k}: {LABELS.get(a, a)} is {verdict} {_the(b)} "
+                f"({mean:+.3f}, 95% interval {lo:+.3f} to {hi:+.3f})."
             )
+    by_k = result["differences"].get("grpo+a_grae - grpo")
+    if by_k:
+        above = [k for k in s.ks if by_k[k][1] > 0]
+        below = [k for k in s.ks if by_k[k][2] < 0]
+        lines.append(
+            f"- Over every k: GRPO + A-GRAE minus GRPO has a mean of {min(v[0] for v in by_k.values()):+.3f} to "
+            f"{max(v[0] for v in by_k.values()):+.3f}; its interval excludes 0 at k = {', '.join(map(str, above)) or 'none'}"
+            + (f" (below GRPO at k = {', '.join(map(str, below))})" if below else "")
+            + "."
+        )
     return lines
 
 
