@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from mmrl.commands.train import cpu_thread_policy
+from mmrl.commands.train import cpu_thread_policy, quiet_libraries
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run_demo_command(args: argparse.Namespace) -> int:
     cpu_thread_policy()
+    quiet_libraries(verbose=False)
     import logging
     import time
 

@@ -68,8 +68,14 @@ _NOTICES = {"accelerate.utils.other": ("Removed shared tensor",)}
 def quiet_libraries(verbose: bool) -> None:
     """One line per step and the warnings that matter: accelerate's INFO lines (loading and saving
     states), its tied-weights notice and transformers' model-loading bars are hidden unless
-    ``verbose``. Applies to this process (the settings are global to ``logging``)."""
+    ``verbose``, and vLLM logs warnings only. Applies to this process (the settings are global to
+    ``logging``); ``VLLM_LOGGING_LEVEL`` set by the user wins."""
     logging.getLogger("accelerate").setLevel(logging.NOTSET if verbose else logging.WARNING)
+    # vLLM configures its loggers from this variable when it is first imported (at engine start)
+    if verbose:
+        os.environ["VLLM_LOGGING_LEVEL"] = "INFO"
+    else:
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     for name, texts in _NOTICES.items():
         logger = logging.getLogger(name)
         for f in [f for f in logger.filters if isinstance(f, _DropMessages)]:

@@ -51,3 +51,18 @@ def test_verbose_shows_the_libraries_notices(model, tmp_path, caplog, capfd):
     assert [r for r in records if r.name.startswith("accelerate") and r.levelno == logging.INFO]
     assert any("Removed shared tensor" in r.getMessage() for r in records)
     assert "Loading weights" in capfd.readouterr().err
+
+
+def test_vllm_logs_warnings_only_unless_verbose(monkeypatch):
+    import os
+
+    from mmrl.commands.train import quiet_libraries
+
+    monkeypatch.delenv("VLLM_LOGGING_LEVEL", raising=False)
+    quiet_libraries(verbose=False)
+    assert os.environ["VLLM_LOGGING_LEVEL"] == "WARNING"
+    quiet_libraries(verbose=True)
+    assert os.environ["VLLM_LOGGING_LEVEL"] == "INFO"
+    monkeypatch.setenv("VLLM_LOGGING_LEVEL", "DEBUG")  # the user's choice wins when not verbose
+    quiet_libraries(verbose=False)
+    assert os.environ["VLLM_LOGGING_LEVEL"] == "DEBUG"
