@@ -72,8 +72,8 @@ FULL = DemoPlan(
     temperature=0.7,
     difficulty=(1, 2),
     budget_minutes=15,
-    seconds_per_token=0.012,
-    seconds_per_sequence=0.7,
+    seconds_per_token=0.0022,
+    seconds_per_sequence=0.27,
     tokens_per_response=30,
 )
 
