@@ -247,6 +247,17 @@ def run_command(cmd: list[str], log_path: Path, dry_run: bool) -> float:
     return seconds
 
 
+def _evaluated(s: Setup, name: str, model_dir: Path | None) -> bool:
+    """Whether ``OUT/eval/NAME`` holds a finished evaluation of this shape, newer than the model."""
+    path = s.out / "eval" / name / "results.json"
+    if not path.exists() or (model_dir is not None and not model_dir.is_dir()):
+        return False
+    doc = json.loads(path.read_text())
+    (bench,) = doc["benchmarks"].values()
+    same = doc["sampling"]["n"] == s.eval_n and len(bench["problems"]) == s.eval_problems
+    return same and (model_dir is None or path.stat().st_mtime > model_dir.stat().st_mtime)
+
+
 def run_experiment(s: Setup, dry_run: bool = False) -> dict[str, float]:
     """Every stage not already done; returns the seconds of what ran now, by stage name."""
     from mmrl.config import save_config
@@ -259,7 +270,7 @@ def run_experiment(s: Setup, dry_run: bool = False) -> dict[str, float]:
         prepare_smollm2()
     timings_path = s.out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    stages = [("eval/base", eval_command(s, s.model, "base"))]
+    stages = [] if _evaluated(s, "base", None) else [("eval/base", eval_command(s, s.model, "base"))]
     for method, seed in s.runs():
         name = run_name(method, seed)
         cfg = train_config(s, method, seed)
@@ -268,7 +279,8 @@ def run_experiment(s: Setup, dry_run: bool = False) -> dict[str, float]:
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(cfg, run_dir / "experiment_config.yaml")
             stages.append((f"train/{name}", ["mmrl", "train", str(run_dir / "experiment_config.yaml")]))
-        stages.append((f"eval/{name}", eval_command(s, str(run_dir / "final"), name)))
+        if not _evaluated(s, name, run_dir / "final"):
+            stages.append((f"eval/{name}", eval_command(s, str(run_dir / "final"), name)))
     for i, (stage, cmd) in enumerate(stages, 1):
         print(f"[{i}/{len(stages)}] {stage}", flush=True)
         seconds = run_command(cmd, s.out / "logs" / f"{stage.replace('/', '_')}.log", dry_run)
@@ -327,20 +339,31 @@ def paired_difference(
     return bootstrap_mean(tables, problems, rng)
 
 
-def analyse(s: Setup) -> dict[str, Any]:
-    """pass@k per method (mean and interval over problems and seeds) and the differences."""
+def analyse(s: Setup, saved: dict[str, dict[str, list[int]]] | None = None) -> dict[str, Any]:
+    """pass@k per method (mean and interval over problems and seeds) and the differences. Each
+    model's per-problem ``(n, c)`` comes from its eval directory, else from ``saved`` (the counts an
+    earlier report kept, so that a fresh checkout can add seeds to a committed report)."""
     rng = random.Random(0)
+    saved = saved or {}
+    counts: dict[str, dict[str, tuple[int, int]]] = {}
     runs: dict[str, dict[str, Path]] = {"base": {"base": s.out / "eval" / "base"}}
     for method, seed in s.runs():
         runs.setdefault(method, {})[str(seed)] = s.out / "eval" / run_name(method, seed)
     # tables[method][seed][k][problem]: the unbiased pass@k of every evaluated model
     tables: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
     for method, by_seed in runs.items():
-        done = {seed: d for seed, d in by_seed.items() if (d / "results.json").exists()}
+        for d in by_seed.values():
+            if (d / "results.json").exists():
+                counts[d.name] = load_counts(d)
+            elif d.name in saved:
+                counts[d.name] = {pid: (int(n), int(c)) for pid, (n, c) in saved[d.name].items()}
+        done = {seed: d.name for seed, d in by_seed.items() if d.name in counts}
         if done:
-            tables[method] = {seed: per_problem_passk(load_counts(d), s.ks) for seed, d in done.items()}
+            tables[method] = {seed: per_problem_passk(counts[name], s.ks) for seed, name in done.items()}
     if "base" not in tables:
-        raise SystemExit(f"no base evaluation in {s.out / 'eval' / 'base'}; run the experiment first")
+        raise SystemExit(
+            f"no base evaluation in {s.out / 'eval' / 'base'} nor in the report's results JSON; run the experiment first"
+        )
     problems = sorted(set.intersection(*(set(t[1]) for ts in tables.values() for t in ts.values())))
 
     def at(method: str, k: int) -> dict[str, dict[str, float]]:
@@ -356,26 +379,45 @@ def analyse(s: Setup) -> dict[str, Any]:
         for a, b in pairs
     }
     seeds = {m: len(ts) for m, ts in tables.items()}
-    return {"problems": len(problems), "seeds": seeds, "passk": passk, "differences": diffs}
+    return {"problems": len(problems), "seeds": seeds, "passk": passk, "differences": diffs, "counts": counts}
 
 
-def training_curves(s: Setup) -> dict[str, dict[str, list[tuple[int, float]]]]:
-    """Per method: each metric's mean over seeds at each step (training and validation metrics)."""
-    wanted = ("reward/accuracy", "advantages/omega", "val/entropy", "val/pass@1", "actor/entropy_mean")
+WANTED = ("reward/accuracy", "advantages/omega", "val/entropy", "val/pass@1", "actor/entropy_mean")
+
+
+def run_series(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """Each wanted metric of one run's ``metrics.jsonl`` as (step, value) pairs."""
+    out: dict[str, list[tuple[int, float]]] = {w: [] for w in WANTED}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        for w in WANTED:
+            if isinstance(row.get(w), (int, float)) and math.isfinite(row[w]):
+                out[w].append((int(row["step"]), float(row[w])))
+    return out
+
+
+def training_curves(
+    s: Setup, saved: dict[str, Any] | None = None
+) -> tuple[dict[str, dict[str, list[tuple[int, float]]]], dict[str, Any]]:
+    """Per method: each metric's mean over seeds at each step; and each run's own series (from its
+    ``metrics.jsonl``, else from ``saved``, the series an earlier report kept)."""
+    saved = saved or {}
+    by_run: dict[str, Any] = {}
     out: dict[str, dict[str, list[tuple[int, float]]]] = {}
     for method in dict.fromkeys(m for m, _ in s.runs()):
-        per_step: dict[str, dict[int, list[float]]] = {w: {} for w in wanted}
+        per_step: dict[str, dict[int, list[float]]] = {w: {} for w in WANTED}
         for seed in s.seeds if method in s.methods else s.control_seeds:
-            path = s.out / "runs" / run_name(method, seed) / "metrics.jsonl"
-            if not path.exists():
+            name = run_name(method, seed)
+            path = s.out / "runs" / name / "metrics.jsonl"
+            series = run_series(path) if path.exists() else saved.get(name)
+            if not series:
                 continue
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                for w in wanted:
-                    if isinstance(row.get(w), (int, float)) and math.isfinite(row[w]):
-                        per_step[w].setdefault(int(row["step"]), []).append(float(row[w]))
+            by_run[name] = series
+            for w in WANTED:
+                for step, value in series.get(w, []):
+                    per_step[w].setdefault(int(step), []).append(float(value))
         out[method] = {w: sorted((st, sum(v) / len(v)) for st, v in d.items()) for w, d in per_step.items()}
-    return out
+    return out, by_run
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -488,10 +530,11 @@ def _curve_line(curves: dict[str, Any], method: str, metric: str) -> str:
 
 def write_report(s: Setup, report_dir: Path) -> Path:
     """The Markdown report, the two figures and the results JSON in ``report_dir``."""
-    result = analyse(s)
-    curves = training_curves(s)
-    report_dir.mkdir(parents=True, exist_ok=True)
     stem = "agrae_vs_grpo"
+    saved = _saved_results(s, report_dir / f"{stem}_results.json")
+    result = analyse(s, saved.get("counts"))
+    curves, by_run = training_curves(s, saved.get("runs"))
+    report_dir.mkdir(parents=True, exist_ok=True)
     main = ["base", *s.methods]
     controls = ["base", "grpo", *s.controls] if s.controls else []
     plot_passk(result, s.ks, main, report_dir / f"{stem}_passk.png")
@@ -500,11 +543,13 @@ def write_report(s: Setup, report_dir: Path) -> Path:
         plot_passk(result, s.ks, controls, report_dir / f"{stem}_controls_passk.png")
         plot_training(curves, ["grpo", *s.controls], report_dir / f"{stem}_controls_training.png")
     timings_path = s.out / "timings.json"
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    timings = dict(saved.get("seconds", {}))
+    timings.update(json.loads(timings_path.read_text()) if timings_path.exists() else {})
     doc = {
-        "setup": {k: (str(v) if isinstance(v, Path) else v) for k, v in s.__dict__.items()},
+        "setup": _setup_dict(s),
         **result,
         "curves": curves,
+        "runs": by_run,
         "seconds": timings,
     }
     (report_dir / f"{stem}_results.json").write_text(json.dumps(doc, indent=1) + "\n")
@@ -512,6 +557,30 @@ def write_report(s: Setup, report_dir: Path) -> Path:
     path = report_dir / f"{stem}.md"
     path.write_text(text)
     return path
+
+
+#: The setup fields that make two reports' numbers comparable (the seeds and methods may differ).
+_SAME = ("model", "steps", "prompts_per_step", "group_size", "learning_rate", "difficulty", "eval_problems",
+         "eval_n", "val_every", "val_problems", "val_n", "max_new_tokens")  # fmt: skip
+
+
+def _setup_dict(s: Setup) -> dict[str, Any]:
+    return {
+        k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+        for k, v in s.__dict__.items()
+    }
+
+
+def _saved_results(s: Setup, path: Path) -> dict[str, Any]:
+    """An earlier report's results JSON when it was made with the same setup, else nothing."""
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    mine = _setup_dict(s)
+    if any(doc.get("setup", {}).get(k) != mine[k] for k in _SAME):
+        print(f"note: {path} was made with another setup; it is replaced, not extended", file=sys.stderr)
+        return {}
+    return doc
 
 
 def report_markdown(
