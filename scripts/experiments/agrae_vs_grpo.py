@@ -258,8 +258,12 @@ def _evaluated(s: Setup, name: str, model_dir: Path | None) -> bool:
     return same and (model_dir is None or path.stat().st_mtime > model_dir.stat().st_mtime)
 
 
-def run_experiment(s: Setup, dry_run: bool = False) -> dict[str, float]:
-    """Every stage not already done; returns the seconds of what ran now, by stage name."""
+def run_experiment(
+    s: Setup, dry_run: bool = False, reported: frozenset[str] = frozenset()
+) -> dict[str, float]:
+    """Every stage not already done; returns the seconds of what ran now, by stage name. Models in
+    ``reported`` (names whose counts the report's results JSON already holds) are neither trained
+    nor evaluated again."""
     from mmrl.config import save_config
     from mmrl.models import SMOLLM2_ALIAS, prepare_smollm2
     from mmrl.train.demo import PROMPT_TEMPLATE
@@ -270,9 +274,13 @@ def run_experiment(s: Setup, dry_run: bool = False) -> dict[str, float]:
         prepare_smollm2()
     timings_path = s.out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    stages = [] if _evaluated(s, "base", None) else [("eval/base", eval_command(s, s.model, "base"))]
+    done = "base" in reported or _evaluated(s, "base", None)
+    stages = [] if done else [("eval/base", eval_command(s, s.model, "base"))]
     for method, seed in s.runs():
         name = run_name(method, seed)
+        if name in reported and not (s.out / "eval" / name).exists():
+            print(f"{name}: in the report already (its counts are in the results JSON); not run again")
+            continue
         cfg = train_config(s, method, seed)
         run_dir = Path(cfg.trainer.output_dir)
         if not (run_dir / "final").is_dir():
@@ -740,7 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     s = setup_from(args)
     started = time.perf_counter()
     if not args.report_only:
-        run_experiment(s, dry_run=args.dry_run)
+        saved = _saved_results(s, Path(args.report) / "agrae_vs_grpo_results.json")
+        run_experiment(s, dry_run=args.dry_run, reported=frozenset(saved.get("counts", {})))
     if args.dry_run:
         return 0
     path = write_report(s, Path(args.report))

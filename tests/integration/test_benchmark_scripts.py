@@ -76,6 +76,9 @@ def test_agrae_experiment_runs_resumes_and_reports(tmp_path):
     _run(*fresh, "--report-only")
     again = json.loads((report / "agrae_vs_grpo_results.json").read_text())
     assert again["passk"] == results["passk"] and again["counts"] == results["counts"]
+    # ... and running it there trains and evaluates nothing that the report already holds
+    proc = _run(*fresh)
+    assert "train/" not in proc.stdout and "eval/" not in proc.stdout and "not run again" in proc.stdout
 
 
 def test_gpu_check_parses_and_refuses_without_cuda(tmp_path):
