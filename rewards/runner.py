@@ -432,16 +432,21 @@ class RewardRunner:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise RewardError(f"{len(waiting)} scoring workers did not start within {timeout_s:g} s")
-                for conn in wait(list(waiting), timeout=left):
-                    worker = waiting[conn]
-                    try:
-                        message = pickle.loads(conn.recv_bytes())
-                    except (EOFError, OSError):
-                        self._replace(worker)
-                        continue
-                    if message[0] == "ready":
-                        worker.ready = True
-                        self._boot_failures = 0
+                self._receive_ready(waiting, left)
+
+    def _receive_ready(self, waiting: dict[Any, Any], timeout: float) -> None:
+        """Read the start-up messages of the ``waiting`` workers (by connection) for up to
+        ``timeout`` seconds: a worker that says ready is marked so, one that died is replaced."""
+        for conn in wait(list(waiting), timeout=timeout):
+            worker = waiting[conn]
+            try:
+                message = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                self._replace(worker)
+                continue
+            if message[0] == "ready":
+                worker.ready = True
+                self._boot_failures = 0
 
     def _ensure_workers(self, count: int) -> None:
         while len(self._workers) < count:
@@ -735,16 +740,7 @@ class RewardRunner:
             deadline = min(w.boot_deadline for w in self._workers)
             if time.monotonic() > deadline:
                 raise RewardError(f"no scoring worker started within {_START_TIMEOUT_S:g} s")
-            for conn in wait(list(waiting), timeout=max(0.0, deadline - time.monotonic())):
-                worker = waiting[conn]
-                try:
-                    message = pickle.loads(conn.recv_bytes())
-                except (EOFError, OSError):
-                    self._replace(worker)
-                    continue
-                if message[0] == "ready":
-                    worker.ready = True
-                    self._boot_failures = 0
+            self._receive_ready(waiting, max(0.0, deadline - time.monotonic()))
 
     def _run_remote_batch(
         self,

@@ -88,11 +88,9 @@ class Setup:
 
     @property
     def ks(self) -> list[int]:
-        ks, k = [], 1
-        while k < self.eval_n:
-            ks.append(k)
-            k *= 2
-        return [*ks, self.eval_n]
+        from mmrl.eval.suite import default_ks
+
+        return default_ks(self.eval_n)
 
     def runs(self) -> list[tuple[str, int]]:
         """(method, seed) of every training run, the main comparison first."""
