@@ -233,6 +233,9 @@ class CheckpointManager:
         doomed += [c.path for c in found if not c.complete and c.step < newest]
         doomed += [p for p in self.root.glob(".tmp-step_*") if p.is_dir()]
         for path in doomed:
+            # The marker goes first: a kill half-way through leaves a directory that is no longer
+            # "complete", never a complete-looking one with files missing.
+            (path / COMPLETE_MARKER).unlink(missing_ok=True)
             shutil.rmtree(path, ignore_errors=True)
         return doomed
 

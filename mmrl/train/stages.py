@@ -564,13 +564,13 @@ class TruncationAlarm:
             else "they have no final answer and get reward 0 (reward.score_truncated=false)"
         )
         remedy = (
-            "they are left out of the loss (algorithm.mask_truncated=true)"
+            "Raise rollout.max_new_tokens (they are left out of the loss: algorithm.mask_truncated=true)"
             if self.masked
-            else "or set algorithm.mask_truncated=true to leave them out of the loss"
+            else "Raise rollout.max_new_tokens, or set algorithm.mask_truncated=true to leave them out of the loss"
         )
         log.warning(
             "step %d: %.1f%% of responses were cut off at rollout.max_new_tokens=%d (response/truncated_frac > "
-            "%.2f); %s. Raise rollout.max_new_tokens, %s. This warning repeats at most every %d steps",
+            "%.2f); %s. %s. This warning repeats at most every %d steps",
             step,
             100 * truncated_frac,
             self.max_new_tokens,

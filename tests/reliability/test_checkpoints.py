@@ -10,7 +10,13 @@ import random
 import pytest
 import torch
 
-from mmrl.checkpoints import CheckpointError, file_sha256, verify_checkpoint
+from mmrl.checkpoints import (
+    COMPLETE_MARKER,
+    CheckpointError,
+    file_sha256,
+    list_checkpoints,
+    verify_checkpoint,
+)
 from mmrl.train.checkpoint import CheckpointManager, find_resume_checkpoint
 
 
@@ -65,6 +71,7 @@ def _flip_a_byte(file, offset=None):
     file.write_bytes(bytes(data))
 
 
+@pytest.mark.reliability(13)
 def test_manifest_holds_the_sha256_of_every_file(run):
     manager, *_ = run
     path = manager.root / "step_2"
@@ -81,6 +88,7 @@ def test_manifest_holds_the_sha256_of_every_file(run):
     assert not list(path.glob("*.pkl")), "no pickle is written"
 
 
+@pytest.mark.reliability(13)
 def test_same_size_corruption_of_the_weights_is_refused_on_resume_naming_the_file(run):
     manager, *_ = run
     weights = manager.root / "step_2" / "model.safetensors"
@@ -99,6 +107,7 @@ def test_same_size_corruption_of_the_weights_is_refused_on_resume_naming_the_fil
         manager.load(weights.parent)
 
 
+@pytest.mark.reliability(13)
 def test_garbage_rng_state_is_refused_on_resume_naming_the_file(run):
     manager, *_ = run
     path = manager.root / "step_2"
@@ -111,6 +120,7 @@ def test_garbage_rng_state_is_refused_on_resume_naming_the_file(run):
         manager.load(path)
 
 
+@pytest.mark.reliability(13)
 def test_resume_restores_scheduler_and_rng_from_json(run):
     manager, model, opt, sched = run
     path = manager.root / "step_2"
@@ -122,6 +132,7 @@ def test_resume_restores_scheduler_and_rng_from_json(run):
     assert (random.random(), float(torch.rand(1))) == draws
 
 
+@pytest.mark.reliability(13)
 def test_crafted_scheduler_pickle_never_runs_code_on_resume(run, tmp_path, caplog):
     manager, *_ = run
     path = manager.root / "step_2"
@@ -149,6 +160,7 @@ def test_crafted_scheduler_pickle_never_runs_code_on_resume(run, tmp_path, caplo
     assert not marker.exists()
 
 
+@pytest.mark.reliability(13)
 def test_crafted_rng_pickle_never_runs_code_on_resume(run, tmp_path):
     manager, *_ = run
     path = manager.root / "step_2"
@@ -164,6 +176,7 @@ def test_crafted_rng_pickle_never_runs_code_on_resume(run, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.reliability(13)
 def test_a_pickle_dropped_into_a_checkpoint_outside_its_manifest_is_never_read(run, tmp_path):
     manager, *_ = run
     path = manager.root / "step_2"
@@ -174,6 +187,7 @@ def test_a_pickle_dropped_into_a_checkpoint_outside_its_manifest_is_never_read(r
     assert not marker.exists()
 
 
+@pytest.mark.reliability(13)
 def test_a_manifest_pointing_outside_the_checkpoint_is_refused(run, tmp_path):
     manager, *_ = run
     path = manager.root / "step_2"
@@ -186,6 +200,7 @@ def test_a_manifest_pointing_outside_the_checkpoint_is_refused(run, tmp_path):
         manager.load(path)
 
 
+@pytest.mark.reliability(13)
 def test_a_checkpoint_of_an_earlier_mmrl_still_resumes(tmp_path):
     """Earlier checkpoints: the scheduler registered with accelerate (custom_checkpoint_0.pkl),
     accelerate's RNG pickle, a manifest of sizes. Their pickles are plain data and still load."""
@@ -213,6 +228,7 @@ def test_a_checkpoint_of_an_earlier_mmrl_still_resumes(tmp_path):
     assert sched.last_epoch == 1 and float(torch.rand(1)) == draw
 
 
+@pytest.mark.reliability(13)
 def test_resuming_a_run_from_a_crafted_checkpoint_directory_never_runs_code(tmp_path, caplog):
     import shutil
 
@@ -251,6 +267,7 @@ def test_resuming_a_run_from_a_crafted_checkpoint_directory_never_runs_code(tmp_
     assert not marker.exists()
 
 
+@pytest.mark.reliability(13)
 def test_a_sharded_checkpoint_from_outside_the_run_is_refused(run, tmp_path):
     import shutil
 
@@ -264,3 +281,120 @@ def test_a_sharded_checkpoint_from_outside_the_run_is_refused(run, tmp_path):
         find_resume_checkpoint(manager.root, str(foreign))
     shutil.move(foreign, manager.root / "step_3")
     assert find_resume_checkpoint(manager.root, str(manager.root / "step_3")) == manager.root / "step_3"
+
+
+# -- moved: which checkpoint resume picks, and what it refuses (12, 13) --------------------------
+
+
+@pytest.fixture
+def setup(tmp_path):
+    manager, model, opt, _ = _setup(tmp_path / "checkpoints")
+    return manager, model, opt
+
+
+@pytest.mark.reliability(12)
+def test_a_save_killed_before_its_marker_is_skipped(setup, caplog):
+    manager, model, opt = setup
+    manager.save(1, {"step": 1})
+    manager.save(2, {"step": 2})
+    (manager.root / "step_2" / COMPLETE_MARKER).unlink()  # killed between rename and marker
+    (manager.root / ".tmp-step_3").mkdir()  # killed while writing the next one
+    assert find_resume_checkpoint(manager.root, "auto") == manager.root / "step_1"
+    assert "skipping checkpoint" in caplog.text and "step_2" in caplog.text
+    # the next complete save clears the debris
+    manager.save(3, {"step": 3})
+    assert [c.step for c in list_checkpoints(manager.root)] == [1, 3]
+    assert not (manager.root / ".tmp-step_3").exists()
+
+
+@pytest.mark.reliability(13)
+def test_a_broken_newest_checkpoint_is_an_error_naming_it(setup):
+    manager, model, opt = setup
+    manager.save(1, {"step": 1})
+    newest = manager.save(2, {"step": 2})
+    optimizer_file = newest / "optimizer.bin"
+    optimizer_file.write_bytes(optimizer_file.read_bytes()[:10])  # truncated
+    with pytest.raises(CheckpointError, match=r"step_2 is broken: optimizer.bin has 10 bytes") as err:
+        find_resume_checkpoint(manager.root, "auto")
+    assert "step_1" in str(err.value)  # says which older one to use instead
+
+
+@pytest.mark.reliability(13)
+def test_checkpoints_that_are_all_incomplete_never_start_from_scratch_silently(setup):
+    manager, model, opt = setup
+    manager.save(1, {"step": 1})
+    (manager.root / "step_1" / COMPLETE_MARKER).unlink()
+    with pytest.raises(CheckpointError, match="none is complete.*trainer.resume=never"):
+        find_resume_checkpoint(manager.root, "auto")
+    assert find_resume_checkpoint(manager.root, "never") is None
+    with pytest.raises(CheckpointError, match="no COMPLETE marker"):
+        find_resume_checkpoint(manager.root, str(manager.root / "step_1"))
+
+
+@pytest.mark.reliability(13)
+def test_a_corrupt_file_that_keeps_its_size_fails_at_load_with_the_name(setup):
+    manager, model, opt = setup
+    path = manager.save(1, {"step": 1})
+    state = path / "trainer_state.json"
+    state.write_text("{" * state.stat().st_size)  # the same size: only the content hash sees it
+    with pytest.raises(CheckpointError, match=r"the contents of trainer_state.json changed"):
+        manager.load(path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["trainer_state.json"]["sha256"] = file_sha256(state)  # a manifest that agrees
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match=r"step_1 could not be loaded: JSONDecodeError"):
+        manager.load(path)
+
+
+# -- a run resumed from a broken checkpoint (13) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def text_dir(tmp_path_factory):
+    from mmrl.testing import save_tiny_text_model
+
+    return save_tiny_text_model(tmp_path_factory.mktemp("tiny-text"))
+
+
+def _cfg(text_dir, run, *overrides):
+    from tests.integration.train.helpers import tiny_text_config
+
+    return tiny_text_config(text_dir, run, "trainer.max_steps=4", "trainer.save_every=2", *overrides)
+
+
+@pytest.mark.reliability(13)
+def test_a_broken_newest_checkpoint_is_reported_by_name(text_dir, tmp_path, capsys):
+    from mmrl.cli import main
+    from mmrl.config import save_config
+    from mmrl.train import fit
+    from tests.integration.train.helpers import read_metrics
+
+    run = tmp_path / "run"
+    fit(_cfg(text_dir, run, "trainer.save_final=false"))
+    weights = run / "checkpoints" / "step_4" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match="step_4 is broken: model.safetensors"):
+        fit(_cfg(text_dir, run, "trainer.max_steps=6"))
+    # the command line says the same, exit code 1, and nothing was trained or deleted
+    config = save_config(_cfg(text_dir, run, "trainer.max_steps=6"), tmp_path / "config.yaml")
+    assert main(["train", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "step_4 is broken" in err and "step_2" in err
+    assert [m["step"] for m in read_metrics(run)] == [1, 2, 3, 4]
+    assert [c.step for c in list_checkpoints(run / "checkpoints")] == [2, 4]
+
+
+@pytest.mark.reliability(13)
+@pytest.mark.parametrize(
+    "lost", ["trainer_state.json", "optimizer.bin", "scheduler.json", "rng_state_0.json"]
+)
+def test_a_deleted_state_file_is_named_and_nothing_starts_from_scratch(run, lost):
+    manager, model, opt, sched = run
+    newest = manager.root / "step_2"
+    (newest / lost).unlink()  # the data position, optimizer moments, schedule or RNG states
+    with pytest.raises(CheckpointError, match=rf"step_2 is broken: {lost} is missing") as err:
+        find_resume_checkpoint(manager.root, "auto")
+    assert "step_1" in str(err.value)  # the way forward: the older complete checkpoint
+    with pytest.raises(CheckpointError, match=rf"{lost} is missing"):
+        manager.load(newest)
+    assert [c.step for c in list_checkpoints(manager.root)] == [1, 2]  # nothing moved or deleted
