@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 import mmrl.train.checkpoint as checkpoint
+from mmrl.checkpoints import COMPLETE_MARKER
 from mmrl.train.checkpoint import CheckpointManager
 
 #: Where step 4's save is killed, in the order a save passes them.
@@ -75,7 +76,8 @@ def arm(point: str) -> None:
 
     def rmtree(path, ignore_errors=False):
         if point == "during_prune" and Path(path).name.startswith("step_"):
-            files = sorted(p for p in Path(path).rglob("*") if p.is_file())
+            # Files in any order the file system lists them: here the marker last.
+            files = sorted(p for p in Path(path).rglob("*") if p.is_file() and p.name != COMPLETE_MARKER)
             for p in files[: len(files) // 2]:
                 p.unlink()
             die()
