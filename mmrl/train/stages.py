@@ -43,6 +43,7 @@ from mmrl.policy.base import Policy
 from mmrl.rollout import RolloutEngine, Sampling, SyncProbe
 from mmrl.train.batching import mini_batch_groups, plan_micro_batches
 from mmrl.train.metrics import PhaseTimer
+from mmrl.train.watchdog import collective
 from mmrl.types import Example, Rollout, Score
 
 log = logging.getLogger(__name__)
@@ -127,14 +128,17 @@ def reduce_over_ranks(
     if accelerator.num_processes == 1:
         return dict(values)
     keys = list(values)
+    op = "the all-reduce of " + ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
     t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=accelerator.device)
-    summed = accelerator.reduce(t.clone(), reduction="sum")
+    with collective(op, accelerator.process_index):
+        summed = accelerator.reduce(t.clone(), reduction="sum")
     out = dict(zip(keys, summed.tolist(), strict=True))
     if maximum:
         local = torch.tensor(
             [float(values[k]) for k in maximum], dtype=torch.float64, device=accelerator.device
         )
-        largest = accelerator.gather(local[None]).max(dim=0).values.tolist()
+        with collective(f"the all-gather of {', '.join(maximum)}", accelerator.process_index):
+            largest = accelerator.gather(local[None]).max(dim=0).values.tolist()
         out.update(zip(maximum, largest, strict=True))
     return out
 

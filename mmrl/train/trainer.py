@@ -60,7 +60,7 @@ from mmrl.train.stages import (
     update_policy,
 )
 from mmrl.train.validation import load_eval_examples, validate, validation_images
-from mmrl.train.watchdog import Watchdog
+from mmrl.train.watchdog import Watchdog, collective
 from mmrl.types import Example
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def prompts_within_budget(policy: Any, examples: Sequence[Example], accelerator:
     if world > 1:
         from accelerate.utils import gather_object
 
-        over = gather_object(over)
+        with collective("the gather of the over-budget prompt ids", rank):
+            over = gather_object(over)
     if not over:
         return list(examples)
     dropped = set(over)
@@ -188,7 +189,7 @@ class Trainer:
         if t.micro_batch_size == "auto":
             log.info("micro-batch size %d (%s)", self.micro_batch_size, why)
         self.world, self.rank = acc.num_processes, acc.process_index
-        self.watchdog = Watchdog(t.stall_timeout_s, rank=self.rank)
+        self.watchdog = Watchdog(t.stall_timeout_s, rank=self.rank, world_size=self.world)
         if t.prompts_per_step % self.world:
             raise ConfigError(
                 f"trainer.prompts_per_step={t.prompts_per_step} must be divisible by the number of processes "
@@ -542,7 +543,8 @@ class Trainer:
 
             for record in records:
                 record["rank"] = self.rank
-            records = gather_object(records)
+            with collective("the gather of the rollouts to write", self.rank):
+                records = gather_object(records)
         if self.is_main:
             write_rollouts(self.run_dir, step, records)
 

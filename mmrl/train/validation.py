@@ -23,6 +23,7 @@ from mmrl.data.image_store import IMAGES_DIR, ImageStore
 from mmrl.eval import EvalResult, evaluate_examples
 from mmrl.rollout import Sampling
 from mmrl.train.sampler import shard_for_rank
+from mmrl.train.watchdog import collective
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,10 @@ def validate(
     if world > 1:
         from accelerate.utils import gather_object
 
-        problems = gather_object(problems)
-        dropped_rows = gather_object(dropped_rows)
-        parts = gather_object([entropy])
+        with collective("the gather of the validation results", rank):
+            problems = gather_object(problems)
+            dropped_rows = gather_object(dropped_rows)
+            parts = gather_object([entropy])
         entropy = (sum(p[0] for p in parts), sum(p[1] for p in parts))
     if accelerator is not None and not accelerator.is_main_process:
         return None

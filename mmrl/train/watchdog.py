@@ -12,7 +12,10 @@ after every micro-batch). A thread looks at the clock every second or so:
   never returns to Python), it is ended with ``os._exit(1)`` after the same message on stderr.
 
 Every process runs its own watchdog: a rank waiting in a collective for a stalled one stalls in the
-same stage, so each rank ends with the error rather than waiting forever.
+same stage, so each rank ends with the error rather than waiting forever. Collectives run inside
+``collective(op)``: a rank stalled there says so ("waiting for the other ranks in <op>"), which tells
+the waiting ranks from the stalled one, and a collective that fails (a peer exited) is an error
+naming this rank and the op (``CollectiveError``), not a bare backend traceback.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from mmrl.errors import UserError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["StallError", "Watchdog"]
+__all__ = ["CollectiveError", "StallError", "Watchdog", "collective"]
 
 #: The signal that carries ``StallError`` into the training thread (handler installed by ``start``).
 STALL_SIGNAL = signal.SIGUSR2
@@ -41,6 +44,38 @@ SHOWN_IDS = 8
 
 class StallError(UserError):
     """A stage made no progress for ``trainer.stall_timeout_s`` seconds."""
+
+
+class CollectiveError(UserError):
+    """A collective operation across ranks failed, usually because another rank stopped."""
+
+
+#: The watchdog of this process while one runs (``Watchdog.start`` to ``close``), for ``collective``.
+_active: Watchdog | None = None
+
+
+@contextlib.contextmanager
+def collective(op: str, rank: int = 0) -> Iterator[None]:
+    """Run a collective ``op`` (e.g. "the all-reduce of reward_sum, ...") of process ``rank``.
+
+    While it runs, the watchdog's messages say the stage is waiting for the other ranks in ``op``;
+    an exception from it becomes ``CollectiveError`` naming the rank and the op.
+    """
+    dog = _active
+    if dog is not None:
+        dog.waiting = op
+    try:
+        yield
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        raise CollectiveError(
+            f"rank {rank}: {op} failed ({type(exc).__name__}: {str(exc)[:300]}). Another rank has usually "
+            "stopped or stalled first: its own message names the stage and the reason"
+        ) from exc
+    finally:
+        if dog is not None:
+            dog.waiting = None
 
 
 @dataclass
@@ -58,12 +93,16 @@ class Watchdog:
     Args:
         timeout_s: ``trainer.stall_timeout_s``.
         rank: This process's rank, named in the messages.
+        world_size: The number of processes (the rank is named when there are several).
         grace_s: How long to wait for the interrupted thread to unwind before ``os._exit(1)``.
     """
 
-    def __init__(self, timeout_s: float, *, rank: int = 0, grace_s: float | None = None):
+    def __init__(self, timeout_s: float, *, rank: int = 0, world_size: int = 1, grace_s: float | None = None):
         self.timeout_s = float(timeout_s)
         self.rank = rank
+        self.world_size = world_size
+        #: The collective this process is waiting in (``collective``), named in the messages.
+        self.waiting: str | None = None
         self.grace_s = grace_s if grace_s is not None else max(10.0, min(120.0, 0.1 * self.timeout_s))
         self.step = 0
         self.fired: str | None = None
@@ -83,7 +122,9 @@ class Watchdog:
         """Start watching (from the thread that trains); a no-op when disabled or already started."""
         if not self.enabled or self._thread is not None:
             return
+        global _active
         self._owner = threading.get_ident()
+        _active = self
         if threading.current_thread() is threading.main_thread():
             self._previous_handler = signal.signal(STALL_SIGNAL, self._raise_stall)
             self._installed = True
@@ -92,6 +133,9 @@ class Watchdog:
 
     def close(self) -> None:
         """Stop watching and restore the signal handler."""
+        global _active
+        if _active is self:
+            _active = None
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -128,9 +172,11 @@ class Watchdog:
         ids = list(stage.pending[:SHOWN_IDS])
         more = f" and {len(stage.pending) - SHOWN_IDS} more" if len(stage.pending) > SHOWN_IDS else ""
         pending = f"; pending examples: {', '.join(ids)}{more}" if ids else ""
-        rank = f" on rank {self.rank}" if self.rank else ""
+        rank = f" on rank {self.rank}" if self.rank or self.world_size > 1 else ""
+        waiting = f", waiting for the other ranks in {self.waiting}" if self.waiting else ""
         return (
-            f"stage {stage.name!r} of step {stage.step}{rank} has made no progress for {idle:.0f} s{pending}"
+            f"stage {stage.name!r} of step {stage.step}{rank} has made no progress for {idle:.0f} s"
+            f"{waiting}{pending}"
         )
 
     def _watch(self) -> None:

@@ -51,4 +51,4 @@ def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: p
     if skipped:
         write(f"  skipped (not every test ran): {', '.join(f'{n} ({PLAN[n].title})' for n in skipped)}")
     if unseen:
-        write(f"  not run here: {', '.join(f'{n} ({PLAN[n].title})' for n in unseen)}")
+        write(f"  not run here: {' '.join(map(str, unseen))} (GPU items: tests/gpu, skipped without CUDA)")
