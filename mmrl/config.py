@@ -173,7 +173,7 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-Probability = Annotated[float, Field(gt=0, le=1)]  # top_p, memory fractions: 0 would mean nothing
+Probability = Annotated[float, Field(gt=0, le=1)]  # top_p: 0 would mean nothing
 
 # --------------------------------------------------------------------------------------------
 # The tree
@@ -284,8 +284,11 @@ class DataConfig(Section):
 
 @config_section
 class VllmConfig(Section):
-    gpu_memory_utilization: Probability = opt(
-        0.5, "Fraction of GPU memory vLLM may take (it shares the GPU with training)."
+    gpu_memory_utilization: Annotated[float, Field(gt=0, lt=1)] = opt(
+        0.5,
+        "Fraction of GPU memory vLLM may take (it shares the GPU with training).",
+        hint="the policy's weights are on the GPU when vLLM starts, and vLLM refuses a share it cannot get; "
+        "e.g. 0.5",
     )
     tensor_parallel_size: PositiveInt = opt(1, "vLLM tensor parallel degree within a node.")
     enable_sleep_mode: bool = opt(
@@ -572,6 +575,12 @@ class TrainerConfig(Section):
     )
     max_consecutive_nonfinite: PositiveInt = opt(
         3, "Abort after this many steps in a row with a non-finite loss or gradient."
+    )
+    preflight: bool = opt(
+        True,
+        "On CUDA, run one forward/backward at the worst-case micro-batch (micro_batch_size rows of "
+        "max_prompt_length + max_new_tokens tokens) before step 1: an out-of-memory there is an error naming "
+        "the settings that lower the peak, instead of a crash in a later step. Off CUDA it does nothing.",
     )
     save_final: bool = opt(True, "Write final/ as a plain Hugging Face checkpoint at the end.")
     merge_lora: bool = opt(True, "Merge LoRA adapters into final/ (otherwise save the adapter).")

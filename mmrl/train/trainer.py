@@ -45,6 +45,7 @@ from mmrl.train.metrics import (
     rollout_records,
     write_rollouts,
 )
+from mmrl.train.preflight import memory_preflight, worst_case
 from mmrl.train.resume import check_resume_config, save_start_config
 from mmrl.train.sampler import PromptSampler, shard_for_rank
 from mmrl.train.stages import (
@@ -309,6 +310,9 @@ class Trainer:
         config.step_N.yaml (``mmrl.train.resume``); validate if asked."""
         cfg = self.cfg
         self.watchdog.start()
+        if cfg.trainer.preflight:
+            with self.watchdog.stage("preflight"):
+                self.preflight()
         if self.resume_from is not None:
             state = self.checkpoints.load(self.resume_from, verified=True)
             self.load_state_dict(state)
@@ -333,6 +337,25 @@ class Trainer:
             log.info("%s", self.plan())
         if cfg.eval.before_train and self.step == 0:
             self.metrics.log(0, self.run_validation(0))
+
+    def preflight(self, force: bool = False) -> int | None:
+        """The memory pre-flight (``mmrl.train.preflight``) at this run's worst case; peak bytes on CUDA."""
+        t = self.cfg.trainer
+        case = worst_case(
+            self.micro_batch_size,
+            t.max_tokens_per_micro_batch,
+            self.policy.max_prompt_length,
+            self.cfg.rollout.max_new_tokens,
+        )
+        return memory_preflight(
+            self.policy,
+            self.accelerator,
+            case,
+            micro_batch_size=self.micro_batch_size,
+            gradient_checkpointing=self.cfg.model.gradient_checkpointing,
+            colocated=getattr(self.engine, "name", "") == "vllm",
+            force=force,
+        )
 
     def plan(self) -> str:
         """What this run will do: model, algorithm, data, steps, samples per step, where it writes."""

@@ -1,7 +1,11 @@
 """The reliability plan: twenty failures a run must survive, each guarded by tests marked
-``@pytest.mark.reliability(N)`` (here, or in ``tests/gpu`` for the items that need CUDA).
+``@pytest.mark.reliability(N)``. They live in ``tests/reliability``, except where they need what
+that folder cannot give: the vLLM engine (``tests/vllm``, a pytest process of its own, run on CPU
+by ``make test``) or CUDA (``tests/gpu``, skipped without it).
 
-``pytest tests/reliability`` ends with a line per item: which hold, which fail, which were not run.
+Every pytest run that ran marked tests ends with which items hold, fail or were not run
+(``tests/conftest.py``): ``pytest tests/reliability`` for the CPU items, ``pytest tests/vllm`` for
+items 10 and 11.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import NamedTuple
 class Item(NamedTuple):
     title: str
     expectation: str
-    gpu: bool = False
+    #: The tests folder that holds this item's tests.
+    where: str = "reliability"
 
 
 PLAN: dict[int, Item] = {
@@ -57,9 +62,17 @@ PLAN: dict[int, Item] = {
         "image tokens over the prompt budget",
         "the row is left out at load and counted, never truncated through its image tokens",
     ),
-    10: Item("rollout/trainer parity", "the engine's and the trainer's inputs and log-probs agree", gpu=True),
+    10: Item(
+        "rollout/trainer parity",
+        "the engine's and the trainer's prompt ids and log-probs agree, text and images; an image the "
+        "engine resized differently is an error",
+        where="vllm",
+    ),
     11: Item(
-        "weight-sync canary", "a perturbed layer changes the engine's log-probs to the trainer's", gpu=True
+        "weight-sync canary",
+        "a perturbed language-model or vision-tower layer moves the engine's log-probs away from the "
+        "trainer's, and a sync brings them back; a second sync changes nothing",
+        where="vllm",
     ),
     12: Item(
         "kill -9 during a checkpoint save",
@@ -75,7 +88,12 @@ PLAN: dict[int, Item] = {
         "the optimizer step is skipped and counted, K in a row abort; zero-variance groups, all-masked "
         "responses and an impossible micro-batch give no NaN or a config error",
     ),
-    16: Item("worst-case memory pre-flight", "an OOM at start names the knobs that fix it", gpu=True),
+    16: Item(
+        "worst-case memory pre-flight",
+        "one forward/backward at the worst-case micro-batch before step 1; an out-of-memory there names "
+        "the settings that fix it",
+        where="gpu",
+    ),
     17: Item(
         "rank-divergent bad sample (2 ranks)",
         "ranks agree on every skip and neither hangs; a stalled rank ends every rank with an error "

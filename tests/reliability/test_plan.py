@@ -1,9 +1,11 @@
-"""Every item of the reliability plan has its tests: the CPU items here, the CUDA ones in tests/gpu."""
+"""Every item of the reliability plan has its tests, in the folder the plan names for it."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
 
 from .plan import PLAN
 
@@ -19,14 +21,17 @@ def _marked(folder: Path) -> dict[int, list[str]]:
     return found
 
 
-def test_every_cpu_item_of_the_plan_has_a_test_in_tests_reliability():
-    marked = _marked(TESTS / "reliability")
-    missing = [f"{n} ({item.title})" for n, item in PLAN.items() if not item.gpu and n not in marked]
-    assert not missing, f"plan items without a test in tests/reliability: {missing}"
-    assert not [n for n in marked if n not in PLAN], "a test names an item the plan does not have"
+@pytest.mark.parametrize("folder", ["reliability", "vllm", "gpu"], ids=lambda f: f"tests-{f}-folder")
+def test_every_item_of_the_plan_has_a_test_in_its_folder(folder):
+    marked = _marked(TESTS / folder)
+    missing = [f"{n} ({item.title})" for n, item in PLAN.items() if item.where == folder and n not in marked]
+    assert not missing, f"plan items without a test in tests/{folder}: {missing}"
 
 
-def test_every_gpu_item_of_the_plan_has_a_test_in_tests_gpu():
-    marked = _marked(TESTS / "gpu")
-    missing = [f"{n} ({item.title})" for n, item in PLAN.items() if item.gpu and n not in marked]
-    assert not missing, f"CUDA plan items without a test in tests/gpu: {missing}"
+def test_marked_tests_name_items_of_the_plan_in_their_folder():
+    for folder in ("reliability", "vllm", "gpu", "unit", "integration"):
+        for n, files in _marked(TESTS / folder).items():
+            assert n in PLAN, f"{files} name item {n}, which the plan does not have"
+            assert PLAN[n].where == folder, (
+                f"{files} in tests/{folder} guard item {n}, planned in tests/{PLAN[n].where}"
+            )

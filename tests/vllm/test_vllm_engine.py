@@ -62,6 +62,7 @@ def test_engine_from_config_serves_the_checkpoint(text_setup):
     assert engine.weight_sync == "reload_weights" and not engine.enable_sleep_mode  # CPU
 
 
+@pytest.mark.reliability(10)
 def test_text_rollouts_grouped_and_matching_the_trainer(text_setup):
     policy, engine = text_setup
     prompts, _ = policy.prepare(text_examples(3))
@@ -85,6 +86,7 @@ def test_text_rollouts_grouped_and_matching_the_trainer(text_setup):
     assert len({r.response_ids for r in unseeded[:4]}) > 1
 
 
+@pytest.mark.reliability(11)
 def test_weight_push_with_the_probe_before_and_after(text_setup):
     policy, engine = text_setup
     prompts, _ = policy.prepare(text_examples(2))
@@ -107,6 +109,7 @@ def test_weight_push_with_the_probe_before_and_after(text_setup):
     assert [r.response_ids for r in greedy] == [r.response_ids for r in reference]
 
 
+@pytest.mark.reliability(11)
 def test_checkpoint_push_path(text_setup):
     """The path used when vLLM's engine core runs in another process (save + reload from disk)."""
     policy, engine = text_setup
@@ -150,6 +153,7 @@ def vision_setup(request):
     engine.close()
 
 
+@pytest.mark.reliability(10)
 def test_vision_rollouts_same_inputs_and_parity(vision_setup):
     policy, engine = vision_setup
     prompts, _ = policy.prepare(vision_examples())
@@ -165,6 +169,19 @@ def test_vision_rollouts_same_inputs_and_parity(vision_setup):
     _assert_parity(probe.check(batch.rollout_logprobs, trainer, batch.response_mask))
 
 
+@pytest.mark.reliability(10)
+def test_an_image_the_engine_resized_differently_is_an_error_not_a_silent_mismatch(vision_setup):
+    policy, engine = vision_setup
+    # The trainer's images resized under 4x the engine's max_pixels: vLLM resizes them again, smaller.
+    other = VisionPolicy(policy.model, policy.processor, MIN_PIXELS, 4 * MAX_PIXELS, max_prompt_length=1024)
+    prompts, _ = other.prepare(vision_examples()[:1])
+    with pytest.raises(
+        RuntimeError, match=r"example 'v0': vLLM processed the prompt into \d+ tokens, the policy into"
+    ):
+        engine.generate(prompts, 1, Sampling(max_new_tokens=2, seed=0))
+
+
+@pytest.mark.reliability(11)
 def test_vision_tower_and_language_model_push(vision_setup):
     policy, engine = vision_setup
     prompts, _ = policy.prepare(vision_examples())
