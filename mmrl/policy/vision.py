@@ -60,6 +60,11 @@ def resize_image(image: Any, min_pixels: int, max_pixels: int, factor: int) -> A
     new_height, new_width = smart_resize(
         height, width, factor=factor, min_pixels=min_pixels, max_pixels=max_pixels
     )
+    if min(new_height, new_width) < factor:
+        # A long thin image under a small max_pixels: the short side rounds down to 0. It becomes one
+        # factor wide and as long as max_pixels allows (the aspect ratio is not kept).
+        longest = max(factor, max_pixels // factor // factor * factor)
+        new_height, new_width = (factor, longest) if height < width else (longest, factor)
     if (new_width, new_height) == (width, height):
         return image
     # The same call as qwen_vl_utils.fetch_image (PIL's default resampling).

@@ -2,7 +2,8 @@
 
 The layout, and how a usable checkpoint is found, are ``mmrl.checkpoints`` (the evaluator reads
 them too). How one is written (``CheckpointManager.save``): every file goes into ``.tmp-step_N``,
-the manifest (size and sha256 of every file) is written, the directory is renamed to ``step_N``,
+the manifest (size and sha256 of every file, the large ones hashed while they were written:
+``mmrl.train.hashed_save``) is written, the directory is renamed to ``step_N``,
 and only then the ``COMPLETE`` marker appears. Old checkpoints beyond ``trainer.keep_last`` are
 deleted only after that, so a crash at any moment leaves the previous complete checkpoint in place.
 
@@ -56,6 +57,7 @@ from mmrl.checkpoints import (
     verify_checkpoint,
     write_manifest,
 )
+from mmrl.train.hashed_save import hashing_saves
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +200,14 @@ class CheckpointManager:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
         self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(tmp))
+        with hashing_saves(tmp) as hashed:  # the weights and optimizer state, hashed as written
+            self.accelerator.save_state(str(tmp))
         rank = self.accelerator.process_index
         (tmp / LEGACY_RNG_STATE.format(rank=rank)).unlink(missing_ok=True)  # kept as JSON instead
         _write_json(tmp / RNG_STATE.format(rank=rank), rng_state())
         self.accelerator.wait_for_everyone()
         if self._main:
-            known = {TRAINER_STATE: _write_json(tmp / TRAINER_STATE, trainer_state)}
+            known = {**hashed, TRAINER_STATE: _write_json(tmp / TRAINER_STATE, trainer_state)}
             if self.scheduler is not None:
                 known[SCHEDULER_STATE] = _write_json(tmp / SCHEDULER_STATE, self.scheduler.state_dict())
             if write_extra is not None:

@@ -1,23 +1,20 @@
-"""Faults and hostile input, one test per failure, each named after what it guards against.
+"""Faults and hostile input: the reliability plan (``plan.py``), one or more tests per item, each
+named after the failure it guards against and marked ``@pytest.mark.reliability(N)``.
 
-``pytest tests/reliability`` is the count of what holds. Modules:
+``pytest tests/reliability`` ends with which items hold. Items 10 and 11 (rollout/trainer parity, the
+weight-sync canary) need the vLLM engine and live in ``tests/vllm``; item 16 (the memory pre-flight)
+needs CUDA and lives in ``tests/gpu``. Modules:
 
-* ``test_rows``: malformed dataset rows (``"images": 5``, a recipe that crashes) are bad rows with
-  their index, never a bare ``TypeError``.
-* ``test_config_values``: NaN or infinity in any float field fails at config load, naming it.
-* ``test_rewards``: a step in which no response could be scored warns instead of training on nothing.
-* ``test_checkpoints``: corruption of any checkpoint file (same size included) is found on resume and
-  named with the way forward; no pickle in a checkpoint directory can run code on resume.
-* ``test_images``: image paths cannot leave the dataset (absolute, ``..``, ``~``, symlinks) nor tell
-  whether a file outside exists; sizes are bounded before reading; downloads go to public addresses
-  only, bounded in bytes and time.
-* ``test_prompt_budget``: over-budget prompts are left out once, before training, on every rank alike.
-* ``test_truncation``: many truncated responses warn with the fix; ``algorithm.mask_truncated`` leaves
-  them out of the loss (zero gradient).
-* ``test_eval``: problems left out of an evaluation show in ``report.md``; ``--strict`` fails instead.
-* ``test_watchdog``: a stage that never returns is warned about, then ends the run with an error.
-
-Hung, crashing and adversarial verifiers, degenerate images, deterministic resume, saves killed
-mid-write and non-finite steps are tested where those parts live (``tests/unit/verifiers``,
-``tests/unit/data``, ``tests/integration/train/test_resume.py``).
+* ``test_rewards``, ``test_verifiers``: hung, raising, off-thread and adversarial verifiers, reward
+  hacking, steps where nothing could be scored (1-5).
+* ``test_truncation``: truncated responses flagged, masked when asked, warned about (6).
+* ``test_image_rows``, ``test_images``: unreadable and degenerate images, paths that leave the dataset,
+  size and download bounds (7, 8).
+* ``test_prompt_budget``: prompts (image tokens included) over the budget left out at load (9).
+* ``test_crash_and_resume``, ``test_checkpoints``: saves killed at any point, corrupt or crafted
+  checkpoints, deterministic resume, non-finite steps (12-15).
+* ``test_ranks``, ``test_watchdog``: two ranks with a fault on one; stalled stages (17, 18).
+* ``test_rows``, ``test_dataset_schema``, ``test_eval``: malformed rows and benchmarks (19).
+* ``test_config_values``, ``test_config_checks``: configuration errors before any model loads (20).
+* ``test_preflight``: the memory pre-flight's CPU-checkable parts.
 """

@@ -398,3 +398,53 @@ def test_a_deleted_state_file_is_named_and_nothing_starts_from_scratch(run, lost
     with pytest.raises(CheckpointError, match=rf"{lost} is missing"):
         manager.load(newest)
     assert [c.step for c in list_checkpoints(manager.root)] == [1, 2]  # nothing moved or deleted
+
+
+# -- saving is one pass: the large files are hashed as they are written -------------------------
+
+
+@pytest.mark.reliability(13)
+def test_weights_and_optimizer_are_hashed_while_written_not_read_back(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    import mmrl.checkpoints as checkpoints
+
+    manager, model, opt, _ = _setup(tmp_path / "checkpoints")
+    model(torch.ones(2, 4)).pow(2).sum().backward()
+    opt.step()
+    read_back = []
+    real = checkpoints.file_sha256
+    monkeypatch.setattr(checkpoints, "file_sha256", lambda p: read_back.append(p.name) or real(p))
+    path = manager.save(1, {"step": 1})
+    assert "model.safetensors" not in read_back and "optimizer.bin" not in read_back, read_back
+    monkeypatch.undo()
+    files = json.loads((path / "manifest.json").read_text())["files"]
+    for name in ("model.safetensors", "optimizer.bin"):
+        assert files[name]["sha256"] == file_sha256(path / name)  # what was hashed is what is on disk
+    verify_checkpoint(path, contents=True)
+    weights = load_file(str(path / "model.safetensors"))  # any safetensors reader loads it
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    saved_opt = torch.load(path / "optimizer.bin", weights_only=True)
+    assert torch.equal(saved_opt["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+
+
+def test_safetensors_written_one_tensor_at_a_time_match_the_library(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from mmrl.train.hashed_save import write_safetensors
+
+    tensors = {
+        "b": torch.arange(6, dtype=torch.bfloat16).reshape(2, 3),
+        "a": torch.randn(5, dtype=torch.float32),
+        "c": torch.tensor([True, False]),
+        "d": torch.zeros(0, 4, dtype=torch.int64),
+        "e": torch.tensor(3, dtype=torch.int8),
+    }
+    digest = write_safetensors(tensors, tmp_path / "mine.safetensors", {"format": "pt"})
+    assert digest == file_sha256(tmp_path / "mine.safetensors")
+    mine = load_file(str(tmp_path / "mine.safetensors"))
+    save_file(tensors, str(tmp_path / "library.safetensors"), metadata={"format": "pt"})
+    library = load_file(str(tmp_path / "library.safetensors"))
+    assert mine.keys() == library.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert mine[k].dtype == v.dtype and torch.equal(mine[k], v) and torch.equal(library[k], v)

@@ -1,5 +1,7 @@
 """Images stay inside the dataset: a row cannot make mmrl read, or tell about, a file elsewhere;
-sizes are bounded before anything is read; downloads go to public addresses only, bounded."""
+sizes are bounded before anything is read; downloads go to public addresses only, bounded.
+Degenerate images (decompression bombs, tiny ones, extreme aspect ratios, CMYK/RGBA/16-bit) are
+skipped with a reason or come out as RGB within ``[data.min_pixels, data.max_pixels]``."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ import os
 import threading
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 import mmrl.data.images as images
 from mmrl.data import DataValidationError, load_examples
 from mmrl.data.images import ImageProblem, decode_image
+from tests.unit.data.test_images import png_bytes, png_header_only
 
 
 def png(color=(0, 128, 255), size=(8, 6)) -> bytes:
@@ -147,6 +150,124 @@ def test_image_bytes_in_a_row_over_max_image_bytes_are_refused():
     assert info.value.reason == "image_too_large"
 
 
+# -- degenerate images -------------------------------------------------------------------------
+
+
+def _write(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.reliability(8)
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda d: _write(d / "bomb.png", png_header_only(20000, 20000)), "image_oversized"),
+        (lambda d: _write(d / "warn.png", png_header_only(10000, 9500)), "image_oversized"),
+        (lambda d: _write(d / "thin.png", png_bytes(Image.new("RGB", (1, 300)))), "image_aspect"),
+    ],
+)
+def test_a_decompression_bomb_or_an_extreme_aspect_ratio_has_its_reason_and_names_the_file(
+    tmp_path, make, reason
+):
+    value = make(tmp_path)
+    with pytest.raises(ImageProblem) as info:
+        decode_image(value, base_dir=tmp_path)
+    assert info.value.reason == reason
+    if isinstance(value, str) and not value.startswith("data:"):
+        assert info.value.path.endswith(value.rsplit("/", 1)[-1])
+
+
+@pytest.mark.reliability(8)
+def test_pil_limit_is_read_at_call_time(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageProblem) as info:
+        decode_image(png_bytes(Image.new("RGB", (20, 20))))
+    assert info.value.reason == "image_oversized"
+
+
+@pytest.mark.reliability(8)
+def test_transparency_is_composited_on_white_and_greyscale_16_bit_is_rescaled():
+    clear = Image.new("RGBA", (3, 3), (0, 0, 0, 0))
+    assert decode_image(clear).getpixel((1, 1)) == (255, 255, 255)
+    half = Image.new("LA", (2, 2), (0, 128))
+    assert decode_image(half).getpixel((0, 0)) == (127, 127, 127)
+    deep = Image.new("I;16", (2, 1))
+    deep.putpixel((0, 0), 0)
+    deep.putpixel((1, 0), 65535)
+    out = decode_image(png_bytes(deep))
+    assert out.mode == "RGB" and out.getpixel((0, 0)) == (0, 0, 0) and out.getpixel((1, 0)) == (255, 255, 255)
+    cmyk = Image.new("CMYK", (2, 2), (0, 255, 255, 0))
+    assert decode_image(cmyk).getpixel((0, 0)) == (255, 0, 0)
+
+
+#: The pixel bounds of the policy below: 4 to 16 merged 28x28 patches, so at most 16 image tokens.
+MIN_PIXELS, MAX_PIXELS = 28 * 28 * 4, 28 * 28 * 16
+
+
+@pytest.fixture
+def degenerate_rows(tmp_path):
+    """``rows.jsonl``: one image row per degenerate kind, in the order of ``files``."""
+    img = tmp_path / "img"
+    img.mkdir()
+    (img / "bomb.png").write_bytes(png_header_only(20000, 20000))  # 68 bytes claiming 400M pixels
+    Image.new("RGB", (1, 300), (0, 0, 255)).save(img / "thin.png")
+    Image.new("RGB", (10, 10), (0, 255, 0)).save(img / "tiny.png")
+    Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(img / "cmyk.jpg", quality=95)
+    Image.new("RGBA", (30, 40), (0, 0, 0, 0)).save(img / "rgba.png")
+    deep = Image.new("I;16", (64, 48), 0)
+    deep.paste(65535, (32, 0, 64, 48))  # left half black, right half white, in 16 bits
+    deep.save(img / "deep.png")
+    files = ["bomb.png", "thin.png", "tiny.png", "cmyk.jpg", "rgba.png", "deep.png"]
+    rows = [
+        {"id": name.split(".")[0], "question": "<image>What is shown?", "answer": "1", "image": f"img/{name}"}
+        for name in files
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.reliability(8)
+def test_degenerate_images_are_skipped_with_a_reason_or_come_out_rgb_within_the_pixel_bounds(
+    degenerate_rows, monkeypatch
+):
+    from mmrl.policy import VisionPolicy
+    from mmrl.testing import tiny_vl_model
+
+    real_load = ImageFile.ImageFile.load
+
+    def load(image):  # the bomb must be refused from its header, never decoded (1.2 GB of RGB)
+        assert image.size[0] * image.size[1] < 10**7, f"decoding a {image.size} image"
+        return real_load(image)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    data = load_examples("jsonl", path=str(degenerate_rows), max_bad_fraction=1.0)
+    issues = {i.row_index: (i.reason, i.detail) for i in data.report.issues}
+    assert issues.keys() == {0, 1}
+    assert issues[0][0] == "image_oversized" and "decompression-bomb limit" in issues[0][1]
+    assert issues[1][0] == "image_aspect" and "1x300 has an aspect ratio above 200" in issues[1][1]
+
+    policy = VisionPolicy(*tiny_vl_model("qwen2_vl", seed=0), MIN_PIXELS, MAX_PIXELS)
+    out = {}
+    for example in data:
+        prompt = policy.encode(example)
+        (image,) = prompt.example.images
+        width, height = image.size
+        assert image.mode == "RGB" and width % 28 == 0 and height % 28 == 0, (example.id, image)
+        assert MIN_PIXELS <= width * height <= MAX_PIXELS, (example.id, image.size)
+        image_tokens = prompt.prompt_ids.count(policy.image_token_id)
+        assert image_tokens == width * height // (28 * 28) <= MAX_PIXELS // (28 * 28)
+        out[example.id.rsplit("/", 1)[1]] = image
+    assert list(out) == ["tiny", "cmyk", "rgba", "deep"]
+    assert out["tiny"].size == (56, 56)  # 10x10 scaled up to min_pixels
+    assert out["tiny"].getpixel((28, 28)) == (0, 255, 0)
+    r, g, b = out["cmyk"].getpixel((10, 10))
+    assert r > 200 and g < 60 and b < 60  # CMYK (0, 255, 255, 0) is red
+    assert out["rgba"].getpixel((10, 10)) == (255, 255, 255)  # transparent on white, not black
+    assert out["deep"].getpixel((5, 5)) == (0, 0, 0) and out["deep"].getpixel((50, 40)) == (255, 255, 255)
+
+
 # -- downloads ---------------------------------------------------------------------------------
 
 
@@ -267,3 +388,19 @@ def test_a_remote_image_that_takes_too_long_is_abandoned(serve, localhost_is_pub
     with pytest.raises(ImageProblem) as info:
         decode_image(f"{server.url}/a.png", allow_remote=True)
     assert info.value.reason == "image_remote_failed" and "more than 20 s" in info.value.detail
+
+
+@pytest.mark.reliability(8)
+@pytest.mark.parametrize("size", [(150, 10), (10, 150), (2000, 20)])
+def test_a_thin_image_under_a_small_max_pixels_is_resized_not_rounded_to_zero(size):
+    from PIL import Image
+
+    from mmrl.policy.vision import resize_image
+
+    max_pixels = 28 * 28 * 4
+    out = resize_image(Image.new("RGB", size, "red"), 28 * 28, max_pixels, 28)
+    width, height = out.size
+    assert min(width, height) == 28 and width % 28 == 0 and height % 28 == 0
+    assert width * height <= max_pixels
+    assert (width > height) == (size[0] > size[1])  # the long side stays the long side
+    assert resize_image(out, 28 * 28, max_pixels, 28).size == out.size  # resizing again is the identity

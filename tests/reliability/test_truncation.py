@@ -1,5 +1,6 @@
-"""Truncated responses: a run where many are cut off says so (with the fix), and
-``algorithm.mask_truncated`` leaves them out of the loss entirely."""
+"""Truncated responses: one cut off at ``rollout.max_new_tokens`` is flagged and, unless
+``reward.score_truncated``, scored as no answer; a run where many are cut off logs the fraction and
+says so (with the fix); ``algorithm.mask_truncated`` leaves them out of the loss entirely."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from mmrl.algos import resolve_algorithm
 from mmrl.config import load_config
 from mmrl.policy import TextPolicy
 from mmrl.rollout import HFEngine, Sampling
-from mmrl.testing import tiny_text_model
+from mmrl.testing import save_tiny_text_model, tiny_text_model
+from mmrl.train import fit
 from mmrl.train.stages import (
     StepBatch,
     StepContext,
@@ -24,8 +26,46 @@ from mmrl.train.stages import (
     update_policy,
 )
 from mmrl.types import Example, Score
+from tests.integration.train.helpers import read_metrics, read_rollouts, tiny_text_config
 
 
+@pytest.fixture(scope="module")
+def text_dir(tmp_path_factory):
+    return save_tiny_text_model(tmp_path_factory.mktemp("tiny-text"))
+
+
+def always_right(response: str, example: Example) -> Score:
+    """Every response is right: a reward of 0 can only come from the truncation rule."""
+    return Score(1.0, correct=True, components={"accuracy": 1.0})
+
+
+@pytest.mark.reliability(6)
+@pytest.mark.parametrize("score_truncated", [False, True])
+def test_a_response_cut_off_at_max_new_tokens_is_flagged_and_gets_reward_0_unless_score_truncated(
+    text_dir, tmp_path, score_truncated
+):
+    run = tmp_path / "run"
+    cfg = tiny_text_config(
+        text_dir,
+        run,
+        "reward.verifier=tests.reliability.test_truncation:always_right",
+        f"reward.score_truncated={str(score_truncated).lower()}",
+        "trainer.max_steps=1",
+        "trainer.save_final=false",
+    )
+    fit(cfg)
+    records = read_rollouts(run, 1)
+    cut = [r for r in records if r["finish_reason"] == "length"]
+    stopped = [r for r in records if r["finish_reason"] == "stop"]
+    assert cut and stopped and len(cut) + len(stopped) == len(records), "the test needs both kinds"
+    assert all(r["response_tokens"] == cfg.rollout.max_new_tokens for r in cut)  # the cap, no stop
+    assert all(r["reward"] == 1.0 for r in stopped)
+    assert all(r["reward"] == (1.0 if score_truncated else 0.0) for r in cut)
+    (metrics,) = read_metrics(run)
+    assert metrics["response/truncated_frac"] == len(cut) / len(records)
+
+
+@pytest.mark.reliability(6)
 def test_more_than_a_tenth_truncated_warns_with_the_fix_at_most_every_50_steps(caplog):
     alarm = TruncationAlarm(max_new_tokens=512, masked=False, scored=False)
     with caplog.at_level(logging.WARNING, logger="mmrl.train.stages"):
@@ -40,14 +80,10 @@ def test_more_than_a_tenth_truncated_warns_with_the_fix_at_most_every_50_steps(c
     assert "reward 0 (reward.score_truncated=false)" in first
 
 
-def test_a_run_whose_responses_are_mostly_truncated_warns_once(tmp_path, caplog):
-    from mmrl.testing import save_tiny_text_model
-    from mmrl.train import fit
-    from tests.integration.train.helpers import read_metrics, tiny_text_config
-
-    model_dir = save_tiny_text_model(tmp_path / "model")
+@pytest.mark.reliability(6)
+def test_a_run_whose_responses_are_mostly_truncated_warns_once(text_dir, tmp_path, caplog):
     cfg = tiny_text_config(
-        model_dir, tmp_path / "run", "rollout.stop=[]", "rollout.max_new_tokens=2", "trainer.save_final=false"
+        text_dir, tmp_path / "run", "rollout.stop=[]", "rollout.max_new_tokens=2", "trainer.save_final=false"
     )
     with caplog.at_level(logging.WARNING, logger="mmrl.train.stages"):
         fit(cfg)
@@ -119,6 +155,7 @@ def _subset(batch: StepBatch, keep: list[int]) -> StepBatch:
     )
 
 
+@pytest.mark.reliability(6)
 @pytest.mark.parametrize("agg", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum-norm"])
 def test_masked_truncated_rows_contribute_zero_gradient(batch_and_policy, agg):
     batch, policy = batch_and_policy
@@ -146,6 +183,7 @@ def test_masked_truncated_rows_contribute_zero_gradient(batch_and_policy, agg):
     assert any(not torch.equal(x, y) for x, y in zip(a, full, strict=True)), "unmasked, they do count"
 
 
+@pytest.mark.reliability(6)
 def test_mask_truncated_is_off_by_default_and_set_from_the_config():
     assert _settings().mask_truncated is False
     assert _settings("algorithm.mask_truncated=true").mask_truncated is True
