@@ -331,7 +331,9 @@ class RolloutConfig(Section):
     stop: list[str] = opt([], "Extra stop strings (the end-of-sequence token always stops).")
     batch_size: PositiveInt = opt(64, "Sequences per generation call of the 'hf' engine.")
     hf_cache: Literal["auto", "dynamic", "static"] = opt(
-        "auto", "KV cache of the 'hf' engine; 'auto': static for text models on CUDA, else dynamic."
+        "auto",
+        "KV cache of the 'hf' engine; 'auto': static for text models on CUDA, else dynamic. Never static under "
+        "mixed precision (autocast over float32 weights), where transformers' static cache fails.",
     )
     sync_probe_threshold: PositiveFloat = opt(
         0.1,

@@ -12,7 +12,8 @@ What it adds over a plain ``generate`` loop:
   step by step (one ``[B, V]`` tensor alive, never ``[B, T, V]``);
 * exact ``finish_reason`` (``stop`` on end-of-sequence or a stop string, else ``length``) and the
   response cut right after the stop token;
-* a static KV cache on CUDA (``rollout.hf_cache``), the fastest transformers path measured.
+* a static KV cache on CUDA (``rollout.hf_cache``), the fastest transformers path measured there,
+  when the model computes in its weights' dtype (not under the trainer's mixed precision).
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ class HFEngine:
         policy: the policy whose ``model`` is sampled (read at every call, so a trainer that
             wraps or replaces ``policy.model`` is followed).
         batch_size: sequences per ``generate`` call (``rollout.batch_size``).
-        cache: ``"dynamic"``, ``"static"`` or ``"auto"`` (static for text models on CUDA).
+        cache: ``"dynamic"``, ``"static"`` or ``"auto"`` (static for text models on CUDA); never
+            static under mixed precision (``_use_static_cache``).
     """
 
     name = "hf"
@@ -139,6 +141,7 @@ class HFEngine:
         self.policy = policy
         self.batch_size = batch_size
         self.cache = cache
+        self._warned_static = False
         self._stop_criteria: dict[tuple[str, ...], Any] = {}
 
     # -- public ----------------------------------------------------------------------------------
@@ -199,6 +202,27 @@ class HFEngine:
         return self._stop_criteria[stop]
 
     def _use_static_cache(self, device: torch.device) -> bool:
+        """Whether this call uses transformers' static KV cache.
+
+        Not under autocast over weights of another dtype (the trainer's mixed precision): a static
+        cache takes its dtype from the first keys, which rotary embeddings leave in the weights'
+        float32 while the values come out of the projection in bf16, and ``generate`` then fails
+        ("index_copy_(): self and source expected to have the same dtype"). The dynamic cache
+        concatenates and has no such constraint.
+        """
+        compute = getattr(self.policy, "compute_dtype", None)
+        weights = next(self.policy.model.parameters()).dtype
+        mixed = compute is not None and compute != weights
+        if self.cache == "static" and mixed and not self._warned_static:
+            self._warned_static = True
+            log.warning(
+                "rollout.hf_cache=static does not work under mixed precision (%s products over %s weights); "
+                "the hf engine uses the dynamic cache instead",
+                str(compute).removeprefix("torch."),
+                str(weights).removeprefix("torch."),
+            )
+        if mixed:
+            return False
         if self.cache == "static":
             return True
         return self.cache == "auto" and device.type == "cuda" and not self.policy.is_vision

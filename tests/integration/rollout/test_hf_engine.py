@@ -241,3 +241,37 @@ def test_top_k_and_top_p_truncate_the_sampled_distribution(text_policy, truncati
     truncated = engine.generate(prompts, 3, Sampling(max_new_tokens=6, seed=0, **truncation))
     assert [r.response_ids for r in truncated] == [g.response_ids for g in greedy for _ in range(3)]
     assert all(lp == pytest.approx(0.0, abs=1e-6) for r in truncated for lp in r.logprobs)
+
+
+def test_the_static_cache_samples_what_the_dynamic_cache_samples(text_policy):
+    prompts, _ = text_policy.prepare(text_examples(2))
+    sampling = Sampling(temperature=1.0, max_new_tokens=8, seed=7)
+    dynamic = HFEngine(text_policy, cache="dynamic").generate(prompts, 3, sampling)
+    static = HFEngine(text_policy, cache="static").generate(prompts, 3, sampling)
+    assert [r.response_ids for r in static] == [r.response_ids for r in dynamic]
+    assert_close(
+        torch.tensor([x for r in static for x in r.logprobs]),
+        torch.tensor([x for r in dynamic for x in r.logprobs]),
+        atol=1e-5,
+        rtol=0,
+    )
+
+
+def test_a_static_cache_under_mixed_precision_falls_back_to_the_dynamic_one(tmp_path, caplog):
+    """The trainer's bf16 autocast over float32 weights leaves rotary keys in float32 and values in
+    bf16, which transformers' static cache cannot hold: generate used to fail on its first step."""
+    import logging
+
+    from mmrl.testing import save_tiny_text_model
+    from mmrl.train import fit
+    from tests.integration.train.helpers import read_metrics, tiny_text_config
+
+    model_dir = save_tiny_text_model(tmp_path / "model")
+    run = tmp_path / "run"
+    cfg = tiny_text_config(
+        model_dir, run, "trainer.max_steps=1", "trainer.mixed_precision=bf16", "rollout.hf_cache=static"
+    )
+    with caplog.at_level(logging.WARNING, logger="mmrl.rollout.hf_engine"):
+        fit(cfg)
+    assert [m["step"] for m in read_metrics(run)] == [1]
+    assert "rollout.hf_cache=static does not work under mixed precision" in caplog.text
