@@ -72,6 +72,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from mmrl.config import RewardConfig
+from mmrl.errors import UserError
 from mmrl.plugins import describe
 from mmrl.types import SCORE_STATUSES, Example, Score
 from rewards.functions import (
@@ -390,14 +391,44 @@ class RewardRunner:
         return tuple(rf.name for rf in self.functions) if self.functions is not None else ()
 
     def check_examples(self, examples: Sequence[Example]) -> None:
-        """Fail now (``UserError``) when a TRL-style function names a column the data lacks, or a
-        task names no verifier, rather than at the first batch."""
+        """Fail now (``UserError``) rather than at the first batch, after the model has loaded, when
+        a TRL-style function names a column the data lacks, a task names no verifier, or a reward
+        function that is not built in cannot score at all.
+
+        For the last, the first example's gold answer is scored as a response (``\\boxed{GOLD}``),
+        where the batches will be scored (in a worker when it can import the function): a function
+        that raises on it, returns something unusable (NaN, an infinity, text, a list of the wrong
+        length) or cannot be loaded by the worker fails here. A timeout does not (a first call may
+        load something); a built-in verifier is not tried (``check_gold`` reads every gold at load).
+        """
         for example in examples[:1]:
             if self.functions is not None:
                 for rf in self.functions:
                     check_columns(rf, example)
+                custom = any(not is_builtin(rf.fn) for rf in self.functions)
             else:
-                self._named_route(self.cfg.verifier if self.cfg.verifier is not None else example.task)
+                name = self.cfg.verifier if self.cfg.verifier is not None else example.task
+                custom = not is_builtin(self._named_route(name).rf.fn)
+            if custom:
+                self._try_gold(example)
+
+    def _try_gold(self, example: Example) -> None:
+        """Score ``example``'s gold answer as a response; raise ``UserError`` when that is an error."""
+        probe = f"\\boxed{{{example.answer}}}"
+        # Counted and judged here, not by the failure policy: one error of one response is the verdict.
+        policy = dataclasses.replace(self.cfg, on_failure="mask", max_error_rate=1.0)
+        # Token lengths are unknown before the tokenizer loads; the characters bound them.
+        work = _Work([probe], [example], [False], [len(probe)])
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("RewardRunner.check_examples called after close()")
+            (result,) = self._score_work(work, policy).scores
+        if result.status == "error":
+            raise UserError(
+                f"the reward cannot score example {example.id!r} before training starts: given its own gold "
+                f"answer as the response ({probe!r}), {result.message}. It would fail the same way on the "
+                "responses; fix the reward function (nothing has been loaded or trained yet)"
+            )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -541,31 +572,35 @@ class RewardRunner:
         with self._lock:
             if self._closed:
                 raise RuntimeError("RewardRunner.score called after close()")
-            restarts_before = self._restarts
-            state = _BatchState(n, self.cfg)
-            work = _Work(responses, examples, flags, sizes)
-            if self.functions is None:
-                names = [self.cfg.verifier if self.cfg.verifier is not None else ex.task for ex in examples]
-                passes = [[self._named_route(name) for name in names]]
-            else:
-                passes = [[route] * n for route in self._function_routes]
-            parts: list[list[Score | None]] = []
-            try:
-                for routes in passes:
-                    parts.append([None] * n)
-                    self._score_routes(routes, work, parts[-1], state)
-            except _Abort:
-                pass
-            if self.functions is None:
-                finished = [s for s in parts[0] if s is not None]
-            elif all(s is not None for p in parts for s in p) and len(parts) == len(passes):
-                finished = [combine(self.functions, [p[i] for p in parts]) for i in range(n)]  # type: ignore[misc]
-            else:  # stopped early: count what was scored
-                finished = [s for p in parts for s in p if s is not None]
-            counters = _count(finished, self._restarts - restarts_before, n)
-            state.raise_if_needed(counters)
-            assert len(finished) == n
-            return RunnerResult([self._apply_policy(s) for s in finished], counters)
+            return self._score_work(_Work(responses, examples, flags, sizes), self.cfg)
+
+    def _score_work(self, work: _Work, policy: RewardConfig) -> RunnerResult:
+        """``score``'s work under the lock, with ``policy``'s ``on_failure`` and ``max_error_rate``."""
+        n = len(work.responses)
+        restarts_before = self._restarts
+        state = _BatchState(n, policy)
+        if self.functions is None:
+            names = [self.cfg.verifier if self.cfg.verifier is not None else ex.task for ex in work.examples]
+            passes = [[self._named_route(name) for name in names]]
+        else:
+            passes = [[route] * n for route in self._function_routes]
+        parts: list[list[Score | None]] = []
+        try:
+            for routes in passes:
+                parts.append([None] * n)
+                self._score_routes(routes, work, parts[-1], state)
+        except _Abort:
+            pass
+        if self.functions is None:
+            finished = [s for s in parts[0] if s is not None]
+        elif all(s is not None for p in parts for s in p) and len(parts) == len(passes):
+            finished = [combine(self.functions, [p[i] for p in parts]) for i in range(n)]  # type: ignore[misc]
+        else:  # stopped early: count what was scored
+            finished = [s for p in parts for s in p if s is not None]
+        counters = _count(finished, self._restarts - restarts_before, n)
+        state.raise_if_needed(counters)
+        assert len(finished) == n
+        return RunnerResult([self._apply_policy(s, policy) for s in finished], counters)
 
     def _score_routes(
         self, routes: list[_Route], work: _Work, scores: list[Score | None], state: _BatchState
@@ -623,8 +658,9 @@ class RewardRunner:
             scores[i] = finish_score(to_score(value), work.responses[i], work.flags[i], route.blend)
             state.record(i, scores[i], trace, work.examples[i].id, route.rf.name)  # type: ignore[arg-type]
 
-    def _apply_policy(self, score: Score) -> Score:
-        if score.reward is not None or score.status == "unparsable_gold" or self.cfg.on_failure != "zero":
+    @staticmethod
+    def _apply_policy(score: Score, policy: RewardConfig) -> Score:
+        if score.reward is not None or score.status == "unparsable_gold" or policy.on_failure != "zero":
             return score
         message = f"{score.message} (scored 0 by reward.on_failure=zero)"
         return Score(0.0, False, score.status, {"accuracy": 0.0, "format": 0.0}, None, message)

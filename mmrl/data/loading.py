@@ -135,9 +135,10 @@ def load_examples(
         _check_columns(required, source.columns, rec, source.description)
     examples: list[Example] = []
     seen_ids: dict[str, int] = {}
+    first_fields: list[str] | None = None  # JSON rows carry their own fields: the first row's stand in
     for index, row, base_dir in source.rows:
-        if report.rows_read == 0 and source.columns is None:
-            _check_columns(required, list(row), rec, source.description)
+        if first_fields is None:
+            first_fields = list(row)
         report.rows_read += 1
         example, issues = _row_to_example(
             rec, ctx, index, row, base_dir, compiled, image_rules, seen_ids, gold_check
@@ -156,6 +157,10 @@ def load_examples(
         if limit is not None and report.kept >= limit:
             break
 
+    if source.columns is None and first_fields is not None and _only_missing_fields(report):
+        # No row had a field the recipe reads: the columns are named otherwise (data.columns), which
+        # says more than a table of bad rows. A row that alone lacks one is a bad row like any other.
+        _check_columns(required, first_fields, rec, source.description)
     if log_report:
         _log_report(report)
     if not report.ok:
@@ -240,6 +245,12 @@ def _check_columns(required: Sequence[str], present: Sequence[str], rec: Recipe,
                 else ""
             )
         )
+
+
+def _only_missing_fields(report: ValidationReport) -> bool:
+    """Nothing was kept and every bad row lacks a field."""
+    missing = [i.reason == "missing_field" for i in report.issues]
+    return report.kept == 0 and bool(missing) and all(missing)
 
 
 def _row_to_example(

@@ -1,5 +1,10 @@
-"""Row validation at load: every kind of bad row is reported with its index (and path), the skip
-threshold and the fail policy are enforced loudly, and good rows come out as Examples."""
+"""Row validation at load: the skip policy keeps the good rows, which come out as Examples; columns,
+options and remote images.
+
+Every kind of bad row reported with its index (and path), the threshold and the fail policy are
+item 19 of the reliability plan: ``tests/reliability/test_dataset_schema.py``, which builds its
+rows with ``write_mixed_rows``.
+"""
 
 from __future__ import annotations
 
@@ -27,14 +32,14 @@ def write_jsonl(path, rows) -> str:
     return str(path)
 
 
-@pytest.fixture
-def mixed_rows(tmp_path):
-    """Ten rows: four good, then one of each problem; image files live next to the jsonl."""
-    (tmp_path / "img").mkdir()
-    (tmp_path / "img" / "ok.png").write_bytes(png())
-    (tmp_path / "img" / "empty.png").write_bytes(b"")
-    (tmp_path / "img" / "corrupt.png").write_bytes(b"GIF89a but not really")
-    (tmp_path / "img" / "bomb.png").write_bytes(png_header_only(20000, 20000))
+def write_mixed_rows(folder) -> str:
+    """Fourteen rows in ``folder/rows.jsonl``: four good, then one of each problem (row 10 repeats
+    row 0's id); image files live next to the jsonl."""
+    (folder / "img").mkdir()
+    (folder / "img" / "ok.png").write_bytes(png())
+    (folder / "img" / "empty.png").write_bytes(b"")
+    (folder / "img" / "corrupt.png").write_bytes(b"GIF89a but not really")
+    (folder / "img" / "bomb.png").write_bytes(png_header_only(20000, 20000))
     rows = [
         {"id": "g0", "question": "What is 2+2?", "answer": "4"},
         {
@@ -63,36 +68,12 @@ def mixed_rows(tmp_path):
         {"id": "b12", "question": "Read the chart.", "answer": "1", "image": "https://example.com/c.png"},
         {"id": "b13", "question": "<image>Find x.", "answer": "3", "images": ["img/bomb.png"]},
     ]
-    return write_jsonl(tmp_path / "rows.jsonl", rows)
+    return write_jsonl(folder / "rows.jsonl", rows)
 
 
-def test_every_bad_row_is_reported_with_index_reason_and_path(mixed_rows):
-    with pytest.raises(DataValidationError) as info:
-        load_examples("jsonl", path=mixed_rows)
-    report = info.value.report
-    by_row = {}
-    for issue in report.issues:
-        by_row.setdefault(issue.row_index, set()).add(issue.reason)
-    assert by_row == {
-        4: {"empty_question"},
-        5: {"empty_answer"},
-        6: {"image_empty"},
-        7: {"image_corrupt"},
-        8: {"image_missing"},
-        9: {"placeholder_mismatch"},
-        10: {"duplicate_id"},
-        11: {"unparsable_gold"},
-        12: {"image_remote_refused"},
-        13: {"image_oversized"},
-    }
-    paths = {i.row_index: i.path for i in report.issues if i.path}
-    assert paths[6].endswith("img/empty.png") and paths[7].endswith("img/corrupt.png")
-    assert paths[8].endswith("img/missing.png") and paths[12] == "https://example.com/c.png"
-    assert paths[13].endswith("img/bomb.png")
-    assert report.rows_read == 14 and report.bad_rows == 10 and report.kept == 4
-    table = str(info.value)
-    assert "image_corrupt" in table and "img/corrupt.png" in table and "FAILED" in table
-    assert "max_bad_fraction=0.05" in table
+@pytest.fixture
+def mixed_rows(tmp_path):
+    return write_mixed_rows(tmp_path)
 
 
 def test_skip_within_threshold_keeps_the_good_rows(mixed_rows, caplog):
@@ -110,18 +91,6 @@ def test_skip_within_threshold_keeps_the_good_rows(mixed_rows, caplog):
     choice = loaded[2]
     assert choice.choices == ("4", "5", "6")
     assert choice.prompt[0]["content"] == "Pick the prime.\nA. 4\nB. 5\nC. 6"
-
-
-def test_threshold_is_a_strict_upper_bound(tmp_path):
-    rows = [{"question": f"{i}+1?", "answer": str(i + 1)} for i in range(19)] + [
-        {"question": "x", "answer": ""}
-    ]
-    path = write_jsonl(tmp_path / "r.jsonl", rows)
-    assert len(load_examples("jsonl", path=path, max_bad_fraction=0.05)) == 19  # 1/20 = 5%: allowed
-    with pytest.raises(DataValidationError, match="5.0% of rows are bad"):
-        load_examples("jsonl", path=path, max_bad_fraction=0.04)
-    with pytest.raises(DataValidationError, match="on_bad_row=fail"):
-        load_examples("jsonl", path=path, on_bad_row="fail")
 
 
 def test_limit_counts_valid_rows_and_stops_reading(mixed_rows):
@@ -192,13 +161,3 @@ def test_load_from_config_uses_the_data_section(mixed_rows):
     cfg = load_config(None, ["data.recipe=jsonl", f"data.path={mixed_rows}", "data.limit=2"])
     loaded = load_from_config(cfg.data)
     assert len(loaded) == 2 and loaded.split == "train" and loaded.template == "plain"
-
-
-def test_gold_checker_crash_is_reported_not_hidden(tmp_path):
-    path = write_jsonl(tmp_path / "r.jsonl", [{"question": "q", "answer": "1"}])
-
-    def broken(example):
-        raise ZeroDivisionError("boom")
-
-    with pytest.raises(DataValidationError, match="raised ZeroDivisionError: boom"):
-        load_examples("jsonl", path=path, check_gold=broken)

@@ -1,17 +1,17 @@
-"""Hostile inputs return quickly *in this process*, for every built-in verifier.
+"""Hostile gold answers are refused quickly *in this process*, by every built-in verifier.
 
-The paths without a worker's hard timeout: ``rewards.score`` called directly, the runner with
-``reward.num_workers=0``, and ``check_gold`` on a hostile gold at dataset load. Each call runs in
-a forked child killed after 20 s (``killable.call_with_deadline``), so a regression fails one test
-instead of hanging the suite; every probe must score wrong (accuracy 0) or, as a gold, be refused.
+``check_gold`` runs on every gold at dataset load, without a worker's hard timeout. Each call
+runs in a forked child killed after 20 s (``killable.call_with_deadline``), so a regression fails
+one test instead of hanging the suite. The same expressions as responses are item 4 of the
+reliability plan (``tests/reliability/test_verifiers.py``), which imports ``HOSTILE`` and
+``EXAMPLES`` from here.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from mmrl.config import RewardConfig
-from rewards import RewardRunner, check_gold, score
+from rewards import check_gold
 from tests.unit.verifiers.conftest import make_example
 from tests.unit.verifiers.killable import call_with_deadline
 
@@ -32,11 +32,6 @@ HOSTILE = {
     "sine of a giant": "\\sin(10^{90000})",
     "binomial of giants": "\\binom{10^{9}}{10^{8}}",
 }
-RESPONSES = {name: f"<think>t</think> \\boxed{{{text}}}" for name, text in HOSTILE.items()}
-RESPONSES["200k characters, many boxes"] = "<think>t</think>" + "\\boxed{7}</think>" * 12_000
-RESPONSES["200k characters of one box"] = "\\boxed{" + "1+" * 100_000 + "1}"
-RESPONSES["200k characters of think tags"] = "<think>" + "</think>\\boxed{" * 14_000
-RESPONSES["200k characters of anchors"] = "Final Answer: " * 15_000
 
 # Non-integer golds: mathruler only reaches sympy when the gold is not an integer.
 EXAMPLES = {
@@ -48,34 +43,6 @@ EXAMPLES = {
     "mathruler": make_example("geometry", "2\\sqrt{3}"),
     "format": make_example("format", "1"),
 }
-
-
-def _score(response, task):
-    result = score(response, EXAMPLES[task], verifier=task)
-    return result.reward, result.correct, result.components.get("accuracy"), result.status
-
-
-@pytest.mark.parametrize("task", sorted(EXAMPLES))
-@pytest.mark.parametrize("probe", sorted(RESPONSES))
-def test_hostile_response_scores_wrong_in_time(task, probe):
-    reward, correct, accuracy, status = call_with_deadline(_score, RESPONSES[probe], task)
-    if task == "format":
-        assert reward is not None, status  # the format check has no accuracy to fail
-        return
-    assert accuracy == 0.0 and correct is False, (probe, task, status)
-
-
-def _runner_in_process(responses, task):
-    with RewardRunner(RewardConfig(num_workers=0, timeout_s=5.0)) as runner:
-        result = runner.score(responses, [EXAMPLES[task]] * len(responses))
-    return [s.components.get("accuracy") for s in result.scores], result.counters
-
-
-@pytest.mark.parametrize("task", ["math", "geometry", "choice", "chart"])
-def test_hostile_batch_through_the_in_process_runner(task):
-    accuracies, counters = call_with_deadline(_runner_in_process, list(RESPONSES.values()), task)
-    assert accuracies == [0.0] * len(RESPONSES), counters
-    assert counters["workers_restarted"] == 0
 
 
 def _check(gold, task):
