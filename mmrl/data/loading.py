@@ -133,9 +133,34 @@ def load_examples(
     required = rec.source_columns(ctx)
     if source.columns is not None:
         _check_columns(required, source.columns, rec, source.description)
+    examples, first_fields = _convert_rows(rec, ctx, source, compiled, image_rules, gold_check, report)
+
+    if source.columns is None and first_fields is not None and _only_missing_fields(report):
+        # No row had a field the recipe reads: the columns are named otherwise (data.columns), which
+        # says more than a table of bad rows. A row that alone lacks one is a bad row like any other.
+        _check_columns(required, first_fields, rec, source.description)
+    if log_report:
+        _log_report(report)
+    if not report.ok:
+        raise DataValidationError(report)
+    return LoadedData(examples, report, rec, split, template_name)
+
+
+def _convert_rows(
+    rec: Recipe,
+    ctx: RecipeContext,
+    source: Any,
+    compiled: Any,
+    image_rules: Any,
+    gold_check: GoldCheck,
+    report: ValidationReport,
+) -> tuple[list[Example], list[str] | None]:
+    """``source``'s rows as examples, each outcome counted in ``report`` (reading stops at
+    ``report.limit`` kept rows), and the first row's field names (JSON rows carry their own fields:
+    the first row's stand in for the columns)."""
     examples: list[Example] = []
     seen_ids: dict[str, int] = {}
-    first_fields: list[str] | None = None  # JSON rows carry their own fields: the first row's stand in
+    first_fields: list[str] | None = None
     for index, row, base_dir in source.rows:
         if first_fields is None:
             first_fields = list(row)
@@ -154,18 +179,9 @@ def load_examples(
         seen_ids[example.id] = index
         examples.append(example)
         report.kept += 1
-        if limit is not None and report.kept >= limit:
+        if report.limit is not None and report.kept >= report.limit:
             break
-
-    if source.columns is None and first_fields is not None and _only_missing_fields(report):
-        # No row had a field the recipe reads: the columns are named otherwise (data.columns), which
-        # says more than a table of bad rows. A row that alone lacks one is a bad row like any other.
-        _check_columns(required, first_fields, rec, source.description)
-    if log_report:
-        _log_report(report)
-    if not report.ok:
-        raise DataValidationError(report)
-    return LoadedData(examples, report, rec, split, template_name)
+    return examples, first_fields
 
 
 def load_from_config(
