@@ -126,3 +126,22 @@ def test_paired_difference_pairs_equal_seeds_and_the_base_with_every_seed():
     assert mean == pytest.approx(0.25) and 0.0 <= low <= mean <= high <= 0.5
     # a constant difference has a zero-width interval
     assert m.bootstrap_mean([{"p1": 0.3, "p2": 0.3}], problems, rng) == pytest.approx((0.3, 0.3, 0.3))
+
+
+def test_control_findings_check_the_papers_three_claims_either_way():
+    m = _experiment_module()
+    curves = {
+        "negative_dominant": {"val/entropy": [(0, 0.6), (30, 0.5)]},
+        "positive_dominant": {"val/entropy": [(0, 0.6), (30, 0.2)]},
+        # accuracy over steps 1..10 only: step 0 and step 20 do not count
+        "easy_focused": {"reward/accuracy": [(0, 0.9), (1, 0.2), (10, 0.4), (20, 0.0)]},
+        "hard_focused": {"reward/accuracy": [(1, 0.1), (10, 0.3), (20, 1.0)]},
+    }
+    result = {"passk": {"easy_focused": {1: (0.30, 0, 1)}, "hard_focused": {1: (0.25, 0, 1)}}}
+    entropy, early, final = m.control_findings(result, curves, early_steps=10)
+    assert "0.500" in entropy and "0.200" in entropy and "higher, as the paper reports" in entropy
+    assert "Easy-Focused 0.300, Hard-Focused 0.200; as the paper reports" in early
+    assert "Hard-Focused 0.250, Easy-Focused 0.300; unlike the paper" in final
+    curves["negative_dominant"]["val/entropy"][-1] = (30, 0.1)
+    assert "not higher, unlike the paper" in m.control_findings(result, curves, 10)[0]
+    assert m.control_findings({"passk": {}}, {}, 10) == []  # nothing run, nothing claimed
