@@ -304,6 +304,15 @@ def test_scores_from_a_thread_equal_the_main_thread(shared):
     assert box == [main]
 
 
+def _run_loop(coroutine_fn):
+    """``asyncio.run`` in a thread of its own: another test (Playwright's sync API) may have left a
+    loop running in this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_fn())).result()
+
+
 @pytest.mark.reliability(3)
 def test_scores_inside_an_event_loop_equal_the_main_thread(shared):
     responses = [r for r, _ in MIXED]
@@ -317,7 +326,7 @@ def test_scores_inside_an_event_loop_equal_the_main_thread(shared):
         here = [score(r, e) for r, e in MIXED]
         return blocking, offloaded.scores, here
 
-    blocking, offloaded, here = asyncio.run(from_a_coroutine())
+    blocking, offloaded, here = _run_loop(from_a_coroutine)
     assert blocking == offloaded == main
     assert here == in_process == main
 
@@ -331,6 +340,6 @@ def test_a_verifier_with_its_own_event_loop_scores_when_called_from_inside_one(s
     async def from_a_coroutine():
         return shared.score(["4", "5"], examples)
 
-    result = asyncio.run(from_a_coroutine())
+    result = _run_loop(from_a_coroutine)
     assert [s.status for s in result.scores] == ["ok", "ok"]
     assert [s.reward for s in result.scores] == [1.0, 0.0]
