@@ -91,13 +91,14 @@ def arm(point: str) -> None:
     checkpoint.shutil.rmtree = rmtree
 
 
-def build(root: Path, keep_last: int):
-    """The model, optimizer and checkpoint manager both the killed process and the test use."""
+def build(root: Path, keep_last: int, features: tuple[int, int] = (64, 32)):
+    """A ``Linear(*features)`` with its optimizer, schedule and checkpoint manager under ``root``
+    (the killed process and the tests that resume after it build the same)."""
     from mmrl.train.trainer import _accelerator
 
     torch.manual_seed(0)
     acc = _accelerator("no")
-    model = torch.nn.Linear(64, 32)
+    model = torch.nn.Linear(*features)
     opt = torch.optim.AdamW(model.parameters(), lr=0.1)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
     model, opt = acc.prepare(model, opt)

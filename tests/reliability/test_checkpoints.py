@@ -17,7 +17,9 @@ from mmrl.checkpoints import (
     list_checkpoints,
     verify_checkpoint,
 )
-from mmrl.train.checkpoint import CheckpointManager, find_resume_checkpoint
+from mmrl.train.checkpoint import find_resume_checkpoint
+
+from .kill_during_save import build
 
 
 class CodeOnLoad:
@@ -31,15 +33,7 @@ class CodeOnLoad:
 
 
 def _setup(root):
-    from mmrl.train.trainer import _accelerator
-
-    torch.manual_seed(0)
-    acc = _accelerator("no")
-    model = torch.nn.Linear(4, 3)
-    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
-    model, opt = acc.prepare(model, opt)
-    return CheckpointManager(root, acc, keep_last=3, scheduler=sched), model, opt, sched
+    return build(root, keep_last=3, features=(4, 3))
 
 
 @pytest.fixture

@@ -5,17 +5,18 @@ stage, the step and the rank, in bounded time."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from mmrl.testing import save_tiny_text_model
-from tests.integration.train.helpers import read_metrics, read_rollouts, tiny_text_overrides
+from tests.integration.train.helpers import (
+    read_metrics,
+    read_rollouts,
+    run_two_processes,
+    tiny_text_overrides,
+)
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
@@ -33,25 +34,8 @@ def model_dir(tmp_path_factory):
 
 
 def _launch(tmp_path, scenario, overrides):
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    log = tmp_path / f"{scenario}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*cmd, str(ROOT / "tests" / "reliability" / "two_ranks.py"), scenario, *overrides],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            returncode = proc.wait(timeout=BOUND_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            pytest.fail(f"the 2-process run hung (no end in {BOUND_S} s):\n{log.read_text()[-6000:]}")
-    return returncode, log.read_text()
+    script = str(ROOT / "tests" / "reliability" / "two_ranks.py")
+    return run_two_processes([script, scenario, *overrides], tmp_path / f"{scenario}.log", timeout=BOUND_S)
 
 
 def _rows(path):

@@ -113,14 +113,18 @@ def test_hostile_batch_through_the_in_process_runner(task):
     assert counters["workers_restarted"] == 0
 
 
+def _assert_scores_wrong_in_time(response, probe, task):
+    with hang_guard(f"{probe!r} on {task}"):
+        result = score(response, PROBE_EXAMPLES[task], verifier=task)
+    assert result.reward is not None and result.components["accuracy"] == 0.0, (probe, task, result)
+    assert result.correct is False
+
+
 @pytest.mark.reliability(4)
 @pytest.mark.parametrize("task", sorted(PROBE_EXAMPLES))
 @pytest.mark.parametrize("probe", sorted(HUGE))
 def test_huge_or_adversarial_response_scores_wrong_and_never_hangs(task, probe):
-    with hang_guard(f"{probe!r} on {task}"):
-        result = score(HUGE[probe], PROBE_EXAMPLES[task], verifier=task)
-    assert result.reward is not None and result.components["accuracy"] == 0.0, (probe, task, result)
-    assert result.correct is False
+    _assert_scores_wrong_in_time(HUGE[probe], probe, task)
 
 
 @pytest.mark.reliability(4)
@@ -151,10 +155,7 @@ def test_huge_responses_score_in_the_workers_within_a_one_second_timeout():
 @pytest.mark.parametrize("task", sorted(PROBE_EXAMPLES))
 @pytest.mark.parametrize("probe", sorted(HACKS))
 def test_reward_hacking_probe_scores_wrong(task, probe):
-    with hang_guard(f"{probe!r} on {task}"):
-        result = score(HACKS[probe], PROBE_EXAMPLES[task], verifier=task)
-    assert result.reward is not None and result.components["accuracy"] == 0.0, (probe, task, result)
-    assert result.correct is False
+    _assert_scores_wrong_in_time(HACKS[probe], probe, task)
 
 
 @pytest.mark.reliability(5)

@@ -72,3 +72,33 @@ def load_weights(directory: str | Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 
     return load_file(str(Path(directory) / "model.safetensors"))
+
+
+def run_two_processes(args: list[str], log: Path, timeout: float = 300) -> tuple[int, str]:
+    """``torch.distributed.run`` with 2 CPU processes (gloo) on ``args`` (a script, or ``-m module``),
+    from the repository root; returns the exit code and the output (also in ``log``). A run that does
+    not end within ``timeout`` seconds is killed with its workers and fails the test."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both workers
+            proc.wait()
+            pytest.fail(
+                f"the 2-process run did not finish in {timeout:g} s (a collective mismatch or a hang?):\n"
+                + log.read_text()[-6000:]
+            )
+    return returncode, log.read_text()

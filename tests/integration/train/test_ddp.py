@@ -5,10 +5,6 @@ deadlocks, which the timeout turns into a failure), and a second launch resumes.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,7 @@ import torch
 
 from mmrl.testing import save_tiny_text_model
 
-from .helpers import load_weights, read_metrics, read_rollouts, tiny_text_overrides
+from .helpers import load_weights, read_metrics, read_rollouts, run_two_processes, tiny_text_overrides
 
 pytestmark = pytest.mark.skipif(
     not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
@@ -38,28 +34,10 @@ def _launch(model_dir, run, max_steps):
         "eval.n=2",
         "eval.k=[1,2]",
     )
-    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    log = run.parent / f"launch-{max_steps}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*cmd, "-m", "mmrl", "train", *overrides],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            returncode = proc.wait(timeout=300)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both workers
-            proc.wait()
-            pytest.fail(
-                "the 2-process run did not finish in 300 s (a collective mismatch?):\n"
-                + log.read_text()[-6000:]
-            )
-    assert returncode == 0, log.read_text()[-6000:]
+    returncode, output = run_two_processes(
+        ["-m", "mmrl", "train", *overrides], run.parent / f"launch-{max_steps}.log", timeout=300
+    )
+    assert returncode == 0, output[-6000:]
 
 
 def test_two_processes_train_validate_checkpoint_and_resume(tmp_path):

@@ -76,9 +76,18 @@ def test_every_storage_form_decodes_to_the_same_rgb_pixels(tmp_path):
     ],
 )
 def test_each_failure_has_its_reason_and_names_the_file(tmp_path, make, reason):
-    value = make(tmp_path)
+    assert_image_problem(make(tmp_path), tmp_path, reason)
+
+
+def write_file(path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+def assert_image_problem(value, base_dir, reason) -> None:
+    """Decoding ``value`` fails with ``reason``, naming the file when the value is a path."""
     with pytest.raises(ImageProblem) as info:
-        decode_image(value, base_dir=tmp_path)
+        decode_image(value, base_dir=base_dir)
     assert info.value.reason == reason
     if isinstance(value, str) and not value.startswith("data:"):
         assert info.value.path.endswith(value.rsplit("/", 1)[-1])
