@@ -174,6 +174,9 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
 Probability = Annotated[float, Field(gt=0, le=1)]  # top_p: 0 would mean nothing
+#: A reward weight: rewards are float32 in the advantage stage, so 1e300 * reward would be inf there.
+RewardWeight = Annotated[float, Field(ge=-1e6, le=1e6)]
+_DEFAULT_PRESET = "grpo+a_grae"
 
 # --------------------------------------------------------------------------------------------
 # The tree
@@ -316,10 +319,12 @@ class VllmConfig(Section):
 
 @config_section
 class RolloutConfig(Section):
-    engine: Literal["auto", "hf", "vllm"] = opt(
+    engine: Annotated[str, Field(min_length=1)] = opt(
         "auto",
-        "Generation engine: 'vllm' (fast), 'hf' (transformers, any device), or 'auto': vllm where it is "
-        "installed, else hf.",
+        "Generation engine: 'vllm' (fast), 'hf' (transformers, any device), 'auto' (vllm where it is "
+        "installed, else hf), or an engine of your own: a registered name, 'pkg.module:factory' or "
+        "'file.py:factory' (factory(rollout_cfg, policy) -> engine).",
+        hint="auto, hf, vllm or pkg.module:factory",
     )
     n: PositiveInt = opt(8, "Samples per prompt (the group size G).")
     temperature: NonNegativeFloat = opt(1.0, "Sampling temperature.", hint="0 means greedy")
@@ -375,7 +380,7 @@ class AlgorithmConfig(Section):
     ``mmrl.algos.registry.parameter_sections``), read as attributes: ``cfg.algorithm.a_grae.alpha``."""
 
     name: str = opt(
-        "grpo+a_grae",
+        _DEFAULT_PRESET,
         "Preset (estimator + loss + DAPO rules): a registered name (docs/papers.md lists each with its "
         "paper) or 'pkg.module:PRESET'.",
     )
@@ -454,7 +459,11 @@ class RewardFunctionConfig(Section):
             "hint": "e.g. math, or my_rewards.py:length_penalty",
         }
     )
-    weight: float = opt(1.0, "Its weight: the reward is the sum of weight * value over the functions.")
+    weight: RewardWeight = opt(
+        1.0,
+        "Its weight: the reward is the sum of weight * value over the functions.",
+        hint="rewards are float32: rescale the function instead",
+    )
     name: Annotated[str, Field(min_length=1)] | None = opt(
         None, "Its name in the logs (reward/<name>); None: the registered name, or the part after ':'."
     )
@@ -473,12 +482,12 @@ class RewardConfig(Section):
         "exactly sum(weight * value), each value logged as reward/<name>. Empty: one verifier "
         "(reward.verifier, else Example.task) with the accuracy/format blend below.",
     )
-    accuracy_weight: NonNegativeFloat | None = opt(
+    accuracy_weight: Annotated[NonNegativeFloat, Field(le=1e6)] | None = opt(
         None,
         "Weight of the verifier's accuracy in its reward (without reward.functions); None: 0.9 for the "
         "built-in verifiers, and a custom verifier's reward is taken as it returns it unless a weight is set.",
     )
-    format_weight: NonNegativeFloat | None = opt(
+    format_weight: Annotated[NonNegativeFloat, Field(le=1e6)] | None = opt(
         None,
         "Weight of the <think>...</think> format check (without reward.functions); None: 0.1 for the "
         "built-in verifiers (EasyR1's math reward, the A-GRAE runs), no format part for a custom verifier "
@@ -668,18 +677,19 @@ def _cross_checks(cfg: Config) -> list[str]:
             f"{t.prompts_per_step}; set it to a divisor (e.g. {t.prompts_per_step}) or null"
         )
     bad_k = [k for k in e.k if k > e.n]
-    if bad_k:
+    if bad_k and e.every > 0:  # eval.* is in-training validation: unused while it is off
         errors.append(
             f"eval.k={e.k} has values outside 1..eval.n={e.n}: {bad_k}; raise eval.n to {max(e.k)} or drop them"
         )
     if d.min_pixels > d.max_pixels:
         errors.append(f"data.min_pixels={d.min_pixels} must be <= data.max_pixels={d.max_pixels}")
     needed = d.max_prompt_length + r.max_new_tokens
-    if r.engine != "hf" and r.vllm.max_model_len is not None and r.vllm.max_model_len < needed:
+    if r.engine in ("auto", "vllm") and r.vllm.max_model_len is not None and r.vllm.max_model_len < needed:
         errors.append(
             f"rollout.vllm.max_model_len={r.vllm.max_model_len} is below data.max_prompt_length + "
             f"rollout.max_new_tokens = {needed}; raise it or set it to null"
         )
+    errors += _engine_checks(r.engine)
     errors += _reward_checks(cfg.reward)
     from mmrl.algos.settings import resolve_algorithm  # the registries import torch: only when checking
 
@@ -704,6 +714,20 @@ def _cross_checks(cfg: Config) -> list[str]:
             "lower it, or set algorithm.overlong.enable=false"
         )
     return errors
+
+
+def _engine_checks(engine: str) -> list[str]:
+    """A named engine must resolve now, not when the first rollout starts (``auto`` always does)."""
+    if engine == "auto":
+        return []
+    from mmrl.plugins import PluginError
+    from mmrl.rollout.base import ENGINES
+
+    try:
+        ENGINES.resolve(engine)
+    except PluginError as exc:
+        return [f"rollout.engine={engine!r}: {exc}"]
+    return []
 
 
 def _reward_checks(w: RewardConfig) -> list[str]:
@@ -1032,6 +1056,9 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     params: dict[str, Any] = {}
     for key, value in given.items():
         params[key], section_errors = _validate(sections[key], value, f"algorithm.{key}")
+        if section_errors and key != _chosen_section(algorithm):
+            note = f"algorithm.{key} is not used by algorithm.name={algorithm.get('name', _DEFAULT_PRESET)!r}"
+            section_errors = [f"{e} ({note}: fix the value or drop it)" for e in section_errors]
         errors += section_errors
     if errors or cfg is None:
         raise ConfigError(errors)
@@ -1042,6 +1069,21 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     if errors:
         raise ConfigError(errors)
     return cfg
+
+
+def _chosen_section(algorithm: dict[str, Any]) -> str | None:
+    """The parameter section the chosen preset or estimator reads, if it resolves (else ``None``:
+    the cross-field checks report the unknown name)."""
+    from mmrl.algos.registry import PRESETS, get_estimator_spec
+
+    try:
+        estimator = (
+            algorithm.get("estimator") or PRESETS.resolve(algorithm.get("name", _DEFAULT_PRESET)).estimator
+        )
+        params = get_estimator_spec(estimator).params
+    except Exception:  # an unknown name is reported by resolve_algorithm with its own message
+        return None
+    return None if params is None else params.section_name
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

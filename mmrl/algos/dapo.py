@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 import torch
 from torch import Tensor
 
-from mmrl.algos.groups import batch_accuracy_from_sums, check_step_inputs, group_index, group_moments
+from mmrl.algos.groups import check_step_inputs, group_index, group_moments
 from mmrl.algos.registry import Preset, register_preset
 
 __all__ = ["DAPO", "DynamicSampler", "FilteredBatch", "mixed_group_mask", "overlong_penalty"]
@@ -74,16 +74,16 @@ class FilteredBatch(Generic[T]):
         group_ids: ``[n]`` dense group ids ``0..K-1`` in the order of ``items`` (CPU tensor).
         rewards: ``[n]`` their rewards; ``correct``: ``[n]`` their correctness, or None if not fed
             (CPU tensors).
-        batch_accuracy: A-GRAE's ``ω`` over *every* scorable trajectory generated in the step, before
-            filtering (mean reward clipped to ``[0, 1]``; NaN if nothing was scorable).
         metrics: ``dynamic_sampling/*`` counters for logging.
+
+    A-GRAE's ``ω`` is not here: it counts every trajectory generated in the step, before this
+    filter, on every rank; the trainer's ``collect_batch`` keeps that one tally.
     """
 
     items: list[T]
     group_ids: Tensor
     rewards: Tensor
     correct: Tensor | None
-    batch_accuracy: float
     metrics: dict[str, float]
 
 
@@ -112,8 +112,6 @@ class DynamicSampler(Generic[T]):
         self._kept: list[tuple[list[T], Tensor, Tensor | None]] = []
         self._rounds = 0
         self._seen_groups = 0
-        self._reward_sum = 0.0
-        self._reward_count = 0
         self._has_correct: bool | None = None
 
     def needs_more(self) -> bool:
@@ -139,9 +137,6 @@ class DynamicSampler(Generic[T]):
         rewards, group_ids = rewards.detach().cpu(), group_ids.cpu()
         correct = None if correct is None else correct.detach().cpu()
         self._rounds += 1
-        scorable = rewards[~torch.isnan(rewards)].double()
-        self._reward_sum += float(scorable.sum())
-        self._reward_count += scorable.numel()
         idx, k = group_index(group_ids)
         self._seen_groups += k
         order = torch.argsort(idx, stable=True)  # samples grouped, each group in its original order
@@ -176,7 +171,6 @@ class DynamicSampler(Generic[T]):
         correct = None
         if self._has_correct:
             correct = torch.cat([c for _, _, c in kept]) if kept else torch.empty(0)
-        omega = batch_accuracy_from_sums(self._reward_sum, self._reward_count)
         metrics = {
             "dynamic_sampling/rounds": float(self._rounds),
             "dynamic_sampling/seen_groups": float(self._seen_groups),
@@ -185,7 +179,7 @@ class DynamicSampler(Generic[T]):
             "dynamic_sampling/short": float(short),
             "dynamic_sampling/short_steps": float(self.short_steps),
         }
-        return FilteredBatch(items, group_ids, rewards, correct, omega, metrics)
+        return FilteredBatch(items, group_ids, rewards, correct, metrics)
 
 
 DAPO = register_preset(

@@ -136,6 +136,12 @@ class Policy(Protocol):
     def is_vision(self) -> bool: ...
 
     @property
+    def processor_kwargs(self) -> dict[str, Any]: ...  # what an engine's own image processor must be given
+
+    @property
+    def auto_static_cache(self) -> bool: ...  # whether rollout.hf_cache=auto may pick the static cache
+
+    @property
     def eos_token_ids(self) -> tuple[int, ...]: ...
 
     @property
@@ -280,6 +286,18 @@ class PolicyBase:
     @property
     def is_vision(self) -> bool:
         return False
+
+    @property
+    def processor_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments an engine's own multimodal processor must be given so that it sees the
+        pixels the trainer sees (vLLM's ``mm_processor_kwargs``); none for a text model."""
+        return {}
+
+    @property
+    def auto_static_cache(self) -> bool:
+        """Whether ``rollout.hf_cache=auto`` may pick transformers' static KV cache on CUDA for this
+        policy (text: yes; that is where it was measured faster)."""
+        return True
 
     @property
     def eos_token_ids(self) -> tuple[int, ...]:

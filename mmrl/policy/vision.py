@@ -191,6 +191,16 @@ class VisionPolicy(PolicyBase):
         """The pixel bounds handed to the processor (its resize is then the identity)."""
         return {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
 
+    @property
+    def processor_kwargs(self) -> dict[str, Any]:
+        return {"size": self.processor_size}
+
+    @property
+    def auto_static_cache(self) -> bool:
+        """No: the static cache was measured faster for text models only; ``rollout.hf_cache=static``
+        still forces it."""
+        return False
+
     def resize(self, image: Any) -> Any:
         return resize_image(image, self.min_pixels, self.max_pixels, self.factor)
 

@@ -225,7 +225,7 @@ class HFEngine:
             return False
         if self.cache == "static":
             return True
-        return self.cache == "auto" and device.type == "cuda" and not self.policy.is_vision
+        return self.cache == "auto" and device.type == "cuda" and self.policy.auto_static_cache
 
     def _generate_call(
         self, prompts: Sequence[PromptInputs], count: int, sampling: Sampling, seed: int | None

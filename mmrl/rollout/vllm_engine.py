@@ -327,9 +327,8 @@ class VllmEngine:
             kwargs["block_size"] = int(os.environ.get("MMRL_VLLM_CPU_BLOCK_SIZE", "32"))
         if tensor_parallel_size > 1:
             kwargs["distributed_executor_backend"] = "external_launcher"
-        if self.policy.is_vision:
-            size = {"shortest_edge": self.policy.min_pixels, "longest_edge": self.policy.max_pixels}  # type: ignore[attr-defined]
-            kwargs["mm_processor_kwargs"] = {"size": size}
+        if self.policy.processor_kwargs:  # the trainer's pixel bounds, so both see the same image
+            kwargs["mm_processor_kwargs"] = dict(self.policy.processor_kwargs)
         return kwargs
 
     # -- checkpoints -----------------------------------------------------------------------------

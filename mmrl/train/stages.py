@@ -23,7 +23,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 from torch import Tensor
@@ -39,12 +39,19 @@ from mmrl.algos import (
     score_tensors,
 )
 from mmrl.errors import UserError
-from mmrl.policy.base import Policy
+from mmrl.policy.base import Batch, Policy
 from mmrl.rollout import RolloutEngine, Sampling, SyncProbe
 from mmrl.train.batching import mini_batch_groups, plan_micro_batches
 from mmrl.train.metrics import PhaseTimer
 from mmrl.train.watchdog import collective
 from mmrl.types import Example, Rollout, Score
+
+if TYPE_CHECKING:  # annotations only: accelerate and the reward runner are imported by the trainer
+    from accelerate import Accelerator
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
+
+    from rewards.runner import RunnerResult
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +83,7 @@ class Scorer(Protocol):
         examples: Sequence[Example],
         truncated: Sequence[bool],
         lengths: Sequence[int] | None = None,
-    ) -> Any: ...
+    ) -> RunnerResult: ...
 
 
 @dataclass
@@ -103,9 +110,9 @@ class StepContext:
     engine: RolloutEngine
     runner: Scorer
     algorithm: AlgorithmSettings
-    accelerator: Any
-    optimizer: Any = None
-    scheduler: Any = None
+    accelerator: Accelerator
+    optimizer: Optimizer | None = None
+    scheduler: LRScheduler | None = None
     ref_policy: Policy | None = None
     probe: SyncProbe | None = None
     temperature: float = 1.0
@@ -119,7 +126,7 @@ class StepContext:
 
 
 def reduce_over_ranks(
-    accelerator: Any, values: dict[str, float], maximum: Sequence[str] = ()
+    accelerator: Accelerator, values: dict[str, float], maximum: Sequence[str] = ()
 ) -> dict[str, float]:
     """``values`` summed over data-parallel ranks (the keys in ``maximum`` take the largest value).
 
@@ -263,7 +270,7 @@ class _Generated:
             total[0] += sum(values)
             total[1] += len(values)
 
-    def over_ranks(self, accelerator: Any) -> _Generated:
+    def over_ranks(self, accelerator: Accelerator) -> _Generated:
         totals = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
@@ -587,7 +594,11 @@ class TruncationAlarm:
 
 
 def guarded_optimizer_step(
-    accelerator: Any, model: Any, optimizer: Any, loss_value: float, max_grad_norm: float
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    optimizer: Optimizer,
+    loss_value: float,
+    max_grad_norm: float,
 ) -> tuple[bool, float]:
     """Clip, then step only if the loss and the gradient norm are finite: ``(applied, grad_norm)``.
 
@@ -618,7 +629,7 @@ class _UpdateRecord:
     probe_trainer: list[Tensor] = field(default_factory=list)
 
     def add_pass(
-        self, metrics: dict[str, float], c: Any, old: Tensor, entropy: Tensor | None, probe: bool
+        self, metrics: dict[str, float], c: Batch, old: Tensor, entropy: Tensor | None, probe: bool
     ) -> None:
         self.loss_parts.append(metrics)
         if entropy is not None:

@@ -67,4 +67,4 @@ def test_dapo_pieces_on_cuda():
         ["a", "b", "c", "d"], torch.tensor([1.0, 1.0, 1.0, 0.0]).cuda(), torch.tensor([0, 0, 1, 1]).cuda()
     )
     batch = sampler.finish()
-    assert batch.items == ["c", "d"] and batch.batch_accuracy == pytest.approx(0.75)
+    assert batch.items == ["c", "d"] and batch.rewards.tolist() == [1.0, 0.0]

@@ -130,7 +130,7 @@ def test_all_errors_are_reported_at_once():
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        (["eval.k=[1,8]", "eval.n=4"], "raise eval.n to 8"),
+        (["eval.k=[1,8]", "eval.n=4", "eval.every=10"], "raise eval.n to 8"),
         (["data.min_pixels=100", "data.max_pixels=50"], "data.min_pixels=100 must be <= data.max_pixels=50"),
         (["algorithm.a_grae.alpha=1.5"], "alpha <= 1"),
         (["rollout.n=0"], "rollout.n=0 must be >= 1"),
@@ -192,7 +192,36 @@ def test_cross_field_checks_skip_features_that_are_off():
     assert load_config(
         None, ["algorithm.name=dapo", "algorithm.overlong.enable=false", "rollout.max_new_tokens=48"]
     )
+    # in-training validation is off by default: its k and n are not checked until it is on
+    assert load_config(None, ["eval.k=[1,8]", "eval.n=4"]).eval.k == [1, 8]
+    # a parameter section the chosen algorithm does not read: a bad value is still wrong, and the
+    # message says that the section is unused, so dropping it is a fix
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["algorithm.name=grpo", "algorithm.a_grae.alpha=5"])
+    assert "algorithm.a_grae is not used by algorithm.name='grpo': fix the value or drop it" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["algorithm.a_grae.alpha=5"])  # the default preset reads it
+    assert "not used" not in str(err.value)
     # (vLLM's context length, checked only when vLLM may generate: tests/reliability/test_config_checks.py)
+
+
+def test_the_engine_is_any_registered_or_importable_one(tmp_path):
+    assert load_config(None, ["rollout.engine=hf"]).rollout.engine == "hf"
+    engine = write(tmp_path, "my_engine.py", "def make(rollout_cfg, policy):\n    raise NotImplementedError\n")
+    assert load_config(None, [f"rollout.engine={engine}:make"]).rollout.engine == f"{engine}:make"
+    assert load_config(None, ["rollout.engine=mmrl.rollout.hf_engine:HFEngine"])
+    with pytest.raises(ConfigError, match=r"rollout.engine='vlm': unknown rollout engine 'vlm' \(did you mean 'vllm'\?\)"):
+        load_config(None, ["rollout.engine=vlm"])
+    with pytest.raises(ConfigError, match="rollout.engine="):
+        load_config(None, [f"rollout.engine={engine}:missing"])
+
+
+def test_reward_weights_stay_representable_in_float32():
+    with pytest.raises(ConfigError, match=r"reward.functions\[0\].weight=1e\+300 must be in"):
+        load_config(None, ["reward.functions=[{fn: math, weight: 1e300}]"])
+    with pytest.raises(ConfigError, match="reward.format_weight=1e\\+30 must be"):
+        load_config(None, ["reward.format_weight=1e30"])
+    assert load_config(None, ["reward.functions=[{fn: math, weight: -2.5}]"]).reward.functions[0].weight == -2.5
 
 
 def test_command_line_spellings():

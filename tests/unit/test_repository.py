@@ -55,3 +55,16 @@ def test_functions_fit_on_a_screen():
     # the train step's stages stay readable in one screen; nothing in the library grows past 100 lines
     assert _long_functions("mmrl/train", 60) == []
     assert _long_functions("mmrl", 100) == []
+
+
+def test_engines_do_not_branch_on_the_modality():
+    # what differs between text and vision policies is the policy's to say (engine_request,
+    # generation_inputs, processor_kwargs, auto_static_cache): an engine serves both alike
+    branch = re.compile(r"\bis_vision\b|\bVisionPolicy\b|\bTextPolicy\b")
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in (ROOT / "mmrl" / "rollout").rglob("*.py")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if branch.search(line)
+    ]
+    assert offenders == []

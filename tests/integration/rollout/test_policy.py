@@ -57,6 +57,7 @@ def _reference_logprobs(policy, rollout, temperature=1.0):
 
 
 def test_text_encode_uses_chat_template(text_policy):
+    assert text_policy.processor_kwargs == {} and text_policy.auto_static_cache
     ex = text_examples(1)[0]
     prompt = text_policy.encode(ex)
     text = text_policy.tokenizer.apply_chat_template(
@@ -119,8 +120,9 @@ def test_vision_encode_resizes_once_and_matches_the_processor(vision_policy):
     (img,) = prompt.example.images
     assert img.size != ex.images[0].size and img.size[0] % 28 == 0 and img.size[1] % 28 == 0
     assert MIN_PIXELS <= img.size[0] * img.size[1] <= MAX_PIXELS
+    assert vision_policy.processor_kwargs == {"size": vision_policy.processor_size}  # what vLLM is given
     direct = vision_policy.processor(
-        text=[vision_policy.render(ex)], images=[img], return_tensors="pt", size=vision_policy.processor_size
+        text=[vision_policy.render(ex)], images=[img], return_tensors="pt", **vision_policy.processor_kwargs
     )
     assert list(prompt.prompt_ids) == direct["input_ids"][0].tolist()
     assert torch.equal(prompt.vision["pixel_values"], direct["pixel_values"])

@@ -115,9 +115,12 @@ def test_grpo_and_a_grae_advantages_follow_their_formulas(text_dir, tmp_path):
 
 def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_dir, tmp_path, monkeypatch):
     """A-GRAE's ω reaching the estimator equals the mean reward of every sample the runner scored in
-    the step (every dynamic-sampling round), not of the kept groups or the shaped rewards."""
+    the step (every dynamic-sampling round), not of the kept groups or the shaped rewards. The runner
+    is scripted so that every other prompt's group is all-correct (dropped by the filter) and the
+    rest are half right (kept): ω over everything generated is above 0.5, over the kept groups 0.5."""
     import mmrl.algos.settings as settings_module
     from mmrl.train import Trainer
+    from mmrl.types import Score
 
     from .helpers import tiny_text_config
 
@@ -131,15 +134,22 @@ def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_d
     )
     trainer = Trainer(cfg)
     scored: list[float] = []
-    runner = trainer.ctx.runner
+    order: dict[str, int] = {}
 
-    class Recording:
+    class Scripted:
         def score(self, responses, examples, truncated, lengths=None):
-            result = runner.score(responses, examples, truncated, lengths)
-            scored.extend(s.reward for s in result.scores if s.reward is not None)
-            return result
+            from rewards.runner import RunnerResult
 
-    trainer.ctx = dataclasses.replace(trainer.ctx, runner=Recording())
+            scores, seen = [], {}
+            for ex in examples:
+                index = order.setdefault(ex.id, len(order))
+                position = seen[ex.id] = seen.get(ex.id, -1) + 1
+                right = index % 2 == 0 or position % 2 == 0
+                scores.append(Score(reward=float(right), correct=right))
+            scored.extend(s.reward for s in scores)
+            return RunnerResult(scores)
+
+    trainer.ctx = dataclasses.replace(trainer.ctx, runner=Scripted())
     seen: list[float] = []
     original = settings_module.compute_advantages_with_metrics
 
@@ -154,8 +164,49 @@ def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_d
     finally:
         trainer.close()
     assert len(scored) >= 8 and metrics["rollout/rounds"] >= 1
-    expected = min(1.0, max(0.0, sum(scored) / len(scored)))
+    assert metrics["dynamic_sampling/seen_groups"] > metrics["dynamic_sampling/mixed_groups"] >= 1
+    expected = sum(scored) / len(scored)
+    assert expected > 0.5 + 1e-6  # the kept groups alone would give exactly 0.5
     assert seen == [pytest.approx(expected, abs=1e-12)]
+
+
+ENGINE_FILE = """
+from pathlib import Path
+
+from mmrl.rollout import ENGINES
+
+LOG = Path(__file__).with_name("generate_calls.txt")
+
+
+class Counting:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def generate(self, prompts, n, sampling):
+        with LOG.open("a") as f:
+            f.write(f"{len(prompts)} x {n}\\n")
+        return self.inner.generate(prompts, n, sampling)
+
+    def sync_weights(self, model):
+        return self.inner.sync_weights(model)
+
+    def close(self):
+        self.inner.close()
+
+
+def make(rollout_cfg, policy):
+    return Counting(ENGINES.resolve("hf")(rollout_cfg, policy))
+"""
+
+
+def test_an_engine_of_ones_own_is_chosen_in_the_config(text_dir, tmp_path, caplog):
+    (tmp_path / "my_engine.py").write_text(ENGINE_FILE)
+    engine = f"{tmp_path / 'my_engine.py'}:make"
+    cfg = tiny_text_config(text_dir, tmp_path / "run", f"rollout.engine={engine}", "trainer.max_steps=2")
+    with caplog.at_level("INFO", logger="mmrl.rollout.base"):
+        assert fit(cfg).steps == 2
+    assert f"rollout engine {engine} (set in the config)" in caplog.text
+    assert (tmp_path / "generate_calls.txt").read_text().splitlines() == ["2 x 4", "2 x 4"]
 
 
 def test_reward_functions_passed_to_fit_are_summed_and_logged_by_name(text_dir, tmp_path):
