@@ -207,10 +207,14 @@ def test_cross_field_checks_skip_features_that_are_off():
 
 def test_the_engine_is_any_registered_or_importable_one(tmp_path):
     assert load_config(None, ["rollout.engine=hf"]).rollout.engine == "hf"
-    engine = write(tmp_path, "my_engine.py", "def make(rollout_cfg, policy):\n    raise NotImplementedError\n")
+    engine = write(
+        tmp_path, "my_engine.py", "def make(rollout_cfg, policy):\n    raise NotImplementedError\n"
+    )
     assert load_config(None, [f"rollout.engine={engine}:make"]).rollout.engine == f"{engine}:make"
     assert load_config(None, ["rollout.engine=mmrl.rollout.hf_engine:HFEngine"])
-    with pytest.raises(ConfigError, match=r"rollout.engine='vlm': unknown rollout engine 'vlm' \(did you mean 'vllm'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"rollout.engine='vlm': unknown rollout engine 'vlm' \(did you mean 'vllm'\?\)"
+    ):
         load_config(None, ["rollout.engine=vlm"])
     with pytest.raises(ConfigError, match="rollout.engine="):
         load_config(None, [f"rollout.engine={engine}:missing"])
@@ -221,7 +225,9 @@ def test_reward_weights_stay_representable_in_float32():
         load_config(None, ["reward.functions=[{fn: math, weight: 1e300}]"])
     with pytest.raises(ConfigError, match="reward.format_weight=1e\\+30 must be"):
         load_config(None, ["reward.format_weight=1e30"])
-    assert load_config(None, ["reward.functions=[{fn: math, weight: -2.5}]"]).reward.functions[0].weight == -2.5
+    assert (
+        load_config(None, ["reward.functions=[{fn: math, weight: -2.5}]"]).reward.functions[0].weight == -2.5
+    )
 
 
 def test_command_line_spellings():
