@@ -5,8 +5,8 @@ directories. For a run: every step's prompts with their images and samples (resp
 reasoning folded, extracted answer, verdict, reward, advantage, the group's success rate and
 A-GRAE's weights), with filters and a search; the curves of every metric in metrics.jsonl; the
 validations, the first compared with the last. For evaluations: pass@k curves, tables by task
-and by category linking to their problems, and the first evaluation compared with each other,
-problem by problem.
+and by category linking to their problems, and the first evaluation compared with each of the
+others, problem by problem.
 
 The site (default DIR/view) is plain files: open SITE/index.html, or pass --serve PORT to serve it
 on http://127.0.0.1:PORT. It loads nothing from the network. Run the command again during

@@ -1,9 +1,11 @@
 """Headless Chromium for the browser tests: the system's (Debian package ``chromium``), driven by
 Playwright, which is never allowed to download a browser of its own.
 
-The tests are skipped when Chromium or Playwright is missing; ``.ci/run`` installs both
-(``apt-get install chromium``; ``playwright`` is in the ``dev`` extra). ``MMRL_CHROMIUM`` names
-another binary.
+The tests are skipped when Chromium or Playwright is missing, except under
+``MMRL_REQUIRE_CHROMIUM=1`` (``.ci/run`` sets it, after installing Chromium), where a missing one
+fails every browser test with what is missing and how to install it: CI cannot pass without
+having run them. ``apt-get install -y chromium`` installs the browser; ``playwright`` is in the
+``dev`` extra. ``MMRL_CHROMIUM`` names another binary.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
@@ -32,20 +35,46 @@ def chromium_path() -> str | None:
     return os.environ.get("MMRL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def missing(what: str, install: str) -> NoReturn:
+    """Skip the test for want of ``what``; under ``MMRL_REQUIRE_CHROMIUM=1``, fail it instead."""
+    if os.environ.get("MMRL_REQUIRE_CHROMIUM") == "1":
+        pytest.fail(f"MMRL_REQUIRE_CHROMIUM=1 but {what} is missing; install it: {install}", pytrace=False)
+    pytest.skip(f"needs {what}: {install}")
+
+
+def playwright_api() -> Any:
+    """``playwright.sync_api``, or the test skips (fails under ``MMRL_REQUIRE_CHROMIUM=1``)."""
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    try:
+        from playwright import sync_api
+    except ImportError as exc:
+        problem = str(exc)
+    else:
+        return sync_api
+    missing(f"Playwright ({problem})", "pip install -e '.[dev]'")  # outside the except: no chained trace
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     path = chromium_path()
     if path is None:
-        pytest.skip("needs Chromium: apt-get install -y chromium (or set MMRL_CHROMIUM)")
+        missing(
+            "Chromium (no chromium or chromium-browser on PATH, MMRL_CHROMIUM unset)",
+            "apt-get install -y chromium, or set MMRL_CHROMIUM=/path/to/chromium",
+        )
     return path
 
 
 @pytest.fixture(scope="session")
 def playwright(chromium):
-    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install -e '.[dev]'")
-    with sync_api.sync_playwright() as p:
+    with playwright_api().sync_playwright() as p:
         yield p
+
+
+@pytest.fixture(scope="session")
+def expect(playwright):
+    """Playwright's ``expect`` (assertions that wait for the page)."""
+    return playwright_api().expect
 
 
 def _context(playwright, chromium, profile, **options):

@@ -19,7 +19,6 @@ from mmrl.view import build_site
 from .conftest import dump_dom
 
 pytestmark = pytest.mark.browser
-expect = pytest.importorskip("playwright.sync_api", reason="needs playwright: pip install -e '.[dev]'").expect
 
 
 def _eval_dir(path, label, correct_counts, n=4):
@@ -64,7 +63,7 @@ def _visible_rows(page):
     )
 
 
-def test_the_run_page_draws_curves_and_links_every_step(page, sites):
+def test_the_run_page_draws_curves_and_links_every_step(page, sites, expect):
     page.goto((sites["run_site"] / "index.html").as_uri())
     assert page.title() == "run run · mmrl view"
     charts = page.locator("figure.chart")
@@ -76,7 +75,7 @@ def test_the_run_page_draws_curves_and_links_every_step(page, sites):
     expect(page.locator("h1")).to_have_text("step 2")
 
 
-def test_a_step_filter_hides_what_does_not_match_and_counts_every_page(page, sites):
+def test_a_step_filter_hides_what_does_not_match_and_counts_every_page(page, sites, expect):
     records = _records(sites["run"], 1)
     wrong_positive = [r for r in records if r["correct"] is False and r["advantage"] > 0]
     page.goto((sites["run_site"] / "steps" / "step_1" / "index.html").as_uri())
@@ -104,7 +103,7 @@ def test_a_step_filter_hides_what_does_not_match_and_counts_every_page(page, sit
     assert len(_visible_rows(page)) == 120 and page.locator("#filter-summary").inner_text() == ""
 
 
-def test_the_search_finds_a_prompt_on_another_page(page, sites):
+def test_the_search_finds_a_prompt_on_another_page(page, sites, expect):
     records = _records(sites["run"], 1)
     last = records[-1]  # on page 2
     question = last["prompt"][0]["content"][1]["text"].split("?")[0]
@@ -231,7 +230,7 @@ def test_ten_thousand_rollouts_page_and_filter(page, tmp_path):
     assert images.count() == 25 and images.first.get_attribute("loading") == "lazy"
 
 
-def test_bench_script_runs_at_a_tiny_size(chromium):
+def test_bench_script_runs_at_a_tiny_size(chromium, playwright):  # the script drives Playwright
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [
