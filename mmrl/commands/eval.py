@@ -6,10 +6,21 @@
               'data.options={difficulty: [2, 3]}' 'rollout.stop=["\\n\\nQuestion"]'
     mmrl eval compare eval/base eval/grpo eval/a_grae --labels base,GRPO,A-GRAE
 
-Config overrides (`a.b=c`, as for `mmrl train`) may appear anywhere after `mmrl eval` and are
-applied after the flags: `data.*` (options, template, columns: for every benchmark listed),
-`rollout.*` (stop strings, sampling), `reward.*` (the verifier and its arguments) and `model.*`.
-`--template FILE` is `data.template=FILE`, `--verifier NAME` is `reward.verifier=NAME`.
+Config overrides (`a.b=c`, as for `mmrl train`) may appear anywhere after `mmrl eval`:
+- the fields of the flags: `eval.n` (--n), `eval.k` (--k), `eval.limit` or `data.limit` (--limit),
+  `eval.temperature` or `rollout.temperature` (--temperature), `eval.top_p` or `rollout.top_p`,
+  `rollout.top_k`, `eval.max_new_tokens` or `rollout.max_new_tokens`, `eval.on_bad_row` (--strict),
+  `rollout.engine`, `rollout.batch_size`, `model.dtype`, `data.template` (--template),
+  `data.max_prompt_length`, `data.min_pixels`, `data.max_pixels`, `reward.verifier` (--verifier),
+  `reward.num_workers`, `reward.timeout_s`, `rollout.vllm.gpu_memory_utilization`; a flag and an
+  override that give one of them different values are an error;
+- `eval.recipe`, `eval.split`, `eval.path`: one benchmark (--benchmarks NAME:SPLIT, --path NAME=PATH);
+- the rest of `data.*` (options, columns, row checks: for every benchmark listed; `eval.options` is
+  `data.options`), `rollout.*` (stop strings, hf_cache, vllm.*), `reward.*` (functions, the blend,
+  kwargs, ...) and `model.*` (tokenizer_path, attn_implementation, trust_remote_code);
+- refused, saying what to use instead: `trainer.*`, `algorithm.*`, `logging.*` and the training-only
+  fields (`model.path`: --model, `data.recipe`/`path`/`split`: --benchmarks, `rollout.n`: --n,
+  `model.lora`, `eval.every`, ...).
 
 Per benchmark, `n` responses are sampled for every problem (temperature 0.6, top-p 0.95 by
 default, as in the A-GRAE paper's evaluation), scored by the recipe's verifier, and reduced to
@@ -20,7 +31,8 @@ Outputs in `--output` (default `RUN/eval` for a training run, else `eval/<model 
 `results.json` (every number, the model identity and the sampling), `samples.jsonl` (every
 response and verdict, with the prompt and the text the model saw, `rendered_prompt`), `report.md`
 (tables) and `passk.png` (curves, log-scale k). A progress bar shows the problems done and the
-running pass@1 (one log line per chunk off a terminal). `--tasks` is `--benchmarks`. Finished
+running pass@1 (one log line per chunk off a terminal); `--verbose` adds the libraries' notices
+(model-loading bars, accelerate's INFO lines). `--tasks` is `--benchmarks`. Finished
 problems are cached in `OUTPUT/cache/`: rerunning the same command after an interruption
 generates only what is missing (`--restart` discards the cache).
 
@@ -47,13 +59,6 @@ def _ks(text: str) -> list[int]:
         ) from None
 
 
-def default_ks(n: int) -> list[int]:
-    """Powers of two below `n`, and `n` (``mmrl.eval.suite.default_ks``)."""
-    from mmrl.eval.suite import default_ks as ks_for
-
-    return ks_for(n)
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from mmrl.config import EvalConfig, RolloutConfig
 
@@ -63,6 +68,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser = subparsers.add_parser(
         "eval",
+        usage="mmrl eval --model MODEL --benchmarks NAME[,NAME...] [options] [a.b=c ...]\n"
+        "       mmrl eval compare DIR DIR [DIR ...] [options]",
         help="pass@k / mean@k / maj@k of a model on benchmarks, with reports and plots; `eval compare` for several",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -118,69 +125,56 @@ def _what_arguments(parser: argparse.ArgumentParser) -> None:
 def _sampling_arguments(
     parser: argparse.ArgumentParser, temperature: float, top_p: float, max_new: int
 ) -> None:
+    # No flag has a default here: EvalOptions holds them (the help repeats them, a test checks it),
+    # so that a typed flag is told from an untyped one when an override sets the same field.
     sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--n", type=int, default=16, help="samples per problem (default 16)")
+    sampling.add_argument("--n", type=int, help="samples per problem (default 16)")
     sampling.add_argument(
-        "--k", type=_ks, default=None, help="k values, each <= n (default: powers of two below n, and n)"
+        "--k",
+        type=_ks,
+        dest="ks",
+        metavar="K,K,...",
+        help="k values, each <= n (default: powers of two below n, and n)",
     )
-    sampling.add_argument("--temperature", type=float, default=temperature, help=f"default {temperature}")
-    sampling.add_argument("--top-p", type=float, default=top_p, help=f"default {top_p}")
-    sampling.add_argument("--top-k", type=int, default=0, help="default 0 (off)")
-    sampling.add_argument(
-        "--max-new-tokens", type=int, default=max_new, help=f"response budget (default {max_new})"
-    )
-    sampling.add_argument(
-        "--seed", type=int, default=0, help="sampling seed (default 0); -1 for an unseeded run"
-    )
+    sampling.add_argument("--temperature", type=float, help=f"default {temperature}")
+    sampling.add_argument("--top-p", type=float, help=f"default {top_p}")
+    sampling.add_argument("--top-k", type=int, help="default 0 (off)")
+    sampling.add_argument("--max-new-tokens", type=int, help=f"response budget (default {max_new})")
+    sampling.add_argument("--seed", type=int, help="sampling seed (default 0); -1 for an unseeded run")
 
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     engine = parser.add_argument_group("model and engine")
     engine.add_argument(
         "--engine",
-        choices=("auto", "hf", "vllm"),
-        default="auto",
-        help="generation engine (default auto: vllm where it is installed, else hf)",
+        metavar="ENGINE",
+        help="generation engine: auto (the default: vllm where it is installed, else hf), hf, vllm, or "
+        "one of your own (a registered name, pkg.module:factory or file.py:factory)",
     )
     engine.add_argument(
         "--dtype",
         choices=("auto", "float32", "bfloat16", "float16"),
-        default="auto",
         help="weight dtype (default auto: bfloat16 where this machine runs it fast, else float32)",
     )
     engine.add_argument(
         "--max-prompt-length",
         type=int,
-        default=4096,
         help="prompt budget in tokens, image tokens included; longer prompts are skipped and reported (default 4096)",
     )
+    engine.add_argument("--min-pixels", type=int, help="image resize lower bound (default 3136)")
+    engine.add_argument("--max-pixels", type=int, help="image resize upper bound (default 1003520)")
     engine.add_argument(
-        "--min-pixels", type=int, default=3136, help="image resize lower bound (default 3136)"
+        "--batch-size", type=int, help="sequences per generate call of the hf engine (default 64)"
     )
     engine.add_argument(
-        "--max-pixels", type=int, default=1003520, help="image resize upper bound (default 1003520)"
+        "--gpu-memory-utilization", type=float, help="fraction of GPU memory vLLM may take (default 0.9)"
     )
     engine.add_argument(
-        "--batch-size", type=int, default=64, help="sequences per generate call of the hf engine"
+        "--chunk-size", type=int, help="problems per generation call and per cache write (default 32)"
     )
+    engine.add_argument("--reward-workers", type=int, help="scoring worker processes (default 2)")
     engine.add_argument(
-        "--gpu-memory-utilization",
-        type=float,
-        default=0.9,
-        help="fraction of GPU memory vLLM may take (default 0.9)",
-    )
-    engine.add_argument(
-        "--chunk-size",
-        type=int,
-        default=32,
-        help="problems per generation call and per cache write (default 32)",
-    )
-    engine.add_argument("--reward-workers", type=int, default=2, help="scoring worker processes (default 2)")
-    engine.add_argument(
-        "--reward-timeout",
-        type=float,
-        default=5.0,
-        help="per-response scoring timeout in seconds (default 5)",
+        "--reward-timeout", type=float, help="per-response scoring timeout in seconds (default 5.0)"
     )
 
 
@@ -190,13 +184,24 @@ def _output_arguments(parser: argparse.ArgumentParser) -> None:
         "--output", "-o", default=None, help="output directory (default RUN/eval or eval/<model name>)"
     )
     out.add_argument(
-        "--restart", action="store_true", help="discard cached samples in OUTPUT/cache and start over"
+        "--restart",
+        action="store_const",
+        const=True,
+        help="discard cached samples in OUTPUT/cache and start over",
     )
     out.add_argument(
         "--strict",
-        action="store_true",
+        action="store_const",
+        const="fail",
+        dest="on_bad_row",
         help="fail when any problem cannot be evaluated (a bad row, a prompt over the budget) instead of "
         "reporting pass@k without it (eval.on_bad_row=fail)",
+    )
+    out.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also show the libraries' notices (model-loading progress bars, accelerate's INFO lines)",
     )
 
 
@@ -204,6 +209,7 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
     nested = parser.add_subparsers(dest="eval_command", metavar="compare")
     compare = nested.add_parser(
         "compare",
+        prog="mmrl eval compare",  # not the usage of `mmrl eval` followed by "compare"
         help="overlay the pass@k curves of several `mmrl eval` outputs in one PNG and one table",
         description="Overlay several models' curves on the same benchmarks: one PNG (a panel per benchmark) "
         "and one Markdown table per benchmark, printed and written to OUTPUT/compare.md.",
@@ -227,7 +233,7 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
 #: ``a.b=c``: a config override (the first word is a config section, so flags and paths never match).
 _OVERRIDE = re.compile(r"^[A-Za-z_]\w*(\.\w+)+=")
 #: The flags of ``mmrl eval`` that take no value (a test keeps this in step with the parser).
-SWITCHES = frozenset({"-h", "--help", "--restart", "--strict"})
+SWITCHES = frozenset({"-h", "--help", "--restart", "--strict", "--verbose", "-v"})
 
 
 def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -257,45 +263,44 @@ def _paths(items: list[str]) -> dict[str, str]:
     return out
 
 
+#: The ``EvalOptions`` fields that flags of the same name set (``--k`` is ``ks``, ``--strict``
+#: ``on_bad_row``, ``--seed -1`` is ``seed=None``).
+_OPTION_FLAGS = (
+    "n", "ks", "temperature", "top_p", "top_k", "max_new_tokens", "engine", "output", "limit", "label",
+    "template", "verifier", "dtype", "max_prompt_length", "min_pixels", "max_pixels", "batch_size",
+    "chunk_size", "restart", "on_bad_row", "reward_workers", "reward_timeout", "gpu_memory_utilization",
+)  # fmt: skip
+
+
 def run_eval_command(args: argparse.Namespace) -> int:
+    from mmrl.commands.train import cpu_thread_policy, quiet_libraries
+
+    cpu_thread_policy()
+    quiet_libraries(args.verbose)
     from mmrl.errors import UserError
     from mmrl.eval.benchmarks import parse_benchmarks
+    from mmrl.eval.overrides import held_out_benchmarks
     from mmrl.eval.suite import EvalOptions, run_eval
 
-    if not args.model or not args.benchmarks:
+    overrides = tuple(args.overrides)
+    benchmarks, paths = held_out_benchmarks(args.benchmarks, _paths(args.path), overrides)
+    if not args.model or not benchmarks:
         missing = [
-            flag for flag, value in (("--model", args.model), ("--benchmarks", args.benchmarks)) if not value
+            flag for flag, value in (("--model", args.model), ("--benchmarks", benchmarks)) if not value
         ]
         raise UserError(f"mmrl eval needs {' and '.join(missing)} (or use `mmrl eval compare DIR ...`)")
-    ks = args.k if args.k is not None else default_ks(args.n)
-    flag_overrides = [f"data.template={args.template}"] if args.template else []
-    flag_overrides += [f"reward.verifier={args.verifier}"] if args.verifier else []
-    flag_overrides += ["eval.on_bad_row=fail"] if args.strict else []
-    specs = parse_benchmarks(args.benchmarks, paths=_paths(args.path), data_dir=args.data_dir)
+    specs = parse_benchmarks(benchmarks, paths=paths, data_dir=args.data_dir)
+    typed = {name: getattr(args, name) for name in _OPTION_FLAGS if getattr(args, name) is not None}
+    if args.seed is not None:
+        typed["seed"] = None if args.seed < 0 else args.seed
+    if "ks" in typed:
+        typed["ks"] = tuple(typed["ks"])
     opts = EvalOptions(
         model=args.model,
         benchmarks=tuple(specs),
-        n=args.n,
-        ks=tuple(ks),
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        max_new_tokens=args.max_new_tokens,
-        seed=None if args.seed < 0 else args.seed,
-        engine=args.engine,
-        output=args.output,
-        limit=args.limit,
-        label=args.label,
-        dtype=args.dtype,
-        max_prompt_length=args.max_prompt_length,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        restart=args.restart,
-        reward={"num_workers": args.reward_workers, "timeout_s": args.reward_timeout},
-        gpu_memory_utilization=args.gpu_memory_utilization,
-        overrides=tuple(flag_overrides + list(args.overrides)),
+        overrides=overrides,
+        explicit=frozenset(typed),
+        **typed,
     )
     run = run_eval(opts)
     print(Path(run.paths["report"]).read_text())

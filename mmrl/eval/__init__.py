@@ -16,7 +16,8 @@ The core the trainer's validation and ``mmrl eval`` share::
 Modules: ``passk`` (the estimators, pure functions), ``results`` (records, metrics, JSON),
 ``runner`` (``evaluate_examples``), ``cache`` (resume an interrupted evaluation), ``report``
 (tables and plots), ``benchmarks`` (benchmark specs, model resolution and identity for
-``mmrl eval``), ``compare`` (``mmrl eval compare``).
+``mmrl eval``), ``overrides`` (what each ``a.b=c`` override means to ``mmrl eval``), ``compare``
+(``mmrl eval compare``).
 """
 
 from mmrl.eval.cache import CacheMismatch, SampleCache

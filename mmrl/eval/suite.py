@@ -2,7 +2,9 @@
 
 Order of work, so that mistakes fail before anything slow:
 
-1. check ``ks`` against ``n`` and the sampling settings; parse the benchmarks;
+1. sort the ``a.b=c`` overrides (``mmrl.eval.overrides``: the fields of flags set those options, a
+   flag and an override that disagree or a field an evaluation does not use are errors); check
+   ``ks`` against ``n`` and the sampling settings;
 2. resolve the model (alias, model directory, run directory) and fingerprint its weights;
 3. load every benchmark's rows and open its sample cache in ``OUTPUT/cache/`` (a missing dataset,
    or a cache made with other settings, fails here, before the model loads);
@@ -28,6 +30,7 @@ from mmrl.data.image_store import IMAGES_DIR, ImageStore
 from mmrl.errors import UserError
 from mmrl.eval.benchmarks import BenchmarkSpec, ResolvedModel, eval_split, model_identity, resolve_model
 from mmrl.eval.cache import SampleCache
+from mmrl.eval.overrides import Resolved, flag_of, resolve_overrides
 from mmrl.eval.report import write_outputs
 from mmrl.eval.results import EvalResult, check_ks
 from mmrl.eval.runner import evaluate_examples
@@ -55,14 +58,15 @@ def _default_max_new_tokens() -> int:
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """Everything ``mmrl eval`` takes (each field is a command-line flag of the same name), with the
-    command's defaults: ``EvalOptions(model, benchmarks)`` samples 16 per problem at temperature
-    0.6 and top-p 0.95 (the A-GRAE paper's evaluation) and reports pass@1, 2, 4, 8, 16."""
+    """Everything ``mmrl eval`` takes (each field is the command-line flag of the same name; ``ks``
+    is ``--k``, ``on_bad_row="fail"`` is ``--strict``), with the command's defaults:
+    ``EvalOptions(model, benchmarks)`` samples 16 per problem at temperature 0.6 and top-p 0.95
+    (the A-GRAE paper's evaluation) and reports pass@1, 2, 4, 8, 16 (``ks=None``: ``default_ks(n)``)."""
 
     model: str
     benchmarks: tuple[BenchmarkSpec, ...]
     n: int = 16
-    ks: tuple[int, ...] = (1, 2, 4, 8, 16)
+    ks: tuple[int, ...] | None = None
     temperature: float = 0.6
     top_p: float = 0.95
     top_k: int = 0
@@ -72,6 +76,8 @@ class EvalOptions:
     output: str | None = None
     limit: int | None = None
     label: str | None = None
+    template: str | None = None
+    verifier: str | None = None
     dtype: str = "auto"
     max_prompt_length: int = 4096
     min_pixels: int = 3136
@@ -79,10 +85,17 @@ class EvalOptions:
     batch_size: int = 64
     chunk_size: int = 32
     restart: bool = False
-    reward: dict[str, Any] = field(default_factory=dict)
+    on_bad_row: str = "skip"
+    reward_workers: int = 2
+    reward_timeout: float = 5.0
     gpu_memory_utilization: float = 0.9
-    #: ``a.b=c`` config overrides applied after the fields above (``data.*``, ``rollout.*``, ...).
+    #: ``a.b=c`` config overrides (``mmrl.eval.overrides``): the fields of the flags above
+    #: (``eval.n``, ``rollout.temperature``, ...) set them, the others (``data.options``,
+    #: ``rollout.stop``, ``reward.functions``, ...) apply to the config tree.
     overrides: tuple[str, ...] = ()
+    #: The fields above that the caller set (the flags typed): an override that gives one of them
+    #: another value is an error. ``None``: the fields that differ from their defaults.
+    explicit: frozenset[str] | None = None
 
 
 @dataclass
@@ -103,26 +116,37 @@ class EvalRun:
 
 def evaluate(
     model: str | Path,
-    benchmarks: str | Sequence[str],
+    benchmarks: str | Sequence[str] | None = None,
     *,
-    n: int = 16,
+    n: int | None = None,
     k: Sequence[int] | None = None,
     data_dir: str | None = None,
     paths: dict[str, str] | None = None,
     **options: Any,
 ) -> EvalRun:
     """``mmrl eval`` from Python: pass@k of ``model`` (a directory, a training run, an alias) on
-    ``benchmarks`` (``"gsm8k,math500"`` or a list), ``n`` samples per problem, ``k`` default
-    ``default_ks(n)``. ``options`` are the other ``EvalOptions`` fields (``limit``, ``output``,
-    ``max_new_tokens``, ``temperature``, ``engine``, ``overrides=["reward.verifier=..."]`` ...).
-    Writes the same four outputs as the command and returns the ``EvalRun``."""
+    ``benchmarks`` (``"gsm8k,math500"`` or a list), ``n`` samples per problem (default 16), ``k``
+    default ``default_ks(n)``. ``options`` are the other ``EvalOptions`` fields (``limit``, ``output``,
+    ``max_new_tokens``, ``temperature``, ``engine``, ``overrides=["reward.verifier=..."]`` ...); an
+    override that disagrees with a keyword given is an error. Writes the same four outputs as the
+    command and returns the ``EvalRun``."""
     from mmrl.eval.benchmarks import parse_benchmarks
+    from mmrl.eval.overrides import held_out_benchmarks
 
-    specs = parse_benchmarks(benchmarks, paths=paths, data_dir=data_dir)
-    ks = tuple(k) if k is not None else tuple(default_ks(n))
-    if "overrides" in options:
-        options["overrides"] = tuple(options["overrides"])
-    return run_eval(EvalOptions(model=str(model), benchmarks=tuple(specs), n=n, ks=ks, **options))
+    overrides = tuple(options.pop("overrides", ()))
+    benchmarks, paths = held_out_benchmarks(benchmarks, paths or {}, overrides)
+    specs = parse_benchmarks(benchmarks or "", paths=paths, data_dir=data_dir)
+    given = {"n": n, "ks": None if k is None else tuple(k)}
+    options.update({name: value for name, value in given.items() if value is not None})
+    return run_eval(
+        EvalOptions(
+            model=str(model),
+            benchmarks=tuple(specs),
+            overrides=overrides,
+            explicit=frozenset(options),
+            **options,
+        )
+    )
 
 
 def _engine_and_dtype(opts: EvalOptions, device: str) -> tuple[str, str]:
@@ -136,67 +160,63 @@ def _engine_and_dtype(opts: EvalOptions, device: str) -> tuple[str, str]:
     return engine, dtype
 
 
-#: The config field each ``mmrl eval`` flag sets, so that a config error names the flag typed.
-_FLAG_OF_FIELD = {
-    "model.dtype": "--dtype",
-    "data.max_prompt_length": "--max-prompt-length",
-    "data.min_pixels": "--min-pixels",
-    "data.max_pixels": "--max-pixels",
-    "rollout.engine": "--engine",
-    "rollout.batch_size": "--batch-size",
-    "rollout.max_new_tokens": "--max-new-tokens",
-    "rollout.temperature": "--temperature",
-    "rollout.top_p": "--top-p",
-    "rollout.top_k": "--top-k",
-    "rollout.vllm.gpu_memory_utilization": "--gpu-memory-utilization",
-    "reward.num_workers": "--reward-workers",
-    "reward.timeout_s": "--reward-timeout",
+#: The config field each ``mmrl eval`` option sets (``EvalOptions`` field -> config field).
+_FIELD_OF_OPTION = {
+    "dtype": "model.dtype",
+    "template": "data.template",
+    "max_prompt_length": "data.max_prompt_length",
+    "min_pixels": "data.min_pixels",
+    "max_pixels": "data.max_pixels",
+    "engine": "rollout.engine",
+    "batch_size": "rollout.batch_size",
+    "max_new_tokens": "rollout.max_new_tokens",
+    "temperature": "rollout.temperature",
+    "top_p": "rollout.top_p",
+    "top_k": "rollout.top_k",
+    "gpu_memory_utilization": "rollout.vllm.gpu_memory_utilization",
+    "verifier": "reward.verifier",
+    "reward_workers": "reward.num_workers",
+    "reward_timeout": "reward.timeout_s",
 }
 
 
-def _config(opts: EvalOptions, model_path: str, engine: str, dtype: str) -> Any:
+def _config(resolved: Resolved, model_path: str, engine: str, dtype: str) -> Any:
     """The parts of the typed config tree that loading, generation and scoring read (validated).
 
-    A ``ConfigError`` is raised again with each config field replaced by the flag that set it.
+    A ``ConfigError`` is raised again with each config field that a typed flag set replaced by
+    that flag (a field an override set keeps its name).
     """
     from mmrl.config import ConfigError
 
     try:
-        return _config_tree(opts, model_path, engine, dtype)
+        return _config_tree(resolved, model_path, engine, dtype)
     except ConfigError as exc:
+        typed = resolved.opts.explicit or frozenset()
+        renames = {_FIELD_OF_OPTION[f]: flag_of(f) for f in typed if f in _FIELD_OF_OPTION}
         errors = []
         for error in exc.errors:
             # longest field first, so that no field is replaced inside a longer one
-            for name, flag in sorted(_FLAG_OF_FIELD.items(), key=lambda kv: -len(kv[0])):
+            for name, flag in sorted(renames.items(), key=lambda kv: -len(kv[0])):
                 error = re.sub(rf"(?<![\w.]){re.escape(name)}(?![\w.])", flag, error)
             errors.append(error)
         raise ConfigError(errors) from None
 
 
-def _config_tree(opts: EvalOptions, model_path: str, engine: str, dtype: str) -> Any:
-    from mmrl.config import apply_overrides, config_from_dict
+def _config_tree(resolved: Resolved, model_path: str, engine: str, dtype: str) -> Any:
+    from mmrl.config import config_from_dict
 
-    cfg = config_from_dict(
-        {
-            "model": {"path": model_path, "dtype": dtype},
-            "data": {
-                "max_prompt_length": opts.max_prompt_length,
-                "min_pixels": opts.min_pixels,
-                "max_pixels": opts.max_pixels,
-            },
-            "rollout": {
-                "engine": engine,
-                "batch_size": opts.batch_size,
-                "max_new_tokens": opts.max_new_tokens,
-                "temperature": opts.temperature,
-                "top_p": opts.top_p,
-                "top_k": opts.top_k,
-                "vllm": {"gpu_memory_utilization": opts.gpu_memory_utilization, "enable_sleep_mode": False},
-            },
-            "reward": dict(opts.reward),
-        }
-    )
-    return apply_overrides(cfg, list(opts.overrides))
+    opts = resolved.opts
+    values = {"model.path": model_path, "model.dtype": dtype, "rollout.engine": engine}
+    values |= {path: getattr(opts, f) for f, path in _FIELD_OF_OPTION.items() if path not in values}
+    values["rollout.vllm.enable_sleep_mode"] = False  # nothing else wants the GPU memory
+    tree: dict[str, Any] = {}
+    for path, value in [*values.items(), *resolved.tree]:
+        *sections, name = path.split(".")
+        node = tree
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[name] = value
+    return config_from_dict(tree)
 
 
 def default_output(resolved: ResolvedModel) -> Path:
@@ -207,52 +227,51 @@ def default_output(resolved: ResolvedModel) -> Path:
     return Path("eval") / resolved.label.replace("/", "_")
 
 
-def run_eval(opts: EvalOptions) -> EvalRun:
-    """Evaluate ``opts.model`` on every benchmark and write the four outputs (see the module doc)."""
-    import torch
-
-    from mmrl import __version__
-    from mmrl.data import load_examples
-    from mmrl.policy import load_policy
-    from mmrl.rollout import Sampling, build_engine
-    from rewards import RewardRunner
-
+def _checked_ks(resolved: Resolved) -> tuple[int, ...]:
+    """``ks`` (default ``default_ks(n)``) checked against ``n``, after ``n``, ``limit`` and
+    ``chunk_size``. Each error names the flag or the override that set the value."""
+    opts, origin = resolved.opts, resolved.origin
     if opts.n < 1:
-        raise UserError(f"--n {opts.n} must be >= 1")
-    try:
-        ks = check_ks(opts.ks, opts.n)
-    except ValueError as exc:
-        raise UserError(f"--k {','.join(map(str, opts.ks))}: {exc}") from None
+        raise UserError(f"{origin.get('n', f'--n {opts.n}')} must be >= 1")
     if opts.limit is not None and opts.limit < 1:
-        raise UserError(f"--limit {opts.limit} must be >= 1")
+        raise UserError(f"{origin.get('limit', f'--limit {opts.limit}')} must be >= 1")
     if opts.chunk_size < 1:
         raise UserError(f"--chunk-size {opts.chunk_size} must be >= 1")
-    resolved = resolve_model(opts.model, opts.label)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    engine_name, dtype = _engine_and_dtype(opts, device)
-    cfg = _config(opts, resolved.path, engine_name, dtype)
-    r = cfg.rollout
+    ks = opts.ks if opts.ks is not None else tuple(default_ks(opts.n))
     try:
-        sampling = Sampling(
-            temperature=r.temperature,
-            top_p=r.top_p,
-            top_k=r.top_k,
-            max_new_tokens=r.max_new_tokens,
-            stop=tuple(r.stop),
-            seed=opts.seed,
+        return check_ks(ks, opts.n)
+    except ValueError as exc:
+        raise UserError(f"{origin.get('ks', '--k ' + ','.join(map(str, ks)))}: {exc}") from None
+
+
+def _sampling(rollout: Any, seed: int | None) -> Any:
+    from mmrl.rollout import Sampling
+
+    try:
+        return Sampling(
+            temperature=rollout.temperature,
+            top_p=rollout.top_p,
+            top_k=rollout.top_k,
+            max_new_tokens=rollout.max_new_tokens,
+            stop=tuple(rollout.stop),
+            seed=seed,
             logprobs=False,
         )
     except ValueError as exc:
         raise UserError(f"sampling flags: {exc}") from None
-    log.info("model: %s (%s)", resolved.path, resolved.source)
-    identity = model_identity(resolved)
-    out = Path(opts.output) if opts.output else default_output(resolved)
 
-    header: dict[str, Any] = {
+
+def _header(
+    opts: EvalOptions, cfg: Any, identity: dict[str, Any], engine: str, device: str, sampling: Any, ks: Any
+) -> dict[str, Any]:
+    """What ``results.json`` records about the run (and, in part, what the sample caches are keyed by)."""
+    from mmrl import __version__
+
+    return {
         "mmrl_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": identity,
-        "engine": engine_name,
+        "engine": engine,
         "device": device,
         "sampling": {
             "n": opts.n,
@@ -260,42 +279,66 @@ def run_eval(opts: EvalOptions) -> EvalRun:
             **{k: v for k, v in dataclasses.asdict(sampling).items() if k not in ("stop", "logprobs")},
             "stop": list(sampling.stop),
         },
-        "data": {"options": dict(cfg.data.options), "template": cfg.data.template},
+        "data": {
+            "options": dict(cfg.data.options),
+            "template": cfg.data.template,
+            "columns": dict(cfg.data.columns),
+        },
         "overrides": list(opts.overrides),
         "prompt": {
-            "max_prompt_length": opts.max_prompt_length,
-            "min_pixels": opts.min_pixels,
-            "max_pixels": opts.max_pixels,
+            "max_prompt_length": cfg.data.max_prompt_length,
+            "min_pixels": cfg.data.min_pixels,
+            "max_pixels": cfg.data.max_pixels,
             "dtype": cfg.model.dtype,
         },
         "reward": dataclasses.asdict(cfg.reward),
         "chunk_size": opts.chunk_size,
     }
+
+
+def run_eval(opts: EvalOptions) -> EvalRun:
+    """Evaluate ``opts.model`` on every benchmark and write the four outputs (see the module doc)."""
+    import torch
+
+    from mmrl.data import load_examples
+    from mmrl.policy import load_policy
+    from mmrl.rollout import build_engine
+    from rewards import RewardRunner
+
+    resolved = resolve_overrides(opts)
+    opts = resolved.opts
+    ks = _checked_ks(resolved)
+    model = resolve_model(opts.model, opts.label)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    engine_name, dtype = _engine_and_dtype(opts, device)
+    cfg = _config(resolved, model.path, engine_name, dtype)
+    sampling = _sampling(cfg.rollout, opts.seed)
+    log.info("model: %s (%s)", model.path, model.source)
+    out = Path(opts.output) if opts.output else default_output(model)
+    header = _header(opts, cfg, model_identity(model), engine_name, device, sampling, ks)
     # Data and caches first: a missing dataset or a cache made with other settings fails here,
     # before the model loads.
     loaded = []
     for spec in opts.benchmarks:
-        data = _load_benchmark(load_examples, spec, opts.limit, cfg.data, cfg.eval.on_bad_row)
+        data = _load_benchmark(load_examples, spec, opts.limit, cfg.data, opts.on_bad_row)
         loaded.append((spec, data, _open_cache(spec, data, opts, out, header)))
 
     # vLLM loads its own copy of the weights from the checkpoint; the policy (tokenizer, prompt
     # encoding, dtype) then stays on the CPU instead of taking GPU memory from vLLM.
     policy = load_policy(cfg.model, cfg.data, device="cpu" if engine_name == "vllm" else device)
     engine = build_engine(dataclasses.replace(cfg.rollout, engine=opts.engine), policy)
-    if engine.name != engine_name:  # --engine auto fell back to hf: its samples are cached as such
-        log.info("engine %s after all; the sample caches are keyed by it", engine.name)
-        header["engine"] = engine.name
+    built = getattr(engine, "name", engine_name)  # an engine of one's own may not say
+    if built != engine_name:  # --engine auto fell back to hf: its samples are cached as such
+        log.info("engine %s after all; the sample caches are keyed by it", built)
+        header["engine"] = built
         policy.model.to(device)
         loaded = [(spec, data, _open_cache(spec, data, opts, out, header)) for spec, data, _ in loaded]
     results: list[EvalResult] = []
     try:
         with RewardRunner(cfg.reward) as runner:
-            on_bad_row = cfg.eval.on_bad_row
             for spec, data, cache in loaded:
                 results.append(
-                    _evaluate_one(
-                        spec, data, cache, policy, engine, runner, sampling, ks, opts, out, on_bad_row
-                    )
+                    _evaluate_one(spec, data, cache, policy, engine, runner, sampling, ks, opts, out)
                 )
     finally:
         engine.close()
@@ -382,6 +425,8 @@ def _cache(
             "path": None if spec.path is None else str(Path(spec.path).resolve()),
             "template": data.template,
             "options": header["data"]["options"],
+            # only when set, so that the caches made before columns were keyed stay valid
+            **({"columns": header["data"]["columns"]} if header["data"]["columns"] else {}),
         },
         "engine": header["engine"],
         "sampling": {k: v for k, v in header["sampling"].items() if k != "ks"},
@@ -422,10 +467,9 @@ def _evaluate_one(
     ks: Sequence[int],
     opts: EvalOptions,
     out: Path,
-    on_bad_row: str = "skip",
 ) -> EvalResult:
     prompts, dropped = policy.prepare(list(data))
-    if on_bad_row == "fail" and dropped:
+    if opts.on_bad_row == "fail" and dropped:
         raise UserError(_strict_message(spec, data, dropped))
     if not prompts:
         raise UserError(

@@ -360,7 +360,7 @@ class Trainer:
         cfg, t, r = self.cfg, self.cfg.trainer, self.cfg.rollout
         data = self.train_data
         steps = (
-            f"{t.max_steps} steps"
+            f"{t.max_steps} step{'' if t.max_steps == 1 else 's'}"
             if self.step == 0
             else f"steps {self.step + 1}..{t.max_steps} (resumed at step {self.step})"
         )

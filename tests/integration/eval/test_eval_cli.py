@@ -247,3 +247,121 @@ def test_tasks_is_an_alias_of_benchmarks_and_samples_carry_the_rendered_prompt(w
     assert question in rows[0]["rendered_prompt"]
     assert rows[0]["rendered_prompt"] != rows[0]["prompt"]  # the chat template's text, not the messages
     capsys.readouterr()
+
+
+def _never_load(monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the model must not be loaded")
+
+    monkeypatch.setattr("mmrl.policy.load_policy", never)
+
+
+def test_eval_and_other_overrides_take_effect(workdir, capsys):
+    verifier = workdir / "always_right.py"
+    verifier.write_text("def check(response, example):\n    return 1.0\n")
+    template = workdir / "plain.jinja"
+    template.write_text("Plain question: {{ question | trim }}\nAnswer:")
+    out = workdir / "out_eval_overrides"
+    code = main(
+        ["eval", "--model", str(workdir / "text_a"), "--output", str(out), "--engine", "hf"]
+        + ["--reward-workers", "0", "eval.recipe=synthetic_arithmetic", "eval.limit=2", "eval.n=3"]
+        + ["eval.k=[1,3]", "eval.temperature=1.0", "rollout.max_new_tokens=4", f"data.template={template}"]
+        + [f"reward.verifier={verifier}:check", "reward.score_truncated=true"]
+    )
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((out / "results.json").read_text())
+    assert list(doc["benchmarks"]) == ["synthetic_arithmetic"]  # eval.recipe is the benchmark
+    sampling = doc["sampling"]
+    assert (sampling["n"], sampling["ks"], sampling["temperature"]) == (3, [1, 3], 1.0)
+    assert sampling["max_new_tokens"] == 4
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 3  # eval.limit problems x eval.n samples
+    assert all(r["tokens"] <= 4 for r in rows)
+    assert all("Plain question: " in r["rendered_prompt"] for r in rows)  # data.template
+    assert not any("Give the final answer" in r["rendered_prompt"] for r in rows)  # the recipe's own
+    assert all(r["correct"] and r["reward"] == 1.0 for r in rows)  # the verifier, truncated ones scored
+    capsys.readouterr()
+
+
+def test_a_flag_and_an_override_that_disagree_are_an_error_naming_both(workdir, monkeypatch, capsys):
+    _never_load(monkeypatch)
+    out = workdir / "out_disagree"
+    args = ["--model", str(workdir / "text_a"), "--benchmarks", "gsm8k"]
+    assert run_eval(workdir, out, *args, "--n", "2", "eval.n=4", "eval.k=[1,4]") == 2
+    assert "--n 2 and eval.n=4 disagree" in capsys.readouterr().err
+    assert run_eval(workdir, out, *args, "--strict", "eval.on_bad_row=skip") == 2
+    assert "--strict and eval.on_bad_row=skip disagree" in capsys.readouterr().err
+    assert run_eval(workdir, out, *args, "eval.temperature=0.5", "rollout.temperature=1.0") == 2
+    assert "eval.temperature=0.5 and rollout.temperature=1.0 set the same thing" in capsys.readouterr().err
+    assert run_eval(workdir, out, *args, "--template", "a.jinja", "data.template=b.jinja") == 2
+    assert "--template a.jinja and data.template=b.jinja disagree" in capsys.readouterr().err
+    assert run_eval(workdir, out, "--model", str(workdir / "text_a"), "--benchmarks", "gsm8k,math500",
+                    "eval.split=test") == 2  # fmt: skip
+    assert "eval.split=test describes the held-out set of one benchmark" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_overrides_an_evaluation_does_not_use_are_refused(workdir, monkeypatch, capsys):
+    _never_load(monkeypatch)
+    out = workdir / "out_refused"
+    args = ["--model", str(workdir / "text_a"), "--benchmarks", "gsm8k"]
+    code = run_eval(
+        workdir, out, *args, "trainer.max_steps=3", "algorithm.name=rloo", "rollout.n=4", "eval.every=2"
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "trainer.max_steps=3 is not used by mmrl eval: mmrl eval trains nothing" in err
+    assert "algorithm.name=rloo is not used by mmrl eval" in err
+    assert "rollout.n=4 is not used by mmrl eval" in err and "--n (eval.n)" in err
+    assert "eval.every=2 is not used by mmrl eval" in err
+    assert run_eval(workdir, out, *args, "model.path=other") == 2
+    assert "use --model" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_eval_is_quiet_unless_verbose(workdir, capfd):
+    out = workdir / "out_quiet"
+    args = ["--model", str(workdir / "text_a"), "--benchmarks", "gsm8k", "--n", "1", "--limit", "1"]
+    assert run_eval(workdir, out, *args) == 0
+    assert "Loading weights" not in capfd.readouterr().err
+    assert run_eval(workdir, out, *args, "--verbose") == 0
+    assert "Loading weights" in capfd.readouterr().err
+
+
+ENGINE_FILE = """
+from pathlib import Path
+
+from mmrl.rollout import ENGINES
+
+
+class Logged:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def generate(self, prompts, n, sampling):
+        with Path(__file__).with_name("calls.txt").open("a") as f:
+            f.write(f"{len(prompts)} x {n}\\n")
+        return self.inner.generate(prompts, n, sampling)
+
+    def sync_weights(self, model):
+        return self.inner.sync_weights(model)
+
+    def close(self):
+        self.inner.close()
+
+
+def make(rollout_cfg, policy):
+    return Logged(ENGINES.resolve("hf")(rollout_cfg, policy))
+"""
+
+
+def test_an_engine_of_ones_own_and_a_misspelt_one(workdir, tmp_path, monkeypatch, capsys):
+    (tmp_path / "my_engine.py").write_text(ENGINE_FILE)
+    args = ["--model", str(workdir / "text_a"), "--benchmarks", "gsm8k", "--n", "2", "--limit", "2"]
+    engine = ["--engine", f"{tmp_path / 'my_engine.py'}:make"]
+    assert run_eval(workdir, tmp_path / "out", *args, *engine) == 0
+    assert (tmp_path / "calls.txt").read_text().split("\n")[0] == "2 x 2"
+    capsys.readouterr()
+    _never_load(monkeypatch)
+    assert run_eval(workdir, tmp_path / "out_typo", *args, "--engine", "vlm") == 2
+    assert "unknown rollout engine 'vlm' (did you mean 'vllm'?)" in capsys.readouterr().err

@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from mmrl.commands.eval import default_ks
 from mmrl.errors import UserError
 from mmrl.eval import EvalResult, ProblemRecord, SampleRecord, write_outputs
 from mmrl.eval.benchmarks import eval_split, model_identity, parse_benchmarks, resolve_model
 from mmrl.eval.compare import compare_runs
+from mmrl.eval.suite import default_ks
 
 
 def test_parse_benchmarks_with_splits_and_local_paths(tmp_path):

@@ -8,6 +8,7 @@ from mmrl.config import ConfigError
 from mmrl.data import load_examples
 from mmrl.errors import UserError
 from mmrl.eval.benchmarks import BenchmarkSpec
+from mmrl.eval.overrides import resolve_overrides
 from mmrl.eval.suite import EvalOptions, _config, _load_benchmark
 
 
@@ -30,14 +31,23 @@ def options(**kw) -> EvalOptions:
 
 
 def test_config_errors_name_the_flags():
-    opts = options(batch_size=0, max_prompt_length=0, reward={"num_workers": -1, "timeout_s": 5.0})
+    opts = options(batch_size=0, max_prompt_length=0, reward_workers=-1)
     with pytest.raises(ConfigError) as info:
-        _config(opts, "some/model", "hf", "auto")
+        _config(resolve_overrides(opts), "some/model", "hf", "auto")
     text = str(info.value)
     assert "--batch-size=0 must be >= 1" in text
     assert "--max-prompt-length=0" in text and "--reward-workers=-1" in text
     assert "rollout.batch_size" not in text and "reward.num_workers" not in text
-    assert _config(options(), "some/model", "hf", "auto").rollout.batch_size == 64  # valid flags pass
+    valid = _config(resolve_overrides(options()), "some/model", "hf", "auto")
+    assert valid.rollout.batch_size == 64  # valid flags pass
+
+
+def test_a_field_an_override_set_keeps_its_name_in_config_errors():
+    # the override is checked alone (it is valid); the pair fails when the tree is built
+    opts = options(overrides=("data.min_pixels=5000",), max_pixels=4000)
+    with pytest.raises(ConfigError) as info:
+        _config(resolve_overrides(opts), "some/model", "hf", "auto")
+    assert "data.min_pixels=5000 must be <= --max-pixels=4000" in str(info.value)
 
 
 def test_unknown_benchmark_names_the_flag_and_the_known_recipes():
@@ -107,3 +117,32 @@ def test_caches_made_before_reward_functions_and_the_none_blend_stay_valid():
     assert (custom["accuracy_weight"], custom["format_weight"]) == (None, None)  # no blend: another reward
     listed = _reward_fingerprint(dataclasses.asdict(RewardConfig(functions=[{"fn": "math"}])))
     assert listed["functions"][0]["fn"] == "math"
+
+
+def _eval_parser():
+    import argparse
+
+    from mmrl.cli import build_parser
+
+    parser = build_parser()
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["eval"]
+
+
+def test_untyped_flags_parse_as_none_and_the_help_gives_the_options_defaults():
+    # flags have no argparse default, so that a typed flag is told from an untyped one; the
+    # defaults are EvalOptions', and each help's "default X" must say the same
+    import re
+
+    from mmrl.commands.eval import _OPTION_FLAGS
+
+    parser = _eval_parser()
+    args = parser.parse_args([])
+    assert {name: getattr(args, name) for name in _OPTION_FLAGS} == dict.fromkeys(_OPTION_FLAGS)
+    defaults = EvalOptions("m", ())
+    checked = 0
+    for action in parser._actions:
+        said = re.search(r"default (-?[\d.]+)", action.help or "")
+        if action.dest in _OPTION_FLAGS and said:
+            assert float(said.group(1)) == getattr(defaults, action.dest), action.dest
+            checked += 1
+    assert checked >= 10
