@@ -364,7 +364,11 @@ class Trainer:
             if self.step == 0
             else f"steps {self.step + 1}..{t.max_steps} (resumed at step {self.step})"
         )
-        validation = f", validating every {cfg.eval.every} steps" if cfg.eval.every > 0 else ""
+        validation = (
+            f", validating every {'step' if cfg.eval.every == 1 else f'{cfg.eval.every} steps'}"
+            if cfg.eval.every > 0
+            else ""
+        )
         return "\n".join(
             [
                 f"plan: {self.settings.preset} on {cfg.model.path}",
@@ -529,11 +533,11 @@ class Trainer:
         left = cfg.trainer.max_steps - step
         if step == self.start_step + 1 and left > 0 and self.is_main:
             log.info(
-                "step %d took %s: about %s more for the other %d steps at this pace%s",
+                "step %d took %s: about %s more for %s at this pace%s",
                 step,
                 duration(metrics["time/step"]),
                 duration(metrics["time/step"] * left),
-                left,
+                "the last step" if left == 1 else f"the other {left} steps",
                 " (validation comes on top)" if cfg.eval.every > 0 else "",
             )
         self.last_metrics = metrics
