@@ -23,16 +23,22 @@ ChartQA prompts ask for, is taken whole) and score several different final answe
 ``Example.meta`` keys read: ``labels`` (all gold strings of the item, ChartQA's ``label`` list;
 the answer is right when it matches any of them or ``Example.answer``, as the official metric
 takes the maximum over labels).
+
+A gold (the answer or a label) that is a serialised missing or float value (``None``, ``nan``,
+``inf``, ``N/A``, ``rewards.verdicts.NULL_GOLDS``) or a number that is not finite as a float
+(``1e999``, ``Infinity``, ``-inf%``) is unreadable: ``unparsable_gold`` with the reason, so
+``check_gold`` rejects the row at load instead of letting the text match itself.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 from mmrl.types import Example, Score
 from rewards.extraction import extract_answer
 from rewards.registry import register_verifier
-from rewards.verdicts import bad_gold, judged, no_answer
+from rewards.verdicts import NULL_GOLDS, bad_gold, judged, no_answer
 
 __all__ = ["chart", "chart_official", "pix2struct_relaxed_correctness", "relaxed_match"]
 
@@ -123,14 +129,42 @@ def _same(a: str, b: str) -> bool:
     return a.lower() == b.lower()
 
 
+def _gold_problem(text: str) -> str | None:
+    """Why one gold string is not an answer (module docstring), or None.
+
+    >>> _gold_problem("45%"), _gold_problem("1e999")
+    (None, "gold answer '1e999' is not a finite number (inf)")
+    """
+    core = _clean(text).replace(" ", "").removeprefix("$").rstrip("%")
+    if core.lower() in NULL_GOLDS:
+        return f"gold answer {text!r} is a serialised missing or float value, not an answer"
+    value = _number(core)
+    if value is None:
+        try:  # what pix2struct's float() reads besides: Infinity, 1_000
+            value = float(core)
+        except ValueError:
+            return None
+    return None if math.isfinite(value) else f"gold answer {text!r} is not a finite number ({value})"
+
+
 def _golds(example: Example) -> list[str] | str:
     """The gold strings (``answer`` first, then ``meta["labels"]``), or why they are unusable."""
-    golds = [example.answer.strip()] if isinstance(example.answer, str) and example.answer.strip() else []
+    golds: list[str] = []
+    if isinstance(example.answer, str) and example.answer.strip():
+        golds.append(example.answer.strip())
+        problem = _gold_problem(golds[0])
+        if problem is not None:
+            return problem
     labels = example.meta.get("labels")
     if labels is not None:
         if not isinstance(labels, (list, tuple)) or not all(isinstance(v, str) for v in labels):
             return f"meta['labels'] must be a list of strings, got {labels!r}"
-        golds += [v.strip() for v in labels if v.strip() and v.strip() not in golds]
+        for label in (v.strip() for v in labels if v.strip()):
+            problem = _gold_problem(label)
+            if problem is not None:
+                return f"meta['labels'] {list(labels)!r}: {problem}"
+            if label not in golds:
+                golds.append(label)
     return golds or "empty gold answer"
 
 

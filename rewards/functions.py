@@ -27,7 +27,10 @@ response unscorable (``status`` ``timeout``/``error``, reward ``None``): a crash
 answer. A function that returns ``None`` ("cannot score this one", TRL's value for a function that
 does not apply to a sample) is left out of that response's sum; when every function returns
 ``None`` the response is unscorable (``unparsable_gold``). ``correct``, ``extracted`` and the
-status come from the first function that scored the response.
+status come from the first function that scored the response. A sum that is not finite in float32
+(``|sum| > FLOAT32_MAX``: a weight of ``1e300``) is an ``error`` naming each term, never ``ok``:
+the trainer holds rewards in float32, where it would be ``inf``. A weight that is itself not
+finite in float32 is refused when the functions are resolved.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from mmrl.types import Example, Score
 from rewards.registry import get_verifier
 
 __all__ = [
+    "FLOAT32_MAX",
     "RESERVED_NAMES",
     "STYLES",
     "RewardFunction",
@@ -53,6 +57,7 @@ __all__ = [
     "check_columns",
     "combine",
     "detect_style",
+    "finite_in_float32",
     "function_name",
     "resolve_functions",
     "sample_callable",
@@ -71,6 +76,20 @@ _ACCEPTED = (
     "fn(response, example) -> Score | float | None (mmrl), fn(completions, **columns) -> list[float | None] "
     "(TRL), fn(reward_inputs) -> list[dict | float] or fn(reward_input) -> dict | float (EasyR1)"
 )
+
+
+#: Largest finite float32. The trainer holds rewards and advantages in float32 tensors, where a
+#: larger value (``1e300``, finite in Python's float64) is ``inf``.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def finite_in_float32(value: float) -> bool:
+    """Whether ``value`` is finite and within float32's range (``|value| <= FLOAT32_MAX``).
+
+    >>> finite_in_float32(3e38), finite_in_float32(1e300), finite_in_float32(float("nan"))
+    (True, False, False)
+    """
+    return math.isfinite(value) and abs(value) <= FLOAT32_MAX
 
 
 class _Missing:
@@ -173,9 +192,11 @@ def resolve_functions(entries: Sequence[Any]) -> list[RewardFunction]:
             target, weight, name, kwargs = entry, 1.0, None, {}
         else:  # a RewardFunctionConfig
             target, weight, name, kwargs = entry.fn, entry.weight, entry.name, dict(entry.kwargs)
-        if not math.isfinite(weight):
+        if not finite_in_float32(weight):
             raise UserError(
-                f"reward function {i} ({function_name(target)!r}): weight {weight} must be finite"
+                f"reward function {i} ({function_name(target)!r}): weight {weight!r} must be finite in "
+                f"float32 (|weight| <= {FLOAT32_MAX:.4g}): rewards are float32 in the advantage stage, "
+                "so rescale the function instead"
             )
         fn = get_verifier(target)
         name = name or function_name(target)
@@ -358,6 +379,11 @@ def combine(functions: Sequence[RewardFunction], parts: Sequence[Score]) -> Scor
     first = scored[0][1]
     correct = next((p.correct for _, p in scored if p.correct is not None), None)
     extracted = next((p.extracted for _, p in scored if p.extracted is not None), None)
-    if not math.isfinite(total):
-        return Score(None, None, "error", {}, None, f"the weighted sum of the rewards is {total}")
+    if not finite_in_float32(total):
+        terms = " + ".join(f"{rf.weight:g} * {rf.name}({part.reward:g})" for rf, part in scored)
+        message = (
+            f"the weighted sum of the rewards {terms} = {total:g} is not finite in float32 "
+            f"(|sum| <= {FLOAT32_MAX:.4g}): lower a weight or rescale a function"
+        )
+        return Score(None, None, "error", {}, None, message)
     return Score(total, correct, first.status, components, extracted, first.message)

@@ -40,9 +40,9 @@ from rewards.expr import Budget, ParseError, Unscorable, evaluate, free_variable
 from rewards.extraction import MAX_ANSWER_CHARS, extract_answer
 from rewards.latex import normalize_answer
 from rewards.registry import register_verifier
-from rewards.verdicts import bad_gold, judged, no_answer
+from rewards.verdicts import bad_gold, judged, no_answer, null_gold
 
-__all__ = ["NULL_GOLDS", "geometry", "gold_problem", "math", "rounding_tolerance", "score_math"]
+__all__ = ["geometry", "gold_problem", "math", "rounding_tolerance", "score_math"]
 
 _PLACE_WORDS = {
     "integer": 0,
@@ -110,9 +110,6 @@ def _check_values(answer: Answer, budget: Budget) -> None:
                 _check_values(item, budget)
 
 
-#: Gold strings that are a serialised missing or float value, not an answer (``str(None)``,
-#: ``str(float("nan"))``); each would otherwise match itself.
-NULL_GOLDS = frozenset(("none", "null", "nan", "-nan", "inf", "+inf", "-inf", "n/a"))
 # Words, whole numbers between them, numerals in a base (204_5) and light punctuation ("Monday",
 # "(C)", "2 pairs"); a token mixing digits and letters ("1e999999999", a number too large to read)
 # is not a word.
@@ -152,8 +149,9 @@ def _gold(text: str) -> Answer | str:
     """The parsed gold answer, or a reason why it cannot be read (cached per process)."""
     if not text.strip():
         return "empty gold answer"
-    if text.strip().lower() in NULL_GOLDS:
-        return f"gold answer {text!r} is a serialised missing or float value, not an answer"
+    problem = null_gold(text)
+    if problem is not None:
+        return problem
     if len(text) > MAX_ANSWER_CHARS:
         return f"gold answer too long ({len(text)} characters, at most {MAX_ANSWER_CHARS})"
     try:

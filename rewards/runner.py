@@ -595,12 +595,24 @@ class RewardRunner:
             finished = [s for s in parts[0] if s is not None]
         elif all(s is not None for p in parts for s in p) and len(parts) == len(passes):
             finished = [combine(self.functions, [p[i] for p in parts]) for i in range(n)]  # type: ignore[misc]
+            self._record_sums(finished, work, state)
         else:  # stopped early: count what was scored
             finished = [s for p in parts for s in p if s is not None]
         counters = _count(finished, self._restarts - restarts_before, n)
         state.raise_if_needed(counters)
         assert len(finished) == n
         return RunnerResult([self._apply_policy(s, policy) for s in finished], counters)
+
+    @staticmethod
+    def _record_sums(sums: list[Score], work: _Work, state: _BatchState) -> None:
+        """Count a weighted sum that is an error while every part was fine (one not finite in
+        float32) like any failure: logged, and under ``on_failure`` and ``max_error_rate``."""
+        try:
+            for i, result in enumerate(sums):
+                if result.status == "error" and i not in state.failed:
+                    state.record(i, result, None, work.examples[i].id, "reward.functions")
+        except _Abort:
+            pass  # raise_if_needed raises
 
     def _score_routes(
         self, routes: list[_Route], work: _Work, scores: list[Score | None], state: _BatchState

@@ -21,6 +21,10 @@ verifier's reward is what it returns, unless a weight is set. The status, ``corr
 * an exception, of any ``BaseException`` subclass except ``KeyboardInterrupt``: status
   ``error`` with the exception in ``message`` (never a silent 0).
 
+The blended reward must be finite in float32 (``rewards.functions.finite_in_float32``): with an
+``accuracy_weight`` of ``1e300`` it would be ``inf`` in the trainer's float32 tensors, so it is an
+``error`` naming the weights and the value (counted and logged by the runner), never ``ok``.
+
 ``truncated=True`` means the response hit the length limit: the verifier sees an empty response,
 so the gold is still checked, and the result is "no answer" (reward 0).
 
@@ -40,7 +44,14 @@ from mmrl.errors import UserError
 from mmrl.types import Example, Score
 from rewards.choice import letter_of
 from rewards.format import format_score
-from rewards.functions import RewardFunction, call_batch, detect_style, sample_callable
+from rewards.functions import (
+    FLOAT32_MAX,
+    RewardFunction,
+    call_batch,
+    detect_style,
+    finite_in_float32,
+    sample_callable,
+)
 from rewards.registry import Verifier, get_verifier, is_builtin
 
 __all__ = [
@@ -212,7 +223,8 @@ def score_detailed(
 def finish_score(verdict: Score, response: str, truncated: bool, blend: Blend | None) -> Score:
     """A verifier's verdict made the response's score: a truncated response has no answer (its
     reward 0 unless the verdict is ``None``), and with a ``blend``
-    ``reward = accuracy_weight * accuracy + format_weight * format``."""
+    ``reward = accuracy_weight * accuracy + format_weight * format`` (an ``error`` when that is not
+    finite in float32)."""
     if verdict.reward is None:
         return verdict
     if truncated:
@@ -230,6 +242,12 @@ def finish_score(verdict: Score, response: str, truncated: bool, blend: Blend | 
     else:
         fmt = format_score(response)
     reward = accuracy_weight * accuracy + format_weight * fmt
+    if not finite_in_float32(reward):
+        return _error(
+            f"the blended reward, reward.accuracy_weight={accuracy_weight:g} * accuracy {accuracy:g} + "
+            f"reward.format_weight={format_weight:g} * format {fmt:g} = {reward:g}, is not finite in "
+            f"float32 (|reward| <= {FLOAT32_MAX:.4g}): lower the weights"
+        )
     components = {**verdict.components, "accuracy": accuracy, "format": fmt}
     return Score(reward, verdict.correct, verdict.status, components, verdict.extracted, verdict.message)
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from mmrl.types import Score
 
-__all__ = ["bad_gold", "judged", "no_answer"]
+__all__ = ["NULL_GOLDS", "bad_gold", "judged", "no_answer", "null_gold"]
+
+#: Gold strings that are a serialised missing or float value, not an answer (``str(None)``,
+#: ``str(float("nan"))``); each would otherwise match itself.
+NULL_GOLDS = frozenset(("none", "null", "nan", "-nan", "inf", "+inf", "-inf", "n/a"))
 
 
 def judged(is_correct: bool, extracted: str | None, message: str | None = None) -> Score:
@@ -27,3 +31,14 @@ def no_answer(problem: str, extracted: str | None = None) -> Score:
 def bad_gold(problem: str) -> Score:
     """The example's own answer cannot be read: not scorable (reward ``None``)."""
     return Score(None, None, "unparsable_gold", {}, None, problem)
+
+
+def null_gold(text: str) -> str | None:
+    """Why a gold string is a serialised missing or float value (``NULL_GOLDS``), or None.
+
+    >>> null_gold("nan"), null_gold("45")
+    ("gold answer 'nan' is a serialised missing or float value, not an answer", None)
+    """
+    if text.strip().lower() in NULL_GOLDS:
+        return f"gold answer {text!r} is a serialised missing or float value, not an answer"
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rewards import check_gold
 from rewards.chart import chart, chart_official, pix2struct_relaxed_correctness
 from tests.unit.verifiers.conftest import make_example
 
@@ -129,3 +130,45 @@ def test_any_of_the_gold_labels():
     assert chart("true", ex).correct is True and chart_official("True", ex).correct is True
     assert chart("No", ex).correct is False
     assert chart("1", make_example("chart", "1", labels="oops")).status == "unparsable_gold"
+
+
+@pytest.mark.parametrize(
+    "gold,needle",
+    [
+        # str(None), str(float("nan")), str(float("inf")): each used to match itself as text.
+        ("None", "serialised missing or float value"),
+        ("nan", "serialised missing or float value"),
+        ("inf", "serialised missing or float value"),
+        ("-inf", "serialised missing or float value"),
+        ("N/A", "serialised missing or float value"),
+        ("NaN%", "serialised missing or float value"),  # after the % chart strips
+        ("$inf", "serialised missing or float value"),  # after the $ chart strips
+        # Numbers that float() reads as an infinity: official pix2struct compares inf - inf = nan.
+        ("Infinity", "is not a finite number (inf)"),
+        ("1e999", "is not a finite number (inf)"),
+        ("-1e400%", "is not a finite number (-inf)"),
+    ],
+)
+@pytest.mark.parametrize("task", ["chart", "chart_official"])
+def test_check_gold_rejects_missing_and_non_finite_golds(task, gold, needle):
+    reason = check_gold(make_example(task, gold))
+    assert reason is not None and needle in reason and repr(gold) in reason, reason
+    # Scored, the row is unscorable (reward None, masked), never right or wrong.
+    result = (chart if task == "chart" else chart_official)(gold, make_example(task, gold))
+    assert (result.reward, result.status) == (None, "unparsable_gold")
+
+
+@pytest.mark.parametrize("task", ["chart", "chart_official"])
+def test_check_gold_rejects_a_missing_label_and_names_the_labels(task):
+    reason = check_gold(make_example(task, "5", labels=["5", "nan"]))
+    assert reason == (
+        "meta['labels'] ['5', 'nan']: gold answer 'nan' is a serialised missing or float value, not an answer"
+    )
+
+
+@pytest.mark.parametrize("gold", ["45", "1e308", "1_000", "1,000,000", "none of the above", "Infinite", "0"])
+@pytest.mark.parametrize("task", ["chart", "chart_official"])
+def test_check_gold_keeps_finite_numbers_and_words(task, gold):
+    # 1e308 is finite; "none of the above" and "Infinite" are words, not serialised values;
+    # chart_official reads 1,000,000 as text (pix2struct's float() cannot), which matches itself.
+    assert check_gold(make_example(task, gold)) is None

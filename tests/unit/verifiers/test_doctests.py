@@ -17,6 +17,7 @@ MODULES = [
     "rewards.format",
     "rewards.registry",
     "rewards.scoring",
+    "rewards.verdicts",
 ]
 
 

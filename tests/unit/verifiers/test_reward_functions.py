@@ -8,7 +8,7 @@ import pytest
 from mmrl.config import RewardConfig, load_config
 from mmrl.errors import UserError
 from mmrl.types import Example, Score
-from rewards import RewardRunner, score
+from rewards import RewardError, RewardRunner, score
 from rewards.functions import RewardFunction, combine, detect_style, resolve_functions
 
 
@@ -294,3 +294,35 @@ def test_reward_functions_and_the_single_verifier_settings_do_not_mix():
         load_config(None, ["reward.functions=[format]", "reward.verifier=math"])
     with pytest.raises(ConfigError, match="reward.format_weight=0.1 has no effect"):
         load_config(None, ["reward.functions=[math]", "reward.format_weight=0.1"])
+
+
+# --- rewards the trainer's float32 tensors can hold ----------------------------------------------
+
+
+@pytest.mark.parametrize("weight", [1e300, -1e39, float("inf"), float("nan")])
+def test_a_weight_beyond_float32_fails_when_the_functions_are_resolved(weight):
+    # A dict entry (fit(cfg, reward_funcs=[...]) or RewardRunner(cfg, [...])) skips the config's range.
+    with pytest.raises(UserError, match=r"reward function 0 \('math'\): weight .* must be finite in float32"):
+        resolve_functions([{"fn": "math", "weight": weight}])
+
+
+def test_a_weighted_sum_beyond_float32_is_an_error_naming_each_term():
+    big = RewardFunction("math", per_sample, "sample", 3e38)  # below FLOAT32_MAX = 3.4028e38
+    s = combine([big, FORMAT], [Score(1.0, True), Score(1.0, True)])
+    assert s.reward == pytest.approx(3e38) and s.status == "ok"  # 3e38 + 0.1 still fits
+    twice = RewardFunction("math2", per_sample, "sample", 3e38)
+    s = combine([big, twice], [Score(1.0, True), Score(1.0, True)])  # 6e38: inf in float32
+    assert (s.reward, s.correct, s.status) == (None, None, "error")
+    assert "3e+38 * math(1) + 3e+38 * math2(1) = 6e+38 is not finite in float32" in s.message
+
+
+def test_a_sum_beyond_float32_is_counted_logged_and_follows_the_policy(caplog):
+    functions = [{"fn": "math", "weight": 3e38}, {"fn": "math", "weight": 3e38, "name": "again"}]
+    with runner_for(*functions, max_error_rate=1.0) as runner:
+        result = runner.score([GOOD, WRONG_NO_THINK], [example()] * 2)
+    # The right answer sums to 6e38: an error, counted; the wrong one sums to 0 and is kept.
+    assert [s.reward for s in result.scores] == [None, 0.0]
+    assert result.counters["error"] == 1 and result.counters["ok"] == 1
+    assert "reward.functions" in caplog.text and "not finite in float32" in caplog.text
+    with runner_for(*functions, on_failure="raise") as runner, pytest.raises(RewardError, match="6e\\+38"):
+        runner.score([GOOD], [example()])

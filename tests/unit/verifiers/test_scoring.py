@@ -227,3 +227,12 @@ def test_check_gold_rejects_golds_that_are_not_answers(gold, needle):
 @pytest.mark.parametrize("gold", ["\\text{(C)}", "Monday", "\\infty", "(-\\infty, 3]", "2 pairs"])
 def test_check_gold_keeps_word_and_infinity_golds(gold):
     assert check_gold(make_example("math", gold)) is None
+
+
+@pytest.mark.parametrize("weights", [{"accuracy_weight": 1e300}, {"format_weight": 1e39}])
+def test_a_blended_reward_beyond_float32_is_an_error_naming_the_weights(weights):
+    # The config bounds both weights; a direct call does not go through it. 1e300 is inf in float32.
+    good = "<think>2+2=4</think> \\boxed{4}"
+    result = score(good, make_example("math", "4"), **weights)
+    assert (result.reward, result.correct, result.status) == (None, None, "error")
+    assert "reward.accuracy_weight=" in result.message and "is not finite in float32" in result.message
