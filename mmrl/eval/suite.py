@@ -248,15 +248,7 @@ def _sampling(rollout: Any, seed: int | None) -> Any:
     from mmrl.rollout import Sampling
 
     try:
-        return Sampling(
-            temperature=rollout.temperature,
-            top_p=rollout.top_p,
-            top_k=rollout.top_k,
-            max_new_tokens=rollout.max_new_tokens,
-            stop=tuple(rollout.stop),
-            seed=seed,
-            logprobs=False,
-        )
+        return Sampling.from_rollout(rollout, seed, logprobs=False)
     except ValueError as exc:
         raise UserError(f"sampling flags: {exc}") from None
 

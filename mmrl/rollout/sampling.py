@@ -65,9 +65,9 @@ class Sampling:
         return 1.0 if self.greedy else self.temperature
 
     @classmethod
-    def from_rollout(cls, rollout: Any, seed: int | None = None) -> Sampling:
-        """Training-time sampling from ``cfg.rollout`` (with log-probabilities: the sync probe and
-        the importance ratio read them)."""
+    def from_rollout(cls, rollout: Any, seed: int | None = None, *, logprobs: bool = True) -> Sampling:
+        """Sampling from ``cfg.rollout``; training keeps the log-probabilities (the sync probe and
+        the importance ratio read them), evaluation passes ``logprobs=False``."""
         return cls(
             temperature=rollout.temperature,
             top_p=rollout.top_p,
@@ -75,6 +75,7 @@ class Sampling:
             max_new_tokens=rollout.max_new_tokens,
             stop=tuple(rollout.stop),
             seed=seed,
+            logprobs=logprobs,
         )
 
     @classmethod

@@ -11,6 +11,8 @@ from mmrl.cli import main
 from mmrl.rollout.hf_engine import HFEngine
 from mmrl.testing import save_tiny_text_model, save_tiny_vl_model, tiny_image
 
+from ..train.helpers import write_logging_engine
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = ["--engine", "hf", "--max-new-tokens", "8", "--reward-workers", "0", "--max-prompt-length", "1024"]
 
@@ -328,39 +330,11 @@ def test_eval_is_quiet_unless_verbose(workdir, capfd):
     assert "Loading weights" in capfd.readouterr().err
 
 
-ENGINE_FILE = """
-from pathlib import Path
-
-from mmrl.rollout import ENGINES
-
-
-class Logged:
-    def __init__(self, inner):
-        self.inner = inner
-
-    def generate(self, prompts, n, sampling):
-        with Path(__file__).with_name("calls.txt").open("a") as f:
-            f.write(f"{len(prompts)} x {n}\\n")
-        return self.inner.generate(prompts, n, sampling)
-
-    def sync_weights(self, model):
-        return self.inner.sync_weights(model)
-
-    def close(self):
-        self.inner.close()
-
-
-def make(rollout_cfg, policy):
-    return Logged(ENGINES.resolve("hf")(rollout_cfg, policy))
-"""
-
-
 def test_an_engine_of_ones_own_and_a_misspelt_one(workdir, tmp_path, monkeypatch, capsys):
-    (tmp_path / "my_engine.py").write_text(ENGINE_FILE)
     args = ["--model", str(workdir / "text_a"), "--benchmarks", "gsm8k", "--n", "2", "--limit", "2"]
-    engine = ["--engine", f"{tmp_path / 'my_engine.py'}:make"]
+    engine = ["--engine", write_logging_engine(tmp_path)]
     assert run_eval(workdir, tmp_path / "out", *args, *engine) == 0
-    assert (tmp_path / "calls.txt").read_text().split("\n")[0] == "2 x 2"
+    assert (tmp_path / "generate_calls.txt").read_text().split("\n")[0] == "2 x 2"
     capsys.readouterr()
     _never_load(monkeypatch)
     assert run_eval(workdir, tmp_path / "out_typo", *args, "--engine", "vlm") == 2

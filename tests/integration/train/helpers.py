@@ -102,3 +102,38 @@ def run_two_processes(args: list[str], log: Path, timeout: float = 300) -> tuple
                 + log.read_text()[-6000:]
             )
     return returncode, log.read_text()
+
+
+_LOGGING_ENGINE = """
+from pathlib import Path
+
+from mmrl.rollout import ENGINES
+
+
+class Logged:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def generate(self, prompts, n, sampling):
+        with Path(__file__).with_name("generate_calls.txt").open("a") as f:
+            f.write(f"{len(prompts)} x {n}\\n")
+        return self.inner.generate(prompts, n, sampling)
+
+    def sync_weights(self, model):
+        return self.inner.sync_weights(model)
+
+    def close(self):
+        self.inner.close()
+
+
+def make(rollout_cfg, policy):
+    return Logged(ENGINES.resolve("hf")(rollout_cfg, policy))
+"""
+
+
+def write_logging_engine(directory: Path) -> str:
+    """An engine of one's own in ``directory/my_engine.py``: the hf engine, each ``generate`` call
+    logged as "PROMPTS x N" in ``directory/generate_calls.txt``; returns its ``file.py:make`` spec."""
+    path = Path(directory) / "my_engine.py"
+    path.write_text(_LOGGING_ENGINE)
+    return f"{path}:make"

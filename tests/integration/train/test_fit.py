@@ -12,7 +12,7 @@ from mmrl.algos import grpo_a_grae_advantages, grpo_advantages
 from mmrl.testing import save_tiny_text_model, save_tiny_vl_model
 from mmrl.train import fit, verify_checkpoint
 
-from .helpers import load_weights, read_metrics, read_rollouts, tiny_text_config
+from .helpers import load_weights, read_metrics, read_rollouts, tiny_text_config, write_logging_engine
 
 
 @pytest.fixture(scope="module")
@@ -170,38 +170,8 @@ def test_omega_counts_every_generated_sample_before_filtering_and_shaping(text_d
     assert seen == [pytest.approx(expected, abs=1e-12)]
 
 
-ENGINE_FILE = """
-from pathlib import Path
-
-from mmrl.rollout import ENGINES
-
-LOG = Path(__file__).with_name("generate_calls.txt")
-
-
-class Counting:
-    def __init__(self, inner):
-        self.inner = inner
-
-    def generate(self, prompts, n, sampling):
-        with LOG.open("a") as f:
-            f.write(f"{len(prompts)} x {n}\\n")
-        return self.inner.generate(prompts, n, sampling)
-
-    def sync_weights(self, model):
-        return self.inner.sync_weights(model)
-
-    def close(self):
-        self.inner.close()
-
-
-def make(rollout_cfg, policy):
-    return Counting(ENGINES.resolve("hf")(rollout_cfg, policy))
-"""
-
-
 def test_an_engine_of_ones_own_is_chosen_in_the_config(text_dir, tmp_path, caplog):
-    (tmp_path / "my_engine.py").write_text(ENGINE_FILE)
-    engine = f"{tmp_path / 'my_engine.py'}:make"
+    engine = write_logging_engine(tmp_path)
     cfg = tiny_text_config(text_dir, tmp_path / "run", f"rollout.engine={engine}", "trainer.max_steps=2")
     with caplog.at_level("INFO", logger="mmrl.rollout.base"):
         assert fit(cfg).steps == 2
