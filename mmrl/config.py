@@ -562,6 +562,12 @@ class TrainerConfig(Section):
         "accelerate mixed precision (autocast; weights stay float32); 'auto' is bf16 where bf16 matrix "
         "products are fast (CUDA, CPUs with AVX512-BF16/AMX), else 'no'.",
     )
+    retain_cpu_memory: bool = opt(
+        True,
+        "On a CPU under glibc (Linux), keep the memory a step frees in the process for the next step "
+        "(mallopt: no trimming, 32 MiB mmap threshold) instead of faulting it back in from the OS every "
+        "step; the process then holds its peak memory between steps. No effect on GPUs or elsewhere.",
+    )
     seed: int = opt(0, "Seed for data order, sampling and initialisation.")
     save_every: NonNegativeInt = opt(
         0, "Checkpoint every N steps; 0 saves only at the end.", hint="0 turns it off"

@@ -581,8 +581,9 @@ class PolicyBase:
         placeholders) excluded: the distribution the engines sample from. The forward pass returns only the
         last position's logits (``logits_to_keep=1``) plus the final hidden states; the response
         positions' hidden states are projected through the output head in chunks of
-        ``logprob_chunk_size`` rows (``chunked_token_logprobs``), so float32 logits exist for at
-        most one chunk at a time. With ``with_entropy`` also returns the per-token entropy of the
+        ``logprob_chunk_size`` rows (``chunked_token_logprobs``, its products in ``compute_dtype``
+        when the trainer set one, as the body computes under autocast), so float32 logits exist
+        for at most one chunk at a time. With ``with_entropy`` also returns the per-token entropy of the
         same distribution (0 off the mask). Gradients flow when autograd is enabled.
         """
         batch = batch.to(self.device)
@@ -598,6 +599,7 @@ class PolicyBase:
             softcap=self._softcap(),
             banned_token_ids=self.banned_token_ids,
             with_entropy=with_entropy,
+            compute_dtype=self.compute_dtype,
         )
         logprobs = torch.zeros(mask.shape, dtype=torch.float32, device=response_hidden.device)
         logprobs = logprobs.masked_scatter(mask, selected)

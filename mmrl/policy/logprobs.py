@@ -131,24 +131,23 @@ class _LinearHeadLogprobs(torch.autograd.Function):
     ``d logprob / d s = onehot(target) - p`` and ``d H / d s = -p * (log p + H)``; the logits
     get ``(that) / T``, zero on banned columns.
 
-    The matrix products run in the compute dtype of the forward: the autocast dtype when the
-    forward ran under autocast (float32 weights, bfloat16 products), else the weights' dtype;
-    the backward uses the same dtype explicitly (autograd runs it outside autocast) and sums the
-    weight gradient over chunks in float32.
+    The matrix products run in ``dtype`` (``chunked_token_logprobs``'s compute dtype: bfloat16
+    products over float32 weights under mixed precision), forward and backward alike; the weight
+    gradient is summed over chunks in float32 and returned in the weights' dtype.
     """
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, targets, chunk_size, temperature, banned, with_entropy):
-        device_type = hidden.device.type
-        autocast = torch.is_autocast_enabled(device_type)
-        ctx.compute_dtype = torch.get_autocast_dtype(device_type) if autocast else weight.dtype
+    def forward(ctx, hidden, weight, bias, targets, chunk_size, temperature, banned, with_entropy, dtype):
+        ctx.compute_dtype = dtype
+        w = weight.to(dtype)  # [V, H]; the weight itself in its own dtype
+        b = None if bias is None else bias.to(dtype)
         n = hidden.shape[0]
         logprobs = torch.empty(n, dtype=torch.float32, device=hidden.device)
         entropy = torch.empty(n, dtype=torch.float32, device=hidden.device)
         lse_all = torch.empty(n, dtype=torch.float32, device=hidden.device)
         for start in range(0, n, chunk_size):
             sl = slice(start, start + chunk_size)
-            z = _scores(torch.nn.functional.linear(hidden[sl], weight, bias), temperature, None, banned)
+            z = _scores(torch.nn.functional.linear(hidden[sl].to(dtype), w, b), temperature, None, banned)
             lse = torch.logsumexp(z, dim=-1)
             lse_all[sl] = lse
             logprobs[sl] = z.gather(-1, targets[sl].unsqueeze(-1)).squeeze(-1) - lse
@@ -197,7 +196,7 @@ class _LinearHeadLogprobs(torch.autograd.Function):
                 g.div_(ctx.temperature)
             g = g.to(dtype)
             if want_h:
-                grad_h[sl] = g @ w
+                grad_h[sl] = (g @ w).to(grad_h.dtype)
             if want_w:
                 if dtype == torch.float32:
                     grad_w.addmm_(g.t(), h)
@@ -208,7 +207,29 @@ class _LinearHeadLogprobs(torch.autograd.Function):
             del g
         grad_w = grad_w.to(weight.dtype) if want_w else None
         grad_b = grad_b.to(bias.dtype) if want_b else None
-        return grad_h, grad_w, grad_b, None, None, None, None, None
+        return grad_h, grad_w, grad_b, None, None, None, None, None, None
+
+
+def _in_dtype(
+    head: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype | None, device_type: str
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``head`` computing in ``dtype``: a plain linear head casts its weights (without a grad,
+    this is the no-grad path), any other head runs under autocast to ``dtype``."""
+    params = list(getattr(head, "parameters", list)())
+    if dtype is None or all(p.dtype == dtype for p in params):
+        return head
+    if _plain_linear(head) and not torch.is_grad_enabled():
+        w = head.weight.to(dtype)
+        b = None if head.bias is None else head.bias.to(dtype)
+        return lambda h: torch.nn.functional.linear(h.to(dtype), w, b)
+    if torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == dtype:
+        return head
+
+    def autocast_head(h: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type, dtype=dtype):
+            return head(h)
+
+    return autocast_head
 
 
 def _plain_linear(head: Any) -> bool:
@@ -228,6 +249,7 @@ def chunked_token_logprobs(
     softcap: float | None = None,
     banned_token_ids: tuple[int, ...] | list[int] | None = None,
     with_entropy: bool = False,
+    compute_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The same values as ``token_logprobs_from_logits(head(hidden), targets, ...)``, chunk by chunk.
 
@@ -248,6 +270,9 @@ def chunked_token_logprobs(
         softcap: the model's final-logit soft-capping value, or ``None``.
         banned_token_ids: token ids excluded from the distribution (see the reference function).
         with_entropy: also return per-row entropies.
+        compute_dtype: the dtype of the head's matrix products (the trainer's mixed-precision
+            dtype, so the head computes like the body under autocast); ``None`` uses the autocast
+            dtype when autocast is on, else the head weights' dtype. The softmax is float32 either way.
 
     Returns:
         ``(logprobs [N], entropy [N] or None)``, float32.
@@ -264,11 +289,16 @@ def chunked_token_logprobs(
     needs_grad = torch.is_grad_enabled() and (
         hidden.requires_grad or any(p.requires_grad for p in getattr(head, "parameters", list)())
     )
+    device_type = hidden.device.type
+    if compute_dtype is None and torch.is_autocast_enabled(device_type):
+        compute_dtype = torch.get_autocast_dtype(device_type)
     if needs_grad and softcap is None and _plain_linear(head) and hidden.shape[0] > 0:
+        dtype = compute_dtype or head.weight.dtype
         logprobs, entropy = _LinearHeadLogprobs.apply(
-            hidden, head.weight, head.bias, targets, chunk_size, temperature, banned, with_entropy
+            hidden, head.weight, head.bias, targets, chunk_size, temperature, banned, with_entropy, dtype
         )
         return logprobs, (entropy if with_entropy else None)
+    head = _in_dtype(head, compute_dtype, device_type)
     use_checkpoint = needs_grad
     logprob_parts: list[torch.Tensor] = []
     entropy_parts: list[torch.Tensor] = []

@@ -30,7 +30,7 @@ from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
 from mmrl.errors import UserError
 from mmrl.eval import EvalResult, write_outputs
-from mmrl.hardware import resolve_micro_batch_size, resolve_mixed_precision
+from mmrl.hardware import resolve_micro_batch_size, resolve_mixed_precision, retain_freed_memory
 from mmrl.rollout import Sampling, SyncProbe, build_engine
 from mmrl.train.checkpoint import (
     CheckpointManager,
@@ -186,6 +186,7 @@ class Trainer:
             log.info("mixed precision %s (%s)", precision, why)
         self.accelerator = accelerator
         acc = self.accelerator
+        _retain_cpu_memory(t.retain_cpu_memory, acc.device)
         self.micro_batch_size, why = resolve_micro_batch_size(t.micro_batch_size, acc.device)
         if t.micro_batch_size == "auto":
             log.info("micro-batch size %d (%s)", self.micro_batch_size, why)
@@ -720,6 +721,13 @@ def _default_device() -> torch.device:
 
     use_cpu = str_to_bool(os.environ.get("ACCELERATE_USE_CPU", "false"))
     return torch.device("cuda" if torch.cuda.is_available() and not use_cpu else "cpu")
+
+
+def _retain_cpu_memory(setting: bool, device: torch.device) -> None:
+    """``trainer.retain_cpu_memory`` on a CPU: keep freed memory in the process (``retain_freed_memory``)."""
+    if setting and device.type == "cpu":
+        applied, why = retain_freed_memory()
+        log.log(logging.INFO if applied else logging.DEBUG, "CPU memory: %s", why)
 
 
 def _compute_dtype(mixed_precision: str, policy: Any) -> torch.dtype:

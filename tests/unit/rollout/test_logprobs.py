@@ -130,3 +130,65 @@ def test_both_backward_paths_match_autograd_with_bias_and_banned_tokens(kind, lo
     for got, want in zip([hidden_b.grad, linear.weight.grad, linear.bias.grad], ref_grads, strict=True):
         assert_close(got, want, atol=1e-5, rtol=1e-4)
     assert torch.isfinite(linear.weight.grad).all()
+
+
+def _bf16_reference(hidden, weight, bias, targets, temperature):
+    """The head computed in bfloat16 (both operands rounded, as autocast does), softmax in float32."""
+    logits = torch.nn.functional.linear(
+        hidden.bfloat16(), weight.bfloat16(), None if bias is None else bias.bfloat16()
+    )
+    return token_logprobs_from_logits(logits, targets, temperature=temperature, with_entropy=True)
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_compute_dtype_runs_the_head_in_bf16_values_and_gradients(wrapped, bias):
+    # float32 weights (the master copy), bfloat16 products: the same numbers as the head in bf16,
+    # gradients included, through the hand-written backward (plain head) or autograd (wrapped head).
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(16, 300, bias=bias)
+    head = torch.nn.Sequential(linear) if wrapped else linear
+    hidden_a = (3 * torch.randn(11, 16)).requires_grad_(True)
+    hidden_b = hidden_a.detach().clone().requires_grad_(True)
+    targets = torch.randint(0, 300, (11,))
+    ref_lp, ref_ent = _bf16_reference(hidden_a, linear.weight, linear.bias, targets, 0.8)
+    (ref_lp.sum() + 0.5 * ref_ent.sum()).backward()
+    ref_grads = [hidden_a.grad, linear.weight.grad] + ([linear.bias.grad] if bias else [])
+    linear.zero_grad(set_to_none=True)
+    lp, ent = chunked_token_logprobs(
+        hidden_b,
+        targets,
+        head,
+        chunk_size=4,
+        temperature=0.8,
+        with_entropy=True,
+        compute_dtype=torch.bfloat16,
+    )
+    (lp.sum() + 0.5 * ent.sum()).backward()
+    assert lp.dtype == torch.float32 and linear.weight.grad.dtype == torch.float32
+    assert_close(lp, ref_lp, atol=1e-5, rtol=1e-5)
+    assert_close(ent, ref_ent, atol=1e-5, rtol=1e-5)
+    grads = [hidden_b.grad, linear.weight.grad] + ([linear.bias.grad] if bias else [])
+    for got, want in zip(grads, ref_grads, strict=True):
+        assert_close(got, want, atol=2e-3, rtol=2e-2)
+    # And it is not the float32 computation: bf16 rounding of the logits moves the values.
+    fp32_lp, _ = token_logprobs_from_logits(linear(hidden_a.detach()), targets, temperature=0.8)
+    assert (lp.detach() - fp32_lp).abs().max() > 1e-4
+
+
+def test_compute_dtype_without_grad_and_the_autocast_default():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 200)
+    hidden = 3 * torch.randn(9, 16)
+    targets = torch.randint(0, 200, (9,))
+    ref_lp, _ = _bf16_reference(hidden, head.weight, head.bias, targets, 1.0)
+    with torch.no_grad():
+        lp, _ = chunked_token_logprobs(hidden, targets, head, chunk_size=4, compute_dtype=torch.bfloat16)
+    assert_close(lp, ref_lp, atol=1e-5, rtol=1e-5)
+    # No compute_dtype under autocast: the autocast dtype.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        auto_lp, _ = chunked_token_logprobs(hidden.requires_grad_(True), targets, head, chunk_size=4)
+    assert_close(auto_lp.detach(), ref_lp, atol=1e-5, rtol=1e-5)
+    # compute_dtype equal to the weights' dtype is the plain float32 computation.
+    fp32_lp, _ = chunked_token_logprobs(hidden.detach(), targets, head, compute_dtype=torch.float32)
+    assert_close(fp32_lp, token_logprobs_from_logits(head(hidden.detach()), targets)[0])
