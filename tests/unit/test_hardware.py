@@ -56,15 +56,12 @@ def test_micro_batch_auto_by_device():
     assert resolve_micro_batch_size(7, "cpu") == (7, "set in the config")
 
 
-def test_the_trainer_logs_and_uses_the_resolved_micro_batch(tmp_path, caplog):
-    import logging
-
+def _tiny_trainer_config(tmp_path, *overrides: str):
     from mmrl.config import load_config
     from mmrl.testing import save_tiny_text_model
-    from mmrl.train import Trainer
 
     model = save_tiny_text_model(tmp_path / "m", seed=0)
-    cfg = load_config(
+    return load_config(
         None,
         [
             f"model.path={model}",
@@ -72,10 +69,18 @@ def test_the_trainer_logs_and_uses_the_resolved_micro_batch(tmp_path, caplog):
             "data.options={num_examples: 8}",
             "rollout.engine=hf",
             f"trainer.output_dir={tmp_path / 'run'}",
-            "trainer.mixed_precision='no'",
+            *overrides,
             "logging.tensorboard=false",
         ],
     )
+
+
+def test_the_trainer_logs_and_uses_the_resolved_micro_batch(tmp_path, caplog):
+    import logging
+
+    from mmrl.train import Trainer
+
+    cfg = _tiny_trainer_config(tmp_path, "trainer.mixed_precision='no'")
     with caplog.at_level(logging.INFO, logger="mmrl.train.trainer"):
         trainer = Trainer(cfg)
     try:
@@ -149,25 +154,11 @@ def test_the_trainer_retains_cpu_memory_unless_told_not_to(tmp_path, monkeypatch
     import logging
 
     import mmrl.train.trainer as trainer_module
-    from mmrl.config import load_config
-    from mmrl.testing import save_tiny_text_model
     from mmrl.train import Trainer
 
     calls = []
     monkeypatch.setattr(trainer_module, "retain_freed_memory", lambda: calls.append(1) or (True, "kept"))
-    model = save_tiny_text_model(tmp_path / "m", seed=0)
-    cfg = load_config(
-        None,
-        [
-            f"model.path={model}",
-            "data.recipe=synthetic_arithmetic",
-            "data.options={num_examples: 8}",
-            "rollout.engine=hf",
-            f"trainer.output_dir={tmp_path / 'run'}",
-            f"trainer.retain_cpu_memory={str(retain).lower()}",
-            "logging.tensorboard=false",
-        ],
-    )
+    cfg = _tiny_trainer_config(tmp_path, f"trainer.retain_cpu_memory={str(retain).lower()}")
     with caplog.at_level(logging.INFO, logger="mmrl.train.trainer"):
         Trainer(cfg).close()
     assert calls == ([1] if retain else [])
