@@ -10,9 +10,10 @@ STAMP := $(VENV)/.mmrl-installed
 export MMRL_CACHE ?= $(CURDIR)/.cache/mmrl
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
-# OpenMP threads that spin while waiting make small CPU matmuls 10x slower whenever another process
-# shares the cores (measured: 24 ms vs 1.4 ms for a 32x576x1536 linear); sleeping waiters do not.
-export OMP_WAIT_POLICY ?= PASSIVE
+# mmrl train/demo/eval choose how idle OpenMP threads wait (mmrl/openmp.py: spin on idle cores,
+# sleep on busy ones). The tests run nothing timed and share the cores with their own subprocesses:
+# their threads sleep.
+TEST_ENV := OMP_WAIT_POLICY=$(or $(OMP_WAIT_POLICY),PASSIVE)
 
 .PHONY: setup test test-vllm lint format demo clean
 
@@ -34,12 +35,12 @@ format: $(STAMP)
 # The vLLM engine's tests run in a process of their own: an in-process vLLM engine changes
 # process-wide state (its parallel groups, torch's thread settings) that other tests must not see.
 test: lint
-	$(BIN)/python -m pytest tests --ignore=tests/vllm
+	$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/vllm
 	$(MAKE) test-vllm
 
 # Skipped (not failed) where vLLM is not installed, unless MMRL_REQUIRE_VLLM=1 (CI sets it).
 test-vllm: $(STAMP)
-	$(BIN)/python -m pytest tests/vllm -m vllm
+	$(TEST_ENV) $(BIN)/python -m pytest tests/vllm -m vllm
 
 # SmolLM2-135M learns arithmetic with GRPO + A-GRAE, pass@k before/after (<= 15 min on 2 CPU cores).
 demo: $(STAMP)

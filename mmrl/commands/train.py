@@ -21,13 +21,11 @@ from mmrl.commands.config import split_config_and_overrides
 
 
 def cpu_thread_policy() -> None:
-    """Let idle OpenMP threads sleep instead of spin (before torch loads; an explicit setting wins).
+    """Choose how idle OpenMP threads wait (spin on idle cores, sleep on busy ones) before torch
+    loads; an explicit ``OMP_WAIT_POLICY`` wins (``mmrl.openmp``)."""
+    from mmrl.openmp import apply_wait_policy
 
-    Spinning waiters make small CPU matmuls many times slower as soon as another process shares the
-    cores (measured on a shared 2-core machine: a 32x576x1536 linear took 24 ms spinning, 1.4 ms
-    sleeping, and SmolLM2 sampled 2.2 vs 36 tokens/s).
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    apply_wait_policy()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

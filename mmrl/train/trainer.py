@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from mmrl import openmp
 from mmrl.algos import DynamicSampler, resolve_algorithm
 from mmrl.config import Config, ConfigError, config_to_dict, save_config
 from mmrl.errors import UserError
@@ -186,7 +187,7 @@ class Trainer:
             log.info("mixed precision %s (%s)", precision, why)
         self.accelerator = accelerator
         acc = self.accelerator
-        _retain_cpu_memory(t.retain_cpu_memory, acc.device)
+        _cpu_process_settings(t.retain_cpu_memory, acc.device)
         self.micro_batch_size, why = resolve_micro_batch_size(t.micro_batch_size, acc.device)
         if t.micro_batch_size == "auto":
             log.info("micro-batch size %d (%s)", self.micro_batch_size, why)
@@ -723,11 +724,16 @@ def _default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() and not use_cpu else "cpu")
 
 
-def _retain_cpu_memory(setting: bool, device: torch.device) -> None:
-    """``trainer.retain_cpu_memory`` on a CPU: keep freed memory in the process (``retain_freed_memory``)."""
-    if setting and device.type == "cpu":
+def _cpu_process_settings(retain_memory: bool, device: torch.device) -> None:
+    """On a CPU: ``trainer.retain_cpu_memory`` keeps freed memory in the process
+    (``retain_freed_memory``); the OpenMP wait policy chosen at start (``mmrl.openmp``) is logged."""
+    if device.type != "cpu":
+        return
+    if retain_memory:
         applied, why = retain_freed_memory()
         log.log(logging.INFO if applied else logging.DEBUG, "CPU memory: %s", why)
+    if openmp.decision() is not None:
+        log.info("OpenMP: %s", openmp.decision())
 
 
 def _compute_dtype(mixed_precision: str, policy: Any) -> torch.dtype:

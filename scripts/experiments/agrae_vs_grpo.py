@@ -800,8 +800,7 @@ def commands(s: Setup) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the mmrl train/eval stages choose their OpenMP wait policy
     args = _args(argv)
     s = setup_from(args)
     started = time.perf_counter()
