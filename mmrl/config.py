@@ -565,7 +565,7 @@ class TrainerConfig(Section):
     retain_cpu_memory: bool = opt(
         True,
         "On a CPU under glibc (Linux), keep the memory a step frees in the process for the next step "
-        "(mallopt: no trimming, 32 MiB mmap threshold) instead of faulting it back in from the OS every "
+        "(mallopt: no trimming, no mmap) instead of faulting it back in from the OS every "
         "step; the process then holds its peak memory between steps. No effect on GPUs or elsewhere.",
     )
     seed: int = opt(0, "Seed for data order, sampling and initialisation.")

@@ -116,13 +116,14 @@ def resolve_engine(setting: str) -> tuple[str, str]:
     return "hf", "auto: vLLM is not installed (pip install 'mmrl[vllm]'); transformers generate"
 
 
-#: glibc ``mallopt`` parameters (malloc.h) and the values ``retain_freed_memory`` sets: blocks up
-#: to 32 MiB (glibc's largest mmap threshold) come from the heap rather than fresh mappings, the
-#: heap is trimmed only when 2 GiB sit free at its top, and it grows 512 MiB at a time.
+#: glibc ``mallopt`` parameters (malloc.h) and the values ``retain_freed_memory`` sets: every
+#: block comes from the heap, never from a fresh mapping (``M_MMAP_MAX`` 0; without it blocks over
+#: 32 MiB, such as the embedding's gradient, are mapped and unmapped every step), the heap is
+#: trimmed only when 2 GiB sit free at its top, and it grows 512 MiB at a time.
 RETAINED_MALLOC = {
     "M_TRIM_THRESHOLD": (-1, 2**31 - 1),
     "M_TOP_PAD": (-2, 512 << 20),
-    "M_MMAP_THRESHOLD": (-3, 32 << 20),
+    "M_MMAP_MAX": (-4, 0),
 }
 
 
@@ -148,4 +149,4 @@ def retain_freed_memory() -> tuple[bool, str]:
     refused = [name for name, (param, value) in RETAINED_MALLOC.items() if mallopt(param, value) != 1]
     if refused:
         return False, f"glibc refused mallopt {', '.join(refused)}"
-    return True, "freed memory stays in the process (glibc mallopt: no trimming, 32 MiB mmap threshold)"
+    return True, "freed memory stays in the process (glibc mallopt: no trimming, no mmap)"

@@ -9,7 +9,9 @@ Both trainers get the same randomly initialised model (so nothing stops early: e
 the full ``--max-new-tokens``), the same rendered prompts, the same coin-flip reward (a hash of the
 completion text), no KL term and one optimizer step per RL step. They run in alternating fresh
 processes (TRL, mmrl, TRL, mmrl, ...), ``--warmup`` untimed steps then ``--steps`` timed steps
-each; the table reports the median of the timed steps over all rounds.
+each; the table reports the median of the timed steps over all rounds. Two warm-up steps by
+default: a process's first two steps are slower than the rest (they fault in the process's peak
+memory: measured for mmrl on a CPU), so the timed steps are the steady ones; both get the same.
 
 * TRL runs in its best setting for the device: fp32 on a CPU (its bf16 is slower there), bf16 on
   CUDA (``--trl-precision`` measures another), its own ``model.generate`` rollouts (TRL's vLLM
@@ -356,7 +358,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n", type=int, default=4, help="samples per prompt (default 4)")
     p.add_argument("--max-new-tokens", type=int, default=64, help="default 64")
     p.add_argument("--rounds", type=int, default=2, help="TRL/mmrl process pairs (default 2)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed steps per process (default 1)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per process (default 2)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per process (default 3)")
     p.add_argument(
         "--trl-precision",
