@@ -117,9 +117,10 @@ def resolve_engine(setting: str) -> tuple[str, str]:
 
 
 #: glibc ``mallopt`` parameters (malloc.h) and the values ``retain_freed_memory`` sets: every
-#: block comes from the heap, never from a fresh mapping (``M_MMAP_MAX`` 0; without it blocks over
-#: 32 MiB, such as the embedding's gradient, are mapped and unmapped every step), the heap is
-#: trimmed only when 2 GiB sit free at its top, and it grows 512 MiB at a time.
+#: block comes from the heap, never from a fresh mapping (``M_MMAP_MAX`` 0; without it a block over
+#: the 32 MiB mmap threshold, such as the embedding's gradient, was mapped whenever the heap's top
+#: could not hold it and unmapped when freed, every step), the heap is trimmed only when 2 GiB
+#: sit free at its top, and it grows 512 MiB at a time.
 RETAINED_MALLOC = {
     "M_TRIM_THRESHOLD": (-1, 2**31 - 1),
     "M_TOP_PAD": (-2, 512 << 20),
