@@ -69,7 +69,7 @@ def worker(args: argparse.Namespace) -> dict:
             hidden = out.hidden_states[-1]
         else:
             hidden, _ = PolicyBase._forward_final_hidden(
-                SimpleNamespace(model=model),
+                SimpleNamespace(model=model, is_vision=False),
                 model,
                 input_ids=ids,
                 attention_mask=batch.attention_mask,

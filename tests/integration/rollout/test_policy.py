@@ -1,5 +1,6 @@
 """Policy adapters on tiny models: encoding, the prompt budget, batch layout, log-probabilities."""
 
+import contextlib
 import logging
 
 import pytest
@@ -287,3 +288,50 @@ def test_prompt_sharing_is_off_where_it_would_not_be_exact(vision_policy):
     model.gradient_checkpointing_disable()
     model.config.use_sliding_window = True
     assert not policy.shares_prompts
+
+
+def _backends_used(monkeypatch):
+    """Record what each ``cpu_attention_backend`` context of the policy's forwards chose."""
+    import mmrl.policy.base as base
+
+    chosen, real = [], base.cpu_attention_backend
+
+    @contextlib.contextmanager
+    def spy(*args):
+        with real(*args) as name:
+            chosen.append(name)
+            yield name
+
+    monkeypatch.setattr(base, "cpu_attention_backend", spy)
+    return chosen
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_small_cpu_training_forwards_use_math_attention_with_the_same_results(monkeypatch, share):
+    import mmrl.policy.base as base
+
+    model, tok = _tiny_decoder("llama")
+    policy = TextPolicy(model.train(), tok, max_prompt_length=64)
+    policy.share_prompts = share
+    batch = policy.collate(_shared_prompt_rollouts(policy))  # prompts of 3 lengths: padded rows
+    chosen = _backends_used(monkeypatch)
+    results, default_limit = {}, base.MATH_ATTENTION_MAX_SCORES
+    for limit in (default_limit, 0):  # 0: every forward keeps the flash kernel
+        monkeypatch.setattr(base, "MATH_ATTENTION_MAX_SCORES", limit)
+        model.zero_grad(set_to_none=True)
+        chosen.clear()
+        logprobs, entropy = policy.logprobs(batch, temperature=0.7, with_entropy=True)
+        (logprobs.sum() + 0.1 * entropy.sum()).backward()
+        results[limit] = (chosen[:], logprobs.detach(), [p.grad.clone() for p in model.parameters()])
+    passes = 2 if share else 1
+    math, flash = results[default_limit], results[0]
+    assert math[0] == ["math"] * passes and flash[0] == ["default"] * passes
+    assert torch.isfinite(math[1]).all()
+    assert_close(math[1], flash[1], rtol=1e-5, atol=1e-5)
+    for a, b in zip(math[2], flash[2], strict=True):
+        assert_close(a, b, rtol=1e-4, atol=1e-5)
+    monkeypatch.setattr(base, "MATH_ATTENTION_MAX_SCORES", default_limit)
+    chosen.clear()
+    with torch.no_grad():
+        policy.logprobs(batch)
+    assert chosen == ["default"] * passes  # no autograd: the flash kernel's forward is the faster one

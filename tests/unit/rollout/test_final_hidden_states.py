@@ -16,7 +16,7 @@ def _batch(seed=0):
 
 def _hidden(model, batch):
     inputs = dict(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
-    return PolicyBase._forward_final_hidden(SimpleNamespace(model=model), model, **inputs)[0]
+    return PolicyBase._forward_final_hidden(SimpleNamespace(model=model, is_vision=False), model, **inputs)[0]
 
 
 def _reference(model, batch):
