@@ -80,10 +80,12 @@ def cpu_attention_backend(
 def _text_attention_backend(
     inner: Any, inputs: Mapping[str, Any], is_vision: bool
 ) -> contextlib.AbstractContextManager[str]:
-    """``cpu_attention_backend`` for a text forward of ``inputs`` (vision policies: unchanged;
-    their vision towers attend over patches these shapes do not describe)."""
+    """``cpu_attention_backend`` for a text forward of ``inputs``. Unchanged: vision policies
+    (their vision towers attend over patches these shapes do not describe) and models that
+    recompute layers in backward (activation checkpointing recomputes outside this context, so
+    the recomputed attention must be the one the forward ran)."""
     ids, mask = inputs.get("input_ids"), inputs.get("attention_mask")
-    if is_vision or ids is None or mask is None:
+    if is_vision or ids is None or mask is None or _recomputes_in_backward(inner):
         return contextlib.nullcontext("default")
     heads = getattr(getattr(inner, "config", None), "num_attention_heads", None)
     return cpu_attention_backend(ids.device, ids.shape[0], heads, ids.shape[1], mask.shape[-1])
@@ -258,6 +260,18 @@ def _activation_checkpointing(model: Any) -> bool:
         if hasattr(type(model), name):
             return bool(getattr(model, name))
     return False
+
+
+def _recomputes_in_backward(model: Any) -> bool:
+    """Whether backward reruns parts of ``model``'s forward: transformers' activation
+    checkpointing, or a layer under torch's ``checkpoint_wrapper`` (FSDP's activation checkpointing)."""
+    if _activation_checkpointing(model):
+        return True
+    try:
+        from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
+    except ImportError:  # a torch build without torch.distributed has no such wrapper
+        return False
+    return any(isinstance(m, CheckpointWrapper) for m in model.modules())
 
 
 def _without_ddp(model: Any) -> Any:
@@ -567,15 +581,17 @@ class PolicyBase:
 
         Needs ``share_prompts`` (on by default) and a model that computes the same thing from a
         cached prompt as from the whole sequence: a text decoder of ``PROMPT_SHARING_MODEL_TYPES``
-        with full causal attention in every layer, without gradient checkpointing (transformers
-        turns the cache off under it). Vision policies run whole sequences (Qwen-VL's rotary
-        positions are derived from the image grid of the full sequence).
+        with full causal attention in every layer, without activation checkpointing (transformers
+        turns the cache off under its own; a layer under torch's ``checkpoint_wrapper`` would
+        append its keys and values to the cache again when backward recomputes it). Vision
+        policies run whole sequences (Qwen-VL's rotary positions are derived from the image grid
+        of the full sequence).
         """
         if not self.share_prompts or self.is_vision:
             return False
         inner = unwrap_model(self.model)
         config = getattr(inner, "config", None)
-        if config is None or _activation_checkpointing(inner):
+        if config is None or _recomputes_in_backward(inner):
             return False
         if getattr(config, "model_type", None) not in PROMPT_SHARING_MODEL_TYPES:
             return False

@@ -291,10 +291,10 @@ def test_prompt_sharing_is_off_where_it_would_not_be_exact(vision_policy):
 
 
 def _backends_used(monkeypatch):
-    """Record what each ``cpu_attention_backend`` context of the policy's forwards chose."""
+    """Record which SDPA backend each of the policy's forwards chose."""
     import mmrl.policy.base as base
 
-    chosen, real = [], base.cpu_attention_backend
+    chosen, real = [], base._text_attention_backend
 
     @contextlib.contextmanager
     def spy(*args):
@@ -302,7 +302,7 @@ def _backends_used(monkeypatch):
             chosen.append(name)
             yield name
 
-    monkeypatch.setattr(base, "cpu_attention_backend", spy)
+    monkeypatch.setattr(base, "_text_attention_backend", spy)
     return chosen
 
 
@@ -335,3 +335,23 @@ def test_small_cpu_training_forwards_use_math_attention_with_the_same_results(mo
     with torch.no_grad():
         policy.logprobs(batch)
     assert chosen == ["default"] * passes  # no autograd: the flash kernel's forward is the faster one
+
+
+@pytest.mark.parametrize("recompute", ["gradient_checkpointing", "checkpoint_wrapper"])
+def test_models_that_recompute_in_backward_keep_the_default_attention(monkeypatch, recompute):
+    """Backward reruns checkpointed layers outside the forward's context: the attention must not change."""
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+
+    model, tok = _tiny_decoder("llama")
+    if recompute == "gradient_checkpointing":
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.model.layers[0] = checkpoint_wrapper(model.model.layers[0])
+    policy = TextPolicy(model.train(), tok, max_prompt_length=64)
+    batch = policy.collate(_shared_prompt_rollouts(policy))
+    chosen = _backends_used(monkeypatch)
+    logprobs, _ = policy.logprobs(batch)
+    logprobs.sum().backward()  # raised CheckpointError when the recomputation used another backend
+    assert chosen and set(chosen) == {"default"}
+    assert not policy.shares_prompts  # a recomputed layer would append to the prompt's cache again
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
