@@ -121,6 +121,20 @@ def _chunk_logprobs(
     return z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, dim=-1)
 
 
+def _lse_and_entropy(z: torch.Tensor, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per row of ``z`` ``[C, V]``: ``lse = logsumexp(z)`` and, with ``with_entropy``,
+    ``H = lse - sum_v softmax(z)_v z_v``, from one exponential: ``e = exp(z - max z)``,
+    ``s = sum e``, ``lse = max z + log s``, ``H = lse - sum(e z) / s`` (``torch.logsumexp`` and
+    ``torch.softmax`` take one each). Works in place on its own buffer: no autograd."""
+    m = z.amax(-1, keepdim=True)
+    e = torch.sub(z, m).exp_()
+    s = e.sum(-1, keepdim=True)
+    lse = (m + s.log()).squeeze(-1)
+    if not with_entropy:
+        return lse, None
+    return lse, lse - e.mul_(z).sum(-1) / s.squeeze(-1)
+
+
 class _LinearHeadLogprobs(torch.autograd.Function):
     """Chunked log-probabilities (and entropies) through a plain linear head, with a hand-written
     backward that keeps at most two ``[chunk, V]`` float32 tensors alive and accumulates the
@@ -148,11 +162,11 @@ class _LinearHeadLogprobs(torch.autograd.Function):
         for start in range(0, n, chunk_size):
             sl = slice(start, start + chunk_size)
             z = _scores(torch.nn.functional.linear(hidden[sl].to(dtype), w, b), temperature, None, banned)
-            lse = torch.logsumexp(z, dim=-1)
+            lse, chunk_entropy = _lse_and_entropy(z, with_entropy)
             lse_all[sl] = lse
             logprobs[sl] = z.gather(-1, targets[sl].unsqueeze(-1)).squeeze(-1) - lse
-            if with_entropy:
-                entropy[sl] = lse - (torch.softmax(z, dim=-1) * z).sum(-1)
+            if chunk_entropy is not None:
+                entropy[sl] = chunk_entropy
             del z
         ctx.save_for_backward(hidden, weight, bias, targets, lse_all, entropy)
         ctx.chunk_size, ctx.temperature, ctx.banned, ctx.with_entropy = (
