@@ -39,6 +39,7 @@ __all__ = [
     "Policy",
     "PolicyBase",
     "PromptInputs",
+    "cpu_attention_backend",
 ]
 
 #: ``config.model_type`` of the text decoders whose prompt ``logprobs`` may compute once per group
@@ -85,7 +86,9 @@ def _text_attention_backend(
     recompute layers in backward (activation checkpointing recomputes outside this context, so
     the recomputed attention must be the one the forward ran)."""
     ids, mask = inputs.get("input_ids"), inputs.get("attention_mask")
-    if is_vision or ids is None or mask is None or _recomputes_in_backward(inner):
+    if is_vision or ids is None or mask is None or ids.device.type != "cpu" or not torch.is_grad_enabled():
+        return contextlib.nullcontext("default")  # the cheap checks first: no module walk per GPU forward
+    if _recomputes_in_backward(inner):
         return contextlib.nullcontext("default")
     heads = getattr(getattr(inner, "config", None), "num_attention_heads", None)
     return cpu_attention_backend(ids.device, ids.shape[0], heads, ids.shape[1], mask.shape[-1])

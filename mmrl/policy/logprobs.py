@@ -93,6 +93,24 @@ def token_logprobs_from_logits(
     return logprobs, entropy
 
 
+def _lse_and_entropy(
+    z: torch.Tensor, banned: torch.Tensor | None, with_entropy: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per row of ``z`` ``[C, V]``: ``lse = logsumexp(z)`` and, with ``with_entropy``,
+    ``H = lse - sum_v softmax(z)_v z_v`` (the same as ``-sum p log p``, without a second
+    ``[C, V]`` log-softmax), from one exponential: ``e = exp(z - max z)``, ``s = sum e``,
+    ``lse = max z + log s``, ``H = lse - sum(e z) / s`` (``torch.logsumexp`` and ``torch.softmax``
+    take one each). Differentiable: the checkpointed path's backward goes through it; banned
+    columns of ``e z`` are zeroed (``_without_banned``)."""
+    m = z.amax(-1, keepdim=True)
+    e = torch.sub(z, m).exp_()
+    s = e.sum(-1, keepdim=True)
+    lse = (m + s.log()).squeeze(-1)
+    if not with_entropy:
+        return lse, None
+    return lse, lse - _without_banned(e * z, banned).sum(-1) / s.squeeze(-1)
+
+
 def _chunk_logprobs_entropy(
     hidden: torch.Tensor,
     targets: torch.Tensor,
@@ -102,11 +120,8 @@ def _chunk_logprobs_entropy(
     banned: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     z = _scores(head(hidden), temperature, softcap, banned)  # [C, V] float32
-    lse = torch.logsumexp(z, dim=-1)  # [C]
-    logprobs = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
-    # H = lse - sum_v p_v z_v  (the same as -sum p log p, without a second [C, V] log-softmax)
-    entropy = lse - _without_banned(torch.softmax(z, dim=-1) * z, banned).sum(-1)
-    return logprobs, entropy
+    lse, entropy = _lse_and_entropy(z, banned, with_entropy=True)
+    return z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse, entropy
 
 
 def _chunk_logprobs(
@@ -118,21 +133,9 @@ def _chunk_logprobs(
     banned: torch.Tensor | None,
 ) -> torch.Tensor:
     z = _scores(head(hidden), temperature, softcap, banned)
-    return z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, dim=-1)
-
-
-def _lse_and_entropy(z: torch.Tensor, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per row of ``z`` ``[C, V]``: ``lse = logsumexp(z)`` and, with ``with_entropy``,
-    ``H = lse - sum_v softmax(z)_v z_v``, from one exponential: ``e = exp(z - max z)``,
-    ``s = sum e``, ``lse = max z + log s``, ``H = lse - sum(e z) / s`` (``torch.logsumexp`` and
-    ``torch.softmax`` take one each). Works in place on its own buffer: no autograd."""
-    m = z.amax(-1, keepdim=True)
-    e = torch.sub(z, m).exp_()
-    s = e.sum(-1, keepdim=True)
-    lse = (m + s.log()).squeeze(-1)
-    if not with_entropy:
-        return lse, None
-    return lse, lse - e.mul_(z).sum(-1) / s.squeeze(-1)
+    return (
+        z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - _lse_and_entropy(z, banned, with_entropy=False)[0]
+    )
 
 
 class _LinearHeadLogprobs(torch.autograd.Function):
@@ -162,7 +165,7 @@ class _LinearHeadLogprobs(torch.autograd.Function):
         for start in range(0, n, chunk_size):
             sl = slice(start, start + chunk_size)
             z = _scores(torch.nn.functional.linear(hidden[sl].to(dtype), w, b), temperature, None, banned)
-            lse, chunk_entropy = _lse_and_entropy(z, with_entropy)
+            lse, chunk_entropy = _lse_and_entropy(z, banned, with_entropy)
             lse_all[sl] = lse
             logprobs[sl] = z.gather(-1, targets[sl].unsqueeze(-1)).squeeze(-1) - lse
             if chunk_entropy is not None:
