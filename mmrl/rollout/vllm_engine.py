@@ -51,7 +51,7 @@ from mmrl.types import Example, Rollout
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VllmEngine", "export_weights"]
+__all__ = ["VllmEngine", "cpu_norm_kernels", "export_weights"]
 
 _INSTALL_HINT = (
     "the vLLM engine needs vllm: `pip install 'mmrl[vllm]'` on a GPU machine, or the CPU build that "
@@ -66,6 +66,79 @@ def cpu_kv_cache_bytes() -> int:
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     gib = 1 << 30
     return int(min(8 * gib, max(1 * gib, total // 10)))
+
+
+#: The provider name under which mmrl registers vLLM's compiled RMSNorm kernels for the CPU.
+CPU_NORM_PROVIDER = "mmrl_cpu_c"
+
+
+def cpu_norm_kernels() -> dict[str, list[str]] | None:
+    """vLLM's compiled RMSNorm kernels for its CPU build, as an ``ir_op_priority`` for ``vllm.LLM``.
+
+    vLLM-CPU ships ``torch.ops._C.rms_norm`` and ``fused_add_rms_norm`` but dispatches its
+    ``rms_norm`` / ``fused_add_rms_norm`` IR ops to their PyTorch-native versions on a CPU (about
+    ten small ops per call: ~31 us vs ~4 us for one kernel at 16 x 576 bf16, 61 calls per decoded
+    position for SmolLM2). This registers the kernels as a provider of those ops (once per
+    process) and returns the priority that selects them; arguments they do not cover (a weight of
+    another dtype, a non-contiguous input, a ``variance_size``) fall back to the native version,
+    which vLLM appends to the list. ``None`` where this vLLM has no IR ops or no such kernels.
+    Call it in the process that runs the engine core (registrations do not cross processes).
+    """
+    try:
+        from vllm import ir
+        from vllm.platforms import current_platform
+
+        current_platform.import_kernels()
+        kernels = (torch.ops._C.rms_norm, torch.ops._C.fused_add_rms_norm)
+        ops = (ir.ops.rms_norm, ir.ops.fused_add_rms_norm)
+    except (ImportError, AttributeError, RuntimeError) as exc:
+        log.debug("vLLM's CPU RMSNorm kernels are not available (%s); vLLM's native RMSNorm runs", exc)
+        return None
+    if CPU_NORM_PROVIDER not in ops[0].impls:
+        _register_cpu_norms(*ops, *kernels)
+    return {"rms_norm": [CPU_NORM_PROVIDER], "fused_add_rms_norm": [CPU_NORM_PROVIDER]}
+
+
+def _register_cpu_norms(rms_norm: Any, fused_add_rms_norm: Any, rms_kernel: Any, fused_kernel: Any) -> None:
+    """Register ``rms_kernel`` / ``fused_kernel`` as ``CPU_NORM_PROVIDER`` of the two IR ops
+    (vLLM checks the signatures against the native versions, annotations included)."""
+
+    def covers(
+        x: torch.Tensor, weight: torch.Tensor | None, epsilon: float, variance_size: int | None = None
+    ) -> bool:
+        return variance_size is None and weight is not None and weight.dtype == x.dtype and x.is_contiguous()
+
+    def covers_add(
+        x: torch.Tensor,
+        x_residual: torch.Tensor,
+        weight: torch.Tensor | None,
+        epsilon: float,
+        variance_size: int | None = None,
+    ) -> bool:
+        return (
+            covers(x, weight, epsilon, variance_size)
+            and x_residual.is_contiguous()
+            and x_residual.dtype == x.dtype
+        )
+
+    @rms_norm.register_impl(CPU_NORM_PROVIDER, supports_args=covers)
+    def _rms_norm(
+        x: torch.Tensor, weight: torch.Tensor | None, epsilon: float, variance_size: int | None = None
+    ) -> torch.Tensor:
+        out = torch.empty_like(x)
+        rms_kernel(out, x, weight, epsilon)
+        return out
+
+    @fused_add_rms_norm.register_impl(CPU_NORM_PROVIDER, supports_args=covers_add, inplace=True)
+    def _fused_add_rms_norm(
+        x: torch.Tensor,
+        x_residual: torch.Tensor,
+        weight: torch.Tensor | None,
+        epsilon: float,
+        variance_size: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        fused_kernel(x, x_residual, weight, epsilon)  # residual <- x + residual; x <- norm(residual) * w
+        return x, x_residual
 
 
 def _is_peft(model: Any) -> bool:
@@ -325,6 +398,12 @@ class VllmEngine:
             # Prefix caching shares only whole KV blocks, and vLLM-CPU's default block is 128 tokens:
             # a prompt shorter than that was prefilled again for each of its n samples.
             kwargs["block_size"] = int(os.environ.get("MMRL_VLLM_CPU_BLOCK_SIZE", "32"))
+            # vLLM-CPU's RMSNorm runs as PyTorch ops; its compiled kernels take 0.4 of 2.7 s off
+            # generating 16 x 64 tokens with SmolLM2 (same sampled tokens). In process only: the
+            # kernels are registered in this process.
+            norms = cpu_norm_kernels() if self.in_process else None
+            if norms:
+                kwargs["ir_op_priority"] = norms
         if tensor_parallel_size > 1:
             kwargs["distributed_executor_backend"] = "external_launcher"
         if self.policy.processor_kwargs:  # the trainer's pixel bounds, so both see the same image

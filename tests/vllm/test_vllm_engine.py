@@ -311,3 +311,46 @@ def test_auto_picks_vllm_and_falls_back_to_hf_where_vllm_cannot_run_the_model(tm
             engine.close()
         fell_back = "vLLM cannot serve this model" in caplog.text
         assert fell_back == (expected == "hf"), caplog.text
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(16, 576), (3, 5, 64), (1, 8)])
+def test_cpu_rms_norm_kernels_match_vllms_native_norms(dtype, shape):
+    from vllm import ir
+
+    from mmrl.rollout.vllm_engine import CPU_NORM_PROVIDER, cpu_norm_kernels
+
+    assert cpu_norm_kernels() == {"rms_norm": [CPU_NORM_PROVIDER], "fused_add_rms_norm": [CPU_NORM_PROVIDER]}
+    g = torch.Generator().manual_seed(0)
+    x, r = (3 * torch.randn(shape, generator=g)).to(dtype), torch.randn(shape, generator=g).to(dtype)
+    w = torch.randn(shape[-1], generator=g).to(dtype)
+    # one kernel rounds once; native rounds to the weight's dtype before the product: 1 bf16 ulp
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    fast, native = ir.ops.rms_norm.impls[CPU_NORM_PROVIDER], ir.ops.rms_norm.impls["native"]
+    got, want = fast.impl_fn(x, w, 1e-6), native.impl_fn(x, w, 1e-6)
+    assert got.dtype == dtype and torch.allclose(got.float(), want.float(), rtol=tol, atol=tol * want.abs().max())
+    fast, native = ir.ops.fused_add_rms_norm.impls[CPU_NORM_PROVIDER], ir.ops.fused_add_rms_norm.impls["native"]
+    xg, rg = x.clone(), r.clone()
+    got, got_residual = fast.impl_fn(xg, rg, w, 1e-6)
+    want, want_residual = native.impl_fn(x.clone(), r.clone(), w, 1e-6)
+    assert got.data_ptr() == xg.data_ptr() and got_residual.data_ptr() == rg.data_ptr()  # in place, as declared
+    assert torch.equal(got_residual, want_residual)  # x + residual, rounded once in both
+    assert torch.allclose(got.float(), want.float(), rtol=tol, atol=tol * want.abs().max())
+    # what the kernels do not cover goes to the native version
+    assert fast.supports_args(x, r, w, 1e-6)
+    if len(shape) == 2 and shape[0] > 1:
+        assert not fast.supports_args(x.t(), r.t(), w, 1e-6)
+    assert not fast.supports_args(x, r, w.double(), 1e-6) and not fast.supports_args(x, r, None, 1e-6)
+
+
+def test_the_cpu_engine_dispatches_rms_norm_to_the_kernels(text_setup):
+    from vllm import ir
+
+    from mmrl.rollout.vllm_engine import CPU_NORM_PROVIDER
+
+    _, engine = text_setup
+    assert engine.llm is not None
+    x, w = torch.randn(4, 32), torch.randn(32)
+    assert ir.ops.rms_norm.dispatch(x, w, 1e-6).provider == CPU_NORM_PROVIDER
+    assert ir.ops.fused_add_rms_norm.dispatch(x, x.clone(), w, 1e-6).provider == CPU_NORM_PROVIDER
+    assert ir.ops.rms_norm.dispatch(x, w.double(), 1e-6).provider == "native"  # the fallback
