@@ -328,12 +328,19 @@ def test_cpu_rms_norm_kernels_match_vllms_native_norms(dtype, shape):
     tol = 1e-5 if dtype == torch.float32 else 1e-2
     fast, native = ir.ops.rms_norm.impls[CPU_NORM_PROVIDER], ir.ops.rms_norm.impls["native"]
     got, want = fast.impl_fn(x, w, 1e-6), native.impl_fn(x, w, 1e-6)
-    assert got.dtype == dtype and torch.allclose(got.float(), want.float(), rtol=tol, atol=tol * want.abs().max())
-    fast, native = ir.ops.fused_add_rms_norm.impls[CPU_NORM_PROVIDER], ir.ops.fused_add_rms_norm.impls["native"]
+    assert got.dtype == dtype and torch.allclose(
+        got.float(), want.float(), rtol=tol, atol=tol * want.abs().max()
+    )
+    fast, native = (
+        ir.ops.fused_add_rms_norm.impls[CPU_NORM_PROVIDER],
+        ir.ops.fused_add_rms_norm.impls["native"],
+    )
     xg, rg = x.clone(), r.clone()
     got, got_residual = fast.impl_fn(xg, rg, w, 1e-6)
     want, want_residual = native.impl_fn(x.clone(), r.clone(), w, 1e-6)
-    assert got.data_ptr() == xg.data_ptr() and got_residual.data_ptr() == rg.data_ptr()  # in place, as declared
+    assert (
+        got.data_ptr() == xg.data_ptr() and got_residual.data_ptr() == rg.data_ptr()
+    )  # in place, as declared
     assert torch.equal(got_residual, want_residual)  # x + residual, rounded once in both
     assert torch.allclose(got.float(), want.float(), rtol=tol, atol=tol * want.abs().max())
     # what the kernels do not cover goes to the native version
