@@ -301,6 +301,84 @@ def floor_seconds(
     return {"generate": generate, "update": update, "step": generate + update}
 
 
+def matmul_seconds(
+    config: Any, spec: dict[str, Any], prompt_tokens: int, dtype_name: str, max_rows: int = 4096
+) -> dict[str, float]:
+    """The step's matrix products alone, each timed here at its own shape (best of 5).
+
+    A decoder layer's linear layers (``q, k, v, o, gate, up, down`` from ``config``) and the output
+    head: in the update, each layer's forward product, input gradient and weight gradient over the
+    ``B x (prompt + response)`` trained tokens (timed at ``max_rows`` rows and scaled beyond); in
+    generation, the prompts' prefill and one product per layer per decoded position at ``B`` rows,
+    over ``num_hidden_layers`` distinct weights so that they stream from memory as in a model (the
+    faster of torch's and, on a CPU with vLLM, vLLM's oneDNN product). What
+    the floor's peak rate leaves out: the rates these shapes reach. Attention, norms and everything
+    else are not in it."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = getattr(torch, dtype_name)
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    hidden, layers = text.hidden_size, text.num_hidden_layers
+    head_dim = getattr(text, "head_dim", None) or hidden // text.num_attention_heads
+    q_out, kv_out = text.num_attention_heads * head_dim, getattr(text, "num_key_value_heads", None) or 0
+    kv_out = (kv_out or text.num_attention_heads) * head_dim
+    inter = text.intermediate_size
+    linears = [(q_out, hidden), (kv_out, hidden), (kv_out, hidden), (hidden, q_out)]
+    linears += [(inter, hidden), (inter, hidden), (hidden, inter)]  # (out, in)
+    b = len(spec["prompts"]) * spec["n"]
+    trained = b * (prompt_tokens + spec["max_new_tokens"])
+
+    def best(fn: Any, reps: int = 5) -> float:
+        fn()
+        times = []
+        for _ in range(reps):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    def products(rows: int, out: int, inp: int, backward: bool) -> float:
+        m = min(rows, max_rows)
+        x = torch.randn(m, inp, device=device, dtype=dtype)
+        w = torch.randn(out, inp, device=device, dtype=dtype)
+        seconds = best(lambda: torch.nn.functional.linear(x, w))
+        if backward:
+            dy = torch.randn(m, out, device=device, dtype=dtype)
+            seconds += best(lambda: dy @ w) + best(lambda: dy.t() @ x)
+        return seconds * rows / m
+
+    update = sum(layers * products(trained, o, i, True) for o, i in linears)
+    update += products(trained, text.vocab_size, hidden, True)
+    prefill = sum(layers * products(len(spec["prompts"]) * prompt_tokens, o, i, False) for o, i in linears)
+    position = products(b, text.vocab_size, hidden, False)
+    onednn = _onednn_products() if device == "cpu" else None
+    for o, i in linears:
+        ws = [torch.randn(o, i, device=device, dtype=dtype) for _ in range(layers)]
+        x = torch.randn(b, i, device=device, dtype=dtype)
+        seconds = best(lambda ws=ws, x=x: [torch.nn.functional.linear(x, w) for w in ws])
+        if onednn is not None:  # vLLM-CPU decodes with oneDNN, faster than torch at a few rows
+            handles = [onednn[0](w.t(), 32) for w in ws]
+            seconds = min(seconds, best(lambda hs=handles, x=x: [onednn[1](h, x, None) for h in hs]))
+        position += seconds
+    generate = prefill + spec["max_new_tokens"] * position
+    return {"update": update, "generate": generate, "step": update + generate}
+
+
+def _onednn_products() -> tuple[Any, Any] | None:
+    """vLLM-CPU's oneDNN linear (``create_onednn_mm``, ``onednn_mm``), or ``None`` without it."""
+    try:
+        from vllm import _custom_ops as ops
+
+        return ops.create_onednn_mm, ops.onednn_mm
+    except (ImportError, AttributeError):
+        return None
+
+
 # -- the driver -------------------------------------------------------------------------------------
 
 
@@ -443,6 +521,9 @@ def report(
     bf16 = cuda or fast_bf16("cpu")
     rates = hardware_rates("bfloat16" if bf16 else "float32")
     floor = floor_seconds(spec, rates, params, prompt_tokens, 2 if bf16 else 4)
+    matmuls = matmul_seconds(
+        AutoConfig.from_pretrained(model_dir), spec, prompt_tokens, "bfloat16" if bf16 else "float32"
+    )
     ratio = phases["trl"]["step"] / phases["mmrl"]["step"]
     text = "\n".join([
         f"Same step for both: {params / 1e6:.1f}M-parameter random model, {args.prompts} prompts x {args.n} samples x "
@@ -459,12 +540,16 @@ def report(
         f"{rates['flops'] / 1e12:.2f} TFLOP/s {'bf16' if bf16 else 'fp32'}; generate {floor['generate']:.2f} s at "
         f"{rates['bandwidth'] / 1e9:.0f} GB/s); mmrl is at {floor['step'] / phases['mmrl']['step']:.0%} of it, "
         f"TRL at {floor['step'] / phases['trl']['step']:.0%}.",
+        f"The step's matrix products alone, timed here at their own shapes: {matmuls['step']:.2f} s (update "
+        f"{matmuls['update']:.2f} s, generate {matmuls['generate']:.2f} s) = {matmuls['step'] / floor['step']:.1f}x "
+        f"the floor; mmrl's step is {phases['mmrl']['step'] / matmuls['step']:.1f}x them.",
     ])  # fmt: skip
     return {
         "text": text,
         "ratio": ratio,
         "phases": phases,
         "floor": floor,
+        "matmuls": matmuls,
         "rates": rates,
         "params": params,
         "prompt_tokens": prompt_tokens,

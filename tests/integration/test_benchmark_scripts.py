@@ -40,6 +40,10 @@ def test_bench_vs_trl_smoke(tmp_path):
     assert doc["settings"]["trl"].startswith("TRL 1.16") and "fp32" in doc["settings"]["trl"]
     assert doc["settings"]["mmrl"].startswith("mmrl defaults: engine ")
     assert "mmrl is" in proc.stdout and "Floor on this device" in proc.stdout
+    matmuls = doc["matmuls"]
+    assert matmuls["update"] > 0 and matmuls["generate"] > 0
+    assert matmuls["step"] == pytest.approx(matmuls["update"] + matmuls["generate"])
+    assert "matrix products alone" in proc.stdout
 
 
 def test_agrae_experiment_runs_resumes_and_reports(tmp_path):
