@@ -210,7 +210,8 @@ class ModelConfig(Section):
         None,
         "Attention kernel passed to transformers ('sdpa', 'eager', 'flash_attention_2'); None lets it choose. "
         "Under 'sdpa' (transformers' usual choice), text training forwards on a CPU with at most 4M attention "
-        "scores per layer use PyTorch's math backend (its backward is faster there than the flash kernel's).",
+        "scores per layer run as float32 products instead of the flash kernel (faster there): grouped-query "
+        "attention without repeated keys for Llama/Qwen2/Qwen3 decoders, PyTorch's math backend for others.",
     )
     gradient_checkpointing: bool = opt(False, "Recompute activations in backward to save memory.")
     trust_remote_code: bool = opt(False, "Allow model code from the checkpoint (off unless you trust it).")

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from mmrl.policy.attention import use_grouped_attention
 from mmrl.policy.logprobs import chunked_token_logprobs
 from mmrl.types import Example, Rollout
 
@@ -78,20 +79,30 @@ def cpu_attention_backend(
         yield "math"
 
 
-def _text_attention_backend(
-    inner: Any, inputs: Mapping[str, Any], is_vision: bool
-) -> contextlib.AbstractContextManager[str]:
-    """``cpu_attention_backend`` for a text forward of ``inputs``. Unchanged: vision policies
-    (their vision towers attend over patches these shapes do not describe) and models that
-    recompute layers in backward (activation checkpointing recomputes outside this context, so
-    the recomputed attention must be the one the forward ran)."""
+@contextlib.contextmanager
+def _text_attention_backend(inner: Any, inputs: Mapping[str, Any], is_vision: bool) -> Iterator[str]:
+    """``cpu_attention_backend`` for a text forward of ``inputs``; yields ``"grouped"``,
+    ``"math"`` or ``"default"``. Where it picks the math backend and the model is an SDPA decoder
+    that ``grouped_attention`` covers (``mmrl.policy.attention``), the forward runs that instead:
+    the same attention in float32 without SDPA's per-head key/value copies. Unchanged: vision
+    policies (their vision towers attend over patches these shapes do not describe) and models
+    that recompute layers in backward (activation checkpointing recomputes outside this context,
+    so the recomputed attention must be the one the forward ran)."""
     ids, mask = inputs.get("input_ids"), inputs.get("attention_mask")
     if is_vision or ids is None or mask is None or ids.device.type != "cpu" or not torch.is_grad_enabled():
-        return contextlib.nullcontext("default")  # the cheap checks first: no module walk per GPU forward
+        yield "default"  # the cheap checks first: no module walk per GPU forward
+        return
     if _recomputes_in_backward(inner):
-        return contextlib.nullcontext("default")
-    heads = getattr(getattr(inner, "config", None), "num_attention_heads", None)
-    return cpu_attention_backend(ids.device, ids.shape[0], heads, ids.shape[1], mask.shape[-1])
+        yield "default"
+        return
+    config = getattr(inner, "config", None)
+    heads = getattr(config, "num_attention_heads", None)
+    with cpu_attention_backend(ids.device, ids.shape[0], heads, ids.shape[1], mask.shape[-1]) as backend:
+        if backend != "math":
+            yield backend
+            return
+        with use_grouped_attention(config) as grouped:
+            yield "grouped" if grouped else "math"
 
 
 @dataclass(frozen=True)

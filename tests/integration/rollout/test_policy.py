@@ -306,11 +306,17 @@ def _backends_used(monkeypatch):
     return chosen
 
 
+@pytest.mark.parametrize("model_type", ["qwen2", "qwen3", "llama"])
 @pytest.mark.parametrize("share", [False, True])
-def test_small_cpu_training_forwards_use_math_attention_with_the_same_results(monkeypatch, share):
+def test_small_cpu_training_forwards_use_grouped_attention_with_the_same_results(
+    monkeypatch, share, model_type
+):
+    """Padded rows of 3 prompt lengths, grouped-query heads (4 query, 2 key/value): the grouped
+    float32 attention gives SDPA's flash kernel's log-probs, entropies and gradients."""
     import mmrl.policy.base as base
 
-    model, tok = _tiny_decoder("llama")
+    model, tok = _tiny_decoder(model_type)
+    assert model.config._attn_implementation == "sdpa"
     policy = TextPolicy(model.train(), tok, max_prompt_length=64)
     policy.share_prompts = share
     batch = policy.collate(_shared_prompt_rollouts(policy))  # prompts of 3 lengths: padded rows
@@ -322,19 +328,35 @@ def test_small_cpu_training_forwards_use_math_attention_with_the_same_results(mo
         chosen.clear()
         logprobs, entropy = policy.logprobs(batch, temperature=0.7, with_entropy=True)
         (logprobs.sum() + 0.1 * entropy.sum()).backward()
-        results[limit] = (chosen[:], logprobs.detach(), [p.grad.clone() for p in model.parameters()])
+        results[limit] = (
+            chosen[:],
+            logprobs.detach(),
+            entropy.detach(),
+            [p.grad.clone() for p in model.parameters()],
+        )
+        assert model.config._attn_implementation == "sdpa"  # restored after each forward
     passes = 2 if share else 1
-    math, flash = results[default_limit], results[0]
-    assert math[0] == ["math"] * passes and flash[0] == ["default"] * passes
-    assert torch.isfinite(math[1]).all()
-    assert_close(math[1], flash[1], rtol=1e-5, atol=1e-5)
-    for a, b in zip(math[2], flash[2], strict=True):
+    grouped, flash = results[default_limit], results[0]
+    assert grouped[0] == ["grouped"] * passes and flash[0] == ["default"] * passes
+    assert torch.isfinite(grouped[1]).all()
+    assert_close(grouped[1], flash[1], rtol=1e-5, atol=1e-5)
+    assert_close(grouped[2], flash[2], rtol=1e-5, atol=1e-5)
+    for a, b in zip(grouped[3], flash[3], strict=True):
         assert_close(a, b, rtol=1e-4, atol=1e-5)
     monkeypatch.setattr(base, "MATH_ATTENTION_MAX_SCORES", default_limit)
     chosen.clear()
     with torch.no_grad():
         policy.logprobs(batch)
     assert chosen == ["default"] * passes  # no autograd: the flash kernel's forward is the faster one
+
+
+def test_other_attention_implementations_keep_the_math_backend(monkeypatch):
+    model, tok = _tiny_decoder("llama")
+    model.config._attn_implementation = "eager"
+    policy = TextPolicy(model.train(), tok, max_prompt_length=64)
+    chosen = _backends_used(monkeypatch)
+    policy.logprobs(policy.collate(_shared_prompt_rollouts(policy)))
+    assert chosen == ["math", "math"] and model.config._attn_implementation == "eager"
 
 
 @pytest.mark.parametrize("recompute", ["gradient_checkpointing", "checkpoint_wrapper"])
