@@ -245,7 +245,16 @@ def mmrl_worker(spec: dict[str, Any]) -> dict[str, Any]:
             m = trainer.train_step()
             gen, score = m.get("time/generate", 0.0), m.get("time/score", 0.0)
             update = m.get("time/logprob", 0.0) + m.get("time/update", 0.0) + m.get("time/sync", 0.0)
-            rows.append({"step": m["time/step"], "generate": gen, "score": score, "update": update})
+            skipped = m.get("update/skipped_zero_advantage_frac", 0.0)
+            rows.append(
+                {
+                    "step": m["time/step"],
+                    "generate": gen,
+                    "score": score,
+                    "update": update,
+                    "skipped": skipped,
+                }
+            )
         setting = (
             f"mmrl defaults: engine {trainer.engine.name}, "
             f"weights {str(next(trainer.policy.model.parameters()).dtype).removeprefix('torch.')}, "
@@ -412,6 +421,17 @@ def median_phases(results: list[dict[str, Any]], warmup: int) -> dict[str, float
     return out
 
 
+def skipped_rows(results: list[dict[str, Any]], warmup: int) -> str:
+    """How many rows mmrl's timed steps left out of the update (zero advantage), which its update
+    time depends on; TRL trains every row."""
+    fractions = [s.get("skipped", 0.0) for r in results for s in r["steps"][warmup:]]
+    return (
+        f"mmrl's timed steps skipped {statistics.mean(fractions):.0%} of their rows on average "
+        f"({min(fractions):.0%}-{max(fractions):.0%}): rows whose group drew one coin-flip value have zero "
+        "advantage and no update work; TRL trains every row."
+    )
+
+
 def table(name: str, setting: str, phases: dict[str, float]) -> str:
     lines = [f"{name}: {setting}", "| phase | s/step | share |", "|---|---:|---:|"]
     for p in PHASES:
@@ -533,6 +553,7 @@ def report(
         table("TRL", results["trl"][0]["setting"], phases["trl"]),
         "",
         table("mmrl", results["mmrl"][0]["setting"], phases["mmrl"]),
+        skipped_rows(results["mmrl"], args.warmup),
         "",
         f"**mmrl is {ratio:.2f}x TRL** (median s/step {phases['trl']['step']:.2f} vs {phases['mmrl']['step']:.2f}).",
         f"Floor on this device: {floor['step']:.2f} s/step (update {floor['update']:.2f} s = 6 x {params / 1e6:.0f}M x "

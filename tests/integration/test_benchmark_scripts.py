@@ -44,6 +44,8 @@ def test_bench_vs_trl_smoke(tmp_path):
     assert matmuls["update"] > 0 and matmuls["generate"] > 0
     assert matmuls["step"] == pytest.approx(matmuls["update"] + matmuls["generate"])
     assert "matrix products alone" in proc.stdout
+    assert all(0 <= s["skipped"] <= 1 for r in doc["raw"]["mmrl"] for s in r["steps"])
+    assert "mmrl's timed steps skipped" in proc.stdout
 
 
 def test_agrae_experiment_runs_resumes_and_reports(tmp_path):
