@@ -268,6 +268,24 @@ def mmrl_worker(spec: dict[str, Any]) -> dict[str, Any]:
 # -- the floor --------------------------------------------------------------------------------------
 
 
+def best_seconds(fn: Any, reps: int = 5) -> float:
+    """The fastest of ``reps`` calls of ``fn`` after one untimed call (CUDA synchronised)."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    fn()
+    times = []
+    for _ in range(reps):
+        if cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def hardware_rates(dtype_name: str) -> dict[str, float]:
     """Peak matmul FLOP/s in ``dtype_name`` and copy bandwidth in bytes/s, measured here."""
     import torch
@@ -279,21 +297,8 @@ def hardware_rates(dtype_name: str) -> dict[str, float]:
     x = torch.ones(64 * 2**20 // 4, device=device, dtype=torch.float32)
     y = torch.empty_like(x)  # allocated once: a fresh allocation per copy measures page faults
 
-    def best(fn: Any, reps: int) -> float:
-        fn()
-        times = []
-        for _ in range(reps):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    flops = 2 * m * k * n / best(lambda: a @ b, 10)
-    bandwidth = 2 * x.numel() * 4 / best(lambda: y.copy_(x), 10)
+    flops = 2 * m * k * n / best_seconds(lambda: a @ b, 10)
+    bandwidth = 2 * x.numel() * 4 / best_seconds(lambda: y.copy_(x), 10)
     return {"flops": flops, "bandwidth": bandwidth}
 
 
@@ -330,35 +335,22 @@ def matmul_seconds(
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
     hidden, layers = text.hidden_size, text.num_hidden_layers
     head_dim = getattr(text, "head_dim", None) or hidden // text.num_attention_heads
-    q_out, kv_out = text.num_attention_heads * head_dim, getattr(text, "num_key_value_heads", None) or 0
-    kv_out = (kv_out or text.num_attention_heads) * head_dim
+    q_out = text.num_attention_heads * head_dim
+    kv_out = (getattr(text, "num_key_value_heads", None) or text.num_attention_heads) * head_dim
     inter = text.intermediate_size
     linears = [(q_out, hidden), (kv_out, hidden), (kv_out, hidden), (hidden, q_out)]
     linears += [(inter, hidden), (inter, hidden), (hidden, inter)]  # (out, in)
     b = len(spec["prompts"]) * spec["n"]
     trained = b * (prompt_tokens + spec["max_new_tokens"])
 
-    def best(fn: Any, reps: int = 5) -> float:
-        fn()
-        times = []
-        for _ in range(reps):
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            fn()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
     def products(rows: int, out: int, inp: int, backward: bool) -> float:
         m = min(rows, max_rows)
         x = torch.randn(m, inp, device=device, dtype=dtype)
         w = torch.randn(out, inp, device=device, dtype=dtype)
-        seconds = best(lambda: torch.nn.functional.linear(x, w))
+        seconds = best_seconds(lambda: torch.nn.functional.linear(x, w))
         if backward:
             dy = torch.randn(m, out, device=device, dtype=dtype)
-            seconds += best(lambda: dy @ w) + best(lambda: dy.t() @ x)
+            seconds += best_seconds(lambda: dy @ w) + best_seconds(lambda: dy.t() @ x)
         return seconds * rows / m
 
     update = sum(layers * products(trained, o, i, True) for o, i in linears)
@@ -369,10 +361,10 @@ def matmul_seconds(
     for o, i in linears:
         ws = [torch.randn(o, i, device=device, dtype=dtype) for _ in range(layers)]
         x = torch.randn(b, i, device=device, dtype=dtype)
-        seconds = best(lambda ws=ws, x=x: [torch.nn.functional.linear(x, w) for w in ws])
+        seconds = best_seconds(lambda ws=ws, x=x: [torch.nn.functional.linear(x, w) for w in ws])
         if onednn is not None:  # vLLM-CPU decodes with oneDNN, faster than torch at a few rows
             handles = [onednn[0](w.t(), 32) for w in ws]
-            seconds = min(seconds, best(lambda hs=handles, x=x: [onednn[1](h, x, None) for h in hs]))
+            seconds = min(seconds, best_seconds(lambda hs=handles, x=x: [onednn[1](h, x, None) for h in hs]))
         position += seconds
     generate = prefill + spec["max_new_tokens"] * position
     return {"update": update, "generate": generate, "step": update + generate}

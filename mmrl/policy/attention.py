@@ -13,8 +13,8 @@ one ``[G x Q, K]`` product against their shared keys, so keys and values are nev
 
 On a CPU this is faster than PyTorch's math SDPA backend for the training forwards that use it
 (``mmrl.policy.base.cpu_attention_backend``): SmolLM2-135M, 16 rows x 9 heads (3 key/value heads)
-x 64 queries x 140 keys, forward 1.55 -> 1.30 s and backward 2.56 -> 2.40 s per update on a
-2-core CPU, because SDPA's math path repeats keys and values per head, runs its small per-head
+x 64 queries x 140 keys, forward 1.41 -> 1.27 s and backward 2.39 -> 2.26 s per update on a
+2-core CPU (medians of 7, alternating in one process), because SDPA's math path repeats keys and values per head, runs its small per-head
 products and adds a masked-row pass over the scores. The transformers attention function
 ``grouped_attention_forward`` wraps it under the name ``GROUPED_ATTENTION``.
 """
@@ -30,6 +30,7 @@ import torch
 __all__ = [
     "GROUPED_ATTENTION",
     "GROUPED_ATTENTION_MODEL_TYPES",
+    "full_attention_layers",
     "grouped_attention",
     "grouped_attention_forward",
     "supports_grouped_attention",
@@ -135,14 +136,21 @@ def _register() -> None:
     _registered = True
 
 
+def full_attention_layers(config: Any) -> bool:
+    """Whether every layer of ``config``'s decoder attends to all earlier positions: no sliding
+    window, every ``layer_types`` entry ``full_attention``."""
+    if getattr(config, "use_sliding_window", False):
+        return False
+    return all(kind == "full_attention" for kind in getattr(config, "layer_types", None) or ())
+
+
 def supports_grouped_attention(config: Any) -> bool:
     """Whether ``config`` is an SDPA decoder of ``GROUPED_ATTENTION_MODEL_TYPES`` with full causal
-    attention in every layer (no sliding window)."""
+    attention in every layer (``full_attention_layers``)."""
     return (
         getattr(config, "_attn_implementation", None) == "sdpa"
         and getattr(config, "model_type", None) in GROUPED_ATTENTION_MODEL_TYPES
-        and not getattr(config, "use_sliding_window", False)
-        and all(kind == "full_attention" for kind in getattr(config, "layer_types", None) or ())
+        and full_attention_layers(config)
     )
 
 

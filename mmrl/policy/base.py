@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from mmrl.policy.attention import use_grouped_attention
+from mmrl.policy.attention import full_attention_layers, use_grouped_attention
 from mmrl.policy.logprobs import chunked_token_logprobs
 from mmrl.types import Example, Rollout
 
@@ -609,9 +609,7 @@ class PolicyBase:
             return False
         if getattr(config, "model_type", None) not in PROMPT_SHARING_MODEL_TYPES:
             return False
-        if getattr(config, "use_sliding_window", False):
-            return False
-        return all(kind == "full_attention" for kind in getattr(config, "layer_types", None) or ())
+        return full_attention_layers(config)
 
     def _shared_prompt_hidden_states(self, batch: Batch) -> torch.Tensor:
         """``_response_hidden_states`` with each distinct prompt computed once.
